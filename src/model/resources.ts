@@ -1,0 +1,151 @@
+// The resource kinds users write (product.md §4). Kubernetes-style envelopes; weft's own kinds use
+// apiVersion weft.dev/v1alpha1, routes use the Gateway API kinds unchanged.
+
+export const WEFT_API_VERSION = "weft.dev/v1alpha1";
+export const GATEWAY_API_VERSION = "gateway.networking.k8s.io/v1";
+
+export const KINDS = ["Mesh", "Service", "Workload", "HTTPRoute"] as const;
+export type Kind = (typeof KINDS)[number];
+
+/** apiVersion each kind accepts. */
+export const API_VERSIONS: Record<Kind, readonly string[]> = {
+  Mesh: [WEFT_API_VERSION],
+  Service: [WEFT_API_VERSION],
+  Workload: [WEFT_API_VERSION],
+  HTTPRoute: [GATEWAY_API_VERSION, "gateway.networking.k8s.io/v1beta1"],
+};
+
+export const DEFAULT_NAMESPACE = "default";
+export const DEFAULT_TRUST_DOMAIN = "weft.local";
+/** Label every Workload carries implicitly: the service it belongs to. Service selectors may use it. */
+export const SERVICE_LABEL = "weft.dev/service";
+
+export interface Metadata {
+  name: string;
+  namespace: string;
+  labels?: Record<string, string>;
+  annotations?: Record<string, string>;
+  /** Set by the store: the revision at which this resource last changed. */
+  resourceVersion?: string;
+  /** Set by the store on creation (ISO-8601). */
+  creationTimestamp?: string;
+}
+
+export interface Resource<K extends Kind = Kind, S = unknown> {
+  apiVersion: string;
+  kind: K;
+  metadata: Metadata;
+  spec: S;
+}
+
+export type MtlsMode = "STRICT" | "PERMISSIVE";
+
+export interface MeshSpec {
+  /** SPIFFE trust domain; default weft.local. */
+  trustDomain?: string;
+  mtls?: { mode?: MtlsMode };
+}
+
+export type Protocol = "http" | "http2" | "grpc" | "tcp";
+
+export interface ServicePort {
+  name?: string;
+  /** The port clients use in URLs (http://reviews:9080/). */
+  port: number;
+  protocol?: Protocol;
+}
+
+export interface ServiceSpec {
+  ports?: ServicePort[];
+  /**
+   * Which workloads back this service, by label. Default: { "weft.dev/service": <service name> },
+   * i.e. every workload registered for this service. A selector such as
+   * { "weft.dev/service": reviews, version: v2 } defines a subset service for traffic splits.
+   */
+  selector?: Record<string, string>;
+}
+
+export interface WorkloadSpec {
+  /** The service this instance belongs to (same namespace). */
+  service: string;
+  /** Where traffic for this instance goes. */
+  address: string;
+  /** The port on `address`: the sidecar's inbound mTLS port, or the app port for a static workload. */
+  port: number;
+  /** Present when a weft sidecar fronts this workload: traffic to it is mTLS and it presents this SPIFFE ID. */
+  identity?: string;
+  zone?: string;
+}
+
+export type PathMatchType = "PathPrefix" | "Exact" | "RegularExpression";
+
+export interface HTTPRouteMatch {
+  path?: { type?: PathMatchType; value?: string };
+  headers?: { type?: "Exact" | "RegularExpression"; name: string; value: string }[];
+  queryParams?: { type?: "Exact" | "RegularExpression"; name: string; value: string }[];
+  method?: string;
+}
+
+export interface ParentRef {
+  group?: string;
+  kind?: string;
+  name: string;
+  namespace?: string;
+  port?: number;
+}
+
+export interface BackendRef {
+  group?: string;
+  kind?: string;
+  name: string;
+  namespace?: string;
+  port?: number;
+  weight?: number;
+}
+
+export interface HTTPRouteRule {
+  name?: string;
+  matches?: HTTPRouteMatch[];
+  backendRefs?: BackendRef[];
+}
+
+export interface HTTPRouteSpec {
+  parentRefs: ParentRef[];
+  hostnames?: string[];
+  rules?: HTTPRouteRule[];
+}
+
+export type Mesh = Resource<"Mesh", MeshSpec>;
+export type Service = Resource<"Service", ServiceSpec>;
+export type Workload = Resource<"Workload", WorkloadSpec>;
+export type HTTPRoute = Resource<"HTTPRoute", HTTPRouteSpec>;
+export type AnyResource = Mesh | Service | Workload | HTTPRoute;
+
+/** Store key of a resource: /weft/resources/<Kind>/<namespace>/<name>. */
+export function resourceKey(kind: Kind, namespace: string, name: string): string {
+  return `${RESOURCE_PREFIX}${kind}/${namespace}/${name}`;
+}
+export const RESOURCE_PREFIX = "/weft/resources/";
+
+/** "reviews" → { name: "reviews", namespace: "default" }; "reviews.shop" → namespace "shop". */
+export function parseServiceName(s: string): { name: string; namespace: string } {
+  const dot = s.indexOf(".");
+  if (dot < 0) return { name: s, namespace: DEFAULT_NAMESPACE };
+  return { name: s.slice(0, dot), namespace: s.slice(dot + 1).split(".")[0] || DEFAULT_NAMESPACE };
+}
+
+/** Accepts kind names case-insensitively and in plural, as `weft get` does. */
+export function normalizeKind(s: string): Kind | undefined {
+  const l = s.toLowerCase().replace(/s$/, "");
+  const aliases: Record<string, Kind> = {
+    mesh: "Mesh",
+    meshe: "Mesh",
+    service: "Service",
+    svc: "Service",
+    workload: "Workload",
+    wl: "Workload",
+    httproute: "HTTPRoute",
+    route: "HTTPRoute",
+  };
+  return aliases[l];
+}
