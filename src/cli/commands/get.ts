@@ -1,0 +1,64 @@
+import { stringify } from "yaml";
+import { normalizeKind, KINDS, type AnyResource } from "../../model/resources.ts";
+import { api, connectionFlags, connectionOptions } from "../client.ts";
+import { CliError, type Command } from "../command.ts";
+
+export const getCommand: Command = {
+  name: "get",
+  summary: "list resources of a kind, or show one",
+  usage: "weft get KIND [NAME] [-n NS] [-o table|yaml|json]",
+  flags: [
+    ["KIND", `one of ${KINDS.join(", ")} (any case, plural ok)`],
+    ["-n, --namespace NS", "only this namespace (default: all for lists, 'default' for one)"],
+    ["-o, --output FORMAT", "table (default), yaml or json"],
+    ...connectionFlags,
+  ],
+  options: { namespace: { type: "string", short: "n" }, output: { type: "string", short: "o" }, ...connectionOptions },
+  allowPositionals: true,
+  async run(v, pos) {
+    const [kindArg, name] = pos;
+    if (!kindArg) throw new CliError("missing KIND", `e.g. weft get services; kinds: ${KINDS.join(", ")}`, 2);
+    const kind = normalizeKind(kindArg);
+    if (!kind) throw new CliError(`unknown kind "${kindArg}"`, `kinds: ${KINDS.join(", ")}`, 2);
+    const format = (v.output as string | undefined) ?? "table";
+    if (!["table", "yaml", "json"].includes(format)) throw new CliError(`-o must be table, yaml or json, got "${format}"`, undefined, 2);
+    let items: AnyResource[];
+    if (name) {
+      items = [await api<AnyResource>(v, "GET", `/api/v1/resources/${kind}/${encodeURIComponent((v.namespace as string) ?? "default")}/${encodeURIComponent(name)}`)];
+    } else {
+      const q = v.namespace ? `?namespace=${encodeURIComponent(v.namespace as string)}` : "";
+      items = (await api<{ items: AnyResource[] }>(v, "GET", `/api/v1/resources/${kind}${q}`)).items;
+    }
+    if (format === "json") process.stdout.write(JSON.stringify(name ? items[0] : { items }, null, 2) + "\n");
+    else if (format === "yaml") process.stdout.write(items.map((i) => stringify(i)).join("---\n"));
+    else process.stdout.write(table(items));
+    return 0;
+  },
+};
+
+function table(items: AnyResource[]): string {
+  if (items.length === 0) return "No resources found.\n";
+  const rows = items.map((r) => [r.metadata.namespace, r.metadata.name, summary(r), age(r.metadata.creationTimestamp)]);
+  const head = ["NAMESPACE", "NAME", "DETAILS", "AGE"];
+  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((row) => row[i].length)));
+  return [head, ...rows].map((row) => row.map((c, i) => c.padEnd(widths[i])).join("  ").trimEnd()).join("\n") + "\n";
+}
+
+function summary(r: AnyResource): string {
+  switch (r.kind) {
+    case "Workload":
+      return `service=${r.spec.service} ${r.spec.address}:${r.spec.port}${r.spec.identity ? " mtls" : ""} ${Object.entries(r.metadata.labels ?? {}).map(([k, v]) => `${k}=${v}`).join(",")}`.trim();
+    case "Service":
+      return (r.spec.ports ?? []).map((p) => `${p.port}/${p.protocol ?? "http"}`).join(",") || "-";
+    case "HTTPRoute":
+      return `parents=${r.spec.parentRefs.map((p) => p.name).join(",")} rules=${r.spec.rules?.length ?? 0}`;
+    case "Mesh":
+      return `trustDomain=${r.spec.trustDomain ?? "weft.local"} mtls=${r.spec.mtls?.mode ?? "STRICT"}`;
+  }
+}
+
+function age(ts?: string): string {
+  if (!ts) return "-";
+  const s = Math.max(0, Math.round((Date.now() - Date.parse(ts)) / 1000));
+  return s < 120 ? `${s}s` : s < 7200 ? `${Math.round(s / 60)}m` : s < 172800 ? `${Math.round(s / 3600)}h` : `${Math.round(s / 86400)}d`;
+}

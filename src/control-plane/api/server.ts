@@ -1,0 +1,176 @@
+// The config API (HTTPS, port 15000): resources, join tokens and certificate signing. Every route but
+// /healthz needs a credential: the admin bearer token, or — for certificate signing only — a join
+// token or the caller's current mesh certificate.
+
+import { createHash, timingSafeEqual } from "node:crypto";
+import { createServer, type Server } from "node:https";
+import type { IncomingMessage, ServerResponse } from "node:http";
+import type { TLSSocket } from "node:tls";
+import { DEFAULT_NAMESPACE } from "../../model/resources.ts";
+import type { CertificateAuthority } from "../../pki/ca.ts";
+import { isPkiError } from "../../pki/errors.ts";
+import { parseSpiffeId, peerSpiffeId, spiffeId } from "../../pki/spiffe.ts";
+import type { TokenIssuer } from "../../pki/tokens.ts";
+import type { Store } from "../../store/store.ts";
+import type { MeshStateCache } from "../mesh-state.ts";
+import { ApiError, readBody, readJson, requireString, sendError, sendJson } from "./http.ts";
+import { applyManifests, deleteResource, parseKind, type ManifestFile } from "./resources.ts";
+
+export interface ApiDeps {
+  store: Store;
+  state: MeshStateCache;
+  ca: CertificateAuthority;
+  tokens: TokenIssuer;
+  adminToken: string;
+  tls: { keyPem: string; certPem: string };
+  trustDomain: () => string;
+}
+
+type Caller = { kind: "admin" } | { kind: "workload"; namespace: string; service: string } | { kind: "none" };
+
+export function createApiServer(deps: ApiDeps): Server {
+  const adminHash = sha256(deps.adminToken);
+  const server = createServer(
+    {
+      key: deps.tls.keyPem,
+      cert: deps.tls.certPem,
+      ca: deps.ca.trustBundlePem,
+      requestCert: true, // a proxy may renew with its current mesh certificate
+      rejectUnauthorized: false, // ... but a certificate is optional here; bearer tokens are checked below
+      minVersion: "TLSv1.2",
+    },
+    (req, res) => {
+      handle(req, res).catch((err) => sendError(res, err));
+    },
+  );
+
+  function authenticate(req: IncomingMessage): Caller {
+    const auth = req.headers.authorization;
+    if (auth?.startsWith("Bearer ")) {
+      const token = auth.slice(7).trim();
+      if (timingSafeEqual(sha256(token), adminHash)) return { kind: "admin" };
+      try {
+        const claims = deps.tokens.verify(token);
+        return { kind: "workload", namespace: claims.namespace, service: claims.service };
+      } catch (err) {
+        if (isPkiError(err)) throw new ApiError(401, "unauthenticated", `credential rejected: ${err.message}`);
+        throw err;
+      }
+    }
+    const socket = req.socket as TLSSocket;
+    if (socket.authorized) {
+      const parts = parseSpiffeId(peerSpiffeId(socket.getPeerCertificate()) ?? "");
+      if (parts) return { kind: "workload", namespace: parts.namespace, service: parts.serviceAccount };
+    }
+    return { kind: "none" };
+  }
+
+  function requireAdmin(caller: Caller): void {
+    if (caller.kind === "none") throw new ApiError(401, "unauthenticated", "missing credential: send `Authorization: Bearer <admin token>`");
+    if (caller.kind !== "admin") throw new ApiError(403, "forbidden", "this API needs the admin credential");
+  }
+
+  async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const url = new URL(req.url ?? "/", "https://localhost");
+    const parts = url.pathname.split("/").filter(Boolean);
+    if (url.pathname === "/healthz") return sendJson(res, 200, { status: "ok", revision: deps.state.revision });
+    const caller = authenticate(req);
+    if (parts[0] !== "api" || parts[1] !== "v1") throw new ApiError(404, "not_found", `no such API: ${url.pathname}`);
+    const [resource, ...rest] = parts.slice(2);
+    const method = req.method ?? "GET";
+
+    if (resource === "certificates" && method === "POST") return signCertificate(req, res, caller);
+    if (resource === "identity" && method === "GET") {
+      // A proxy learns which SPIFFE ID its join token entitles it to before it writes its CSR.
+      if (caller.kind !== "workload") throw new ApiError(401, "unauthenticated", "needs a join token or a mesh certificate");
+      return sendJson(res, 200, { identity: spiffeId(deps.trustDomain(), caller.namespace, caller.service), ...caller });
+    }
+    requireAdmin(caller);
+    if (resource === "apply" && method === "POST") {
+      // JSON {files: [{name, content}]} applies several files at once; any other body is one manifest.
+      const text = await readBody(req);
+      let files: ManifestFile[] = [{ name: url.searchParams.get("file") || "<stdin>", content: text }];
+      if ((req.headers["content-type"] ?? "").startsWith("application/json")) {
+        files = parseFiles(text);
+      }
+      return sendJson(res, 200, await applyManifests(deps.store, files));
+    }
+    if (resource === "resources" && rest.length >= 1) {
+      const kind = parseKind(rest[0]);
+      if (method === "GET" && rest.length === 1) {
+        const ns = url.searchParams.get("namespace") ?? undefined;
+        return sendJson(res, 200, { items: deps.state.list(kind, ns), revision: deps.state.revision });
+      }
+      if (rest.length === 3) {
+        const [, ns, name] = rest;
+        if (method === "GET") {
+          const found = deps.state.list(kind, ns).find((r) => r.metadata.name === name);
+          if (!found) throw new ApiError(404, "not_found", `${kind} ${ns}/${name} not found`);
+          return sendJson(res, 200, found);
+        }
+        if (method === "DELETE") return sendJson(res, 200, { revision: await deleteResource(deps.store, kind, ns, name) });
+      }
+    }
+    if (resource === "tokens" && method === "POST") {
+      const body = await readJson<Record<string, unknown>>(req);
+      const service = requireString(body, "service");
+      const namespace = typeof body.namespace === "string" ? body.namespace : DEFAULT_NAMESPACE;
+      const ttlSeconds = typeof body.ttlSeconds === "number" ? body.ttlSeconds : undefined;
+      const token = deps.tokens.create({ service, namespace, ttlSeconds });
+      return sendJson(res, 200, { token, service, namespace, identity: spiffeId(deps.trustDomain(), namespace, service) });
+    }
+    if (resource === "whoami" && method === "GET") return sendJson(res, 200, { caller: caller.kind });
+    if (resource === "trust-bundle" && method === "GET") return sendJson(res, 200, { trustBundle: deps.ca.trustBundlePem });
+    throw new ApiError(404, "not_found", `no such API: ${method} ${url.pathname}`);
+  }
+
+  async function signCertificate(req: IncomingMessage, res: ServerResponse, caller: Caller): Promise<void> {
+    const body = await readJson<Record<string, unknown>>(req);
+    const csr = requireString(body, "csr");
+    let namespace: string;
+    let service: string;
+    if (caller.kind === "workload") {
+      ({ namespace, service } = caller);
+    } else if (caller.kind === "admin") {
+      service = requireString(body, "service");
+      namespace = typeof body.namespace === "string" ? body.namespace : DEFAULT_NAMESPACE;
+    } else {
+      throw new ApiError(401, "unauthenticated", "certificate signing needs a join token (`Authorization: Bearer <token>`) or a valid mesh certificate");
+    }
+    const id = spiffeId(deps.trustDomain(), namespace, service);
+    try {
+      const issued = await deps.ca.signWorkloadCsr(csr, { spiffeId: id });
+      sendJson(res, 200, {
+        identity: id,
+        certChain: issued.chainPem,
+        trustBundle: deps.ca.trustBundlePem,
+        notBefore: issued.notBefore.toISOString(),
+        notAfter: issued.notAfter.toISOString(),
+        serial: issued.serial,
+      });
+    } catch (err) {
+      if (isPkiError(err)) throw new ApiError(403, err.code, err.message);
+      throw err;
+    }
+  }
+
+  return server;
+}
+
+function parseFiles(text: string): ManifestFile[] {
+  let body: { files?: unknown };
+  try {
+    body = JSON.parse(text);
+  } catch (err) {
+    throw new ApiError(400, "bad_json", `request body is not valid JSON: ${(err as Error).message}`);
+  }
+  const files = body.files;
+  if (!Array.isArray(files) || files.some((f) => typeof f?.name !== "string" || typeof f?.content !== "string")) {
+    throw new ApiError(400, "bad_request", `expected {"files": [{"name": string, "content": string}, ...]}`);
+  }
+  return files as ManifestFile[];
+}
+
+function sha256(s: string): Buffer {
+  return createHash("sha256").update(s).digest();
+}

@@ -1,0 +1,82 @@
+// HTTPRoute → ordered proxy routes for one Service, following the Gateway API's precedence rules:
+// one proxy route per (rule, match) pair, sorted so the most specific match is tried first.
+
+import type { HTTPRoute, HTTPRouteMatch, Service } from "../../model/resources.ts";
+import type { Route, RouteMatch } from "../../model/snapshot.ts";
+
+interface Candidate {
+  route: Route;
+  match: RouteMatch;
+  created: string;
+  key: string;
+  index: number;
+}
+
+export function attachedRoutes(svc: Service, all: HTTPRoute[]): Route[] {
+  const candidates: Candidate[] = [];
+  for (const hr of all) {
+    if (!attachesTo(hr, svc)) continue;
+    const ns = hr.metadata.namespace;
+    (hr.spec.rules ?? [{}]).forEach((rule, i) => {
+      const backends = (rule.backendRefs ?? []).map((b) => ({
+        cluster: `${b.name}.${b.namespace ?? ns}`,
+        weight: b.weight ?? 1,
+      }));
+      const matches: HTTPRouteMatch[] = rule.matches?.length ? rule.matches : [{}];
+      for (const m of matches) {
+        const match = normalizeMatch(m);
+        candidates.push({
+          route: { name: `${ns}/${hr.metadata.name}/${rule.name ?? i}`, matches: [match], backends },
+          match,
+          created: hr.metadata.creationTimestamp ?? "",
+          key: `${ns}/${hr.metadata.name}`,
+          index: candidates.length,
+        });
+      }
+    });
+  }
+  candidates.sort(byPrecedence);
+  return candidates.map((c) => c.route);
+}
+
+function attachesTo(hr: HTTPRoute, svc: Service): boolean {
+  return hr.spec.parentRefs.some(
+    (p) =>
+      (p.kind ?? "Service") === "Service" &&
+      (p.group ?? "") in { "": 1, core: 1 } &&
+      p.name === svc.metadata.name &&
+      (p.namespace ?? hr.metadata.namespace) === svc.metadata.namespace &&
+      (p.port === undefined || (svc.spec.ports ?? []).length === 0 || svc.spec.ports!.some((sp) => sp.port === p.port)),
+  );
+}
+
+function normalizeMatch(m: HTTPRouteMatch): RouteMatch {
+  const out: RouteMatch = {};
+  out.path = { type: m.path?.type ?? "PathPrefix", value: m.path?.value ?? "/" };
+  if (m.headers?.length) out.headers = m.headers.map((h) => ({ type: h.type ?? "Exact", name: h.name.toLowerCase(), value: h.value }));
+  if (m.queryParams?.length) out.queryParams = m.queryParams.map((q) => ({ type: q.type ?? "Exact", name: q.name, value: q.value }));
+  if (m.method) out.method = m.method;
+  return out;
+}
+
+// Gateway API precedence: Exact path, then regular expressions (implementation-specific in the spec;
+// weft puts them before prefixes), then longest prefix, then method, then most headers, then most
+// query params, then the oldest route, then route name, then rule order.
+function byPrecedence(a: Candidate, b: Candidate): number {
+  return (
+    pathRank(b.match) - pathRank(a.match) ||
+    (b.match.method ? 1 : 0) - (a.match.method ? 1 : 0) ||
+    (b.match.headers?.length ?? 0) - (a.match.headers?.length ?? 0) ||
+    (b.match.queryParams?.length ?? 0) - (a.match.queryParams?.length ?? 0) ||
+    a.created.localeCompare(b.created) ||
+    a.key.localeCompare(b.key) ||
+    a.index - b.index
+  );
+}
+
+function pathRank(m: RouteMatch): number {
+  const p = m.path!;
+  if (p.type === "Exact") return 1_000_000 + p.value.length;
+  if (p.type === "RegularExpression") return 500_000 + p.value.length;
+  return p.value.length;
+}

@@ -1,0 +1,114 @@
+// Wires the control plane together: store → mesh state → (compiler) → config stream; CA and token
+// issuer; the config API. On first start it writes the admin credential and a CLI config into the
+// data directory so that the local `weft` CLI just works.
+
+import { randomBytes } from "node:crypto";
+import { mkdir, readFile } from "node:fs/promises";
+import type { AddressInfo } from "node:net";
+import { join } from "node:path";
+import { DEFAULT_TRUST_DOMAIN } from "../model/resources.ts";
+import { CertificateAuthority } from "../pki/ca.ts";
+import { writeFileAtomic } from "../pki/fs-atomic.ts";
+import { TokenIssuer } from "../pki/tokens.ts";
+import { openEmbeddedStore } from "../store/embedded/index.ts";
+import type { Store } from "../store/store.ts";
+import { createApiServer } from "./api/server.ts";
+import { MeshStateCache } from "./mesh-state.ts";
+import { createStreamServer, type StreamServer } from "./stream/server.ts";
+import { writeCliConfig } from "../client/cli-config.ts";
+
+export interface ControlPlaneOptions {
+  dataDir: string;
+  /** host:port of the config API (default 127.0.0.1:15000; port 0 picks one). */
+  listen?: string;
+  /** host:port of the proxy config stream (default 127.0.0.1:15010). */
+  streamListen?: string;
+  trustDomain?: string;
+  caCertFile?: string;
+  caKeyFile?: string;
+  graceSeconds?: number;
+  debounceMs?: number;
+  /** Use this store instead of the embedded one in dataDir (tests, later etcd). */
+  store?: Store;
+}
+
+export interface ControlPlane {
+  apiUrl: string;
+  streamUrl: string;
+  adminToken: string;
+  ca: CertificateAuthority;
+  state: MeshStateCache;
+  stream: StreamServer;
+  close(): Promise<void>;
+}
+
+export async function startControlPlane(opts: ControlPlaneOptions): Promise<ControlPlane> {
+  const dir = opts.dataDir;
+  await mkdir(dir, { recursive: true, mode: 0o700 });
+  const store = opts.store ?? (await openEmbeddedStore(join(dir, "store")));
+  const state = new MeshStateCache(store);
+  await state.start();
+  const trustDomain = () => state.state().mesh?.spec.trustDomain ?? opts.trustDomain ?? DEFAULT_TRUST_DOMAIN;
+  const ca = await CertificateAuthority.loadOrCreate(dir, {
+    trustDomain: opts.trustDomain ?? DEFAULT_TRUST_DOMAIN,
+    certFile: opts.caCertFile,
+    keyFile: opts.caKeyFile,
+  });
+  const tokens = await TokenIssuer.loadOrCreate(dir);
+  const adminToken = await loadOrCreateAdminToken(dir);
+  const serverCert = await ca.issueServerCertificate({ dnsNames: ["localhost"], ipAddresses: ["127.0.0.1"] });
+  const tls = { keyPem: serverCert.keyPem, certPem: serverCert.chainPem };
+
+  const api = createApiServer({ store, state, ca, tokens, adminToken, tls, trustDomain });
+  const stream = createStreamServer({
+    store,
+    state,
+    tls: { ...tls, trustBundlePem: ca.trustBundlePem },
+    graceSeconds: opts.graceSeconds ?? 10,
+    debounceMs: opts.debounceMs ?? 20,
+  });
+  const apiAddr = await listen(api, opts.listen ?? "127.0.0.1:15000");
+  const streamAddr = await listen(stream.server, opts.streamListen ?? "127.0.0.1:15010");
+  const apiUrl = `https://${apiAddr.address}:${apiAddr.port}`;
+  const streamUrl = `https://${streamAddr.address}:${streamAddr.port}`;
+  await writeCliConfig(dir, { server: apiUrl, stream: streamUrl, token: adminToken, ca: ca.trustBundlePem });
+
+  return {
+    apiUrl,
+    streamUrl,
+    adminToken,
+    ca,
+    state,
+    stream,
+    async close() {
+      api.closeAllConnections();
+      await Promise.all([new Promise((r) => api.close(r)), stream.close()]);
+      state.stop();
+      if (!opts.store) await store.close();
+    },
+  };
+}
+
+async function loadOrCreateAdminToken(dir: string): Promise<string> {
+  const path = join(dir, "admin.token");
+  try {
+    return (await readFile(path, "utf8")).trim();
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== "ENOENT") throw err;
+  }
+  const token = `weft_admin_${randomBytes(24).toString("base64url")}`;
+  await writeFileAtomic(path, token + "\n", 0o600);
+  return token;
+}
+
+function listen(server: { listen: Function; once: Function; address(): unknown }, hostPort: string): Promise<AddressInfo> {
+  const i = hostPort.lastIndexOf(":");
+  const host = i > 0 ? hostPort.slice(0, i) : "127.0.0.1";
+  const port = Number(i >= 0 ? hostPort.slice(i + 1) : hostPort);
+  return new Promise((resolve, reject) => {
+    server.once("error", (err: NodeJS.ErrnoException) =>
+      reject(new Error(`cannot listen on ${host}:${port}: ${err.code === "EADDRINUSE" ? "address already in use" : err.message}`)),
+    );
+    server.listen(port, host, () => resolve(server.address() as AddressInfo));
+  });
+}

@@ -1,0 +1,89 @@
+// An in-memory view of every resource in the store, kept current by a watch. The compiler reads it;
+// listeners hear about each new revision.
+
+import { RESOURCE_PREFIX, type AnyResource, type HTTPRoute, type Kind } from "../model/resources.ts";
+import type { Store, Watcher } from "../store/store.ts";
+import type { MeshState } from "./compile/compile.ts";
+
+export class MeshStateCache {
+  readonly #store: Store;
+  readonly #byKey = new Map<string, AnyResource>();
+  readonly #listeners = new Set<(revision: number) => void>();
+  #watcher?: Watcher;
+  #revision = 0;
+  #state?: MeshState;
+
+  constructor(store: Store) {
+    this.#store = store;
+  }
+
+  async start(): Promise<void> {
+    const { kvs, revision } = await this.#store.range(RESOURCE_PREFIX);
+    for (const kv of kvs) this.#byKey.set(kv.key, decodeResource(kv.value, kv.modRevision));
+    this.#revision = revision;
+    this.#watcher = this.#store.watch(
+      RESOURCE_PREFIX,
+      (events, rev) => {
+        for (const e of events) {
+          if (e.type === "put") this.#byKey.set(e.kv.key, decodeResource(e.kv.value, e.kv.modRevision));
+          else this.#byKey.delete(e.kv.key);
+        }
+        this.#revision = rev;
+        this.#state = undefined;
+        for (const l of this.#listeners) l(rev);
+      },
+      {
+        fromRevision: revision + 1,
+        onError: (err) => {
+          // A broken watch would silently freeze configuration: fail loudly instead.
+          console.error(`weft control-plane: resource watch failed: ${err.message}`);
+          process.exitCode = 1;
+        },
+      },
+    );
+  }
+
+  get revision(): number {
+    return this.#revision;
+  }
+
+  onChange(fn: (revision: number) => void): () => void {
+    this.#listeners.add(fn);
+    return () => this.#listeners.delete(fn);
+  }
+
+  list(kind: Kind, namespace?: string): AnyResource[] {
+    const out: AnyResource[] = [];
+    for (const r of this.#byKey.values()) {
+      if (r.kind === kind && (namespace === undefined || r.metadata.namespace === namespace)) out.push(r);
+    }
+    return out.sort((a, b) => (keyOf(a) < keyOf(b) ? -1 : 1));
+  }
+
+  /** The compiler's input; rebuilt lazily once per revision. */
+  state(): MeshState {
+    if (this.#state) return this.#state;
+    const all = [...this.#byKey.values()];
+    this.#state = {
+      mesh: all.find((r) => r.kind === "Mesh") as MeshState["mesh"],
+      services: all.filter((r) => r.kind === "Service") as MeshState["services"],
+      workloads: all.filter((r) => r.kind === "Workload") as MeshState["workloads"],
+      routes: all.filter((r): r is HTTPRoute => r.kind === "HTTPRoute"),
+    };
+    return this.#state;
+  }
+
+  stop(): void {
+    this.#watcher?.cancel();
+  }
+}
+
+export function decodeResource(value: string, modRevision: number): AnyResource {
+  const r = JSON.parse(value) as AnyResource;
+  r.metadata.resourceVersion = String(modRevision);
+  return r;
+}
+
+function keyOf(r: AnyResource): string {
+  return `${r.metadata.namespace}/${r.metadata.name}`;
+}

@@ -1,0 +1,72 @@
+// The proxy config stream server (HTTP/2 over mutual TLS, port 15010). It only speaks the protocol:
+// authenticate, hand each stream to a ProxySession, count what is connected.
+
+import { createSecureServer, constants, type Http2SecureServer, type ServerHttp2Stream } from "node:http2";
+import type { TLSSocket } from "node:tls";
+import { STREAM_PATH } from "../../model/stream-protocol.ts";
+import { parseSpiffeId, peerSpiffeId } from "../../pki/spiffe.ts";
+import type { Store } from "../../store/store.ts";
+import type { MeshStateCache } from "../mesh-state.ts";
+import { ProxySession } from "./proxy-session.ts";
+
+export interface StreamServerOptions {
+  store: Store;
+  state: MeshStateCache;
+  tls: { keyPem: string; certPem: string; trustBundlePem: string };
+  /** How long a registered workload outlives its stream (seconds). */
+  graceSeconds: number;
+  /** Coalesces bursts of changes into one push (ms). */
+  debounceMs: number;
+}
+
+export interface StreamServer {
+  server: Http2SecureServer;
+  sessions(): ProxySession[];
+  close(): Promise<void>;
+}
+
+export function createStreamServer(opts: StreamServerOptions): StreamServer {
+  const sessions = new Set<ProxySession>();
+  const server = createSecureServer({
+    key: opts.tls.keyPem,
+    cert: opts.tls.certPem,
+    ca: opts.tls.trustBundlePem,
+    requestCert: true,
+    rejectUnauthorized: true,
+    minVersion: "TLSv1.2",
+  });
+  server.on("sessionError", () => {});
+  server.on("stream", (stream: ServerHttp2Stream, headers) => {
+    stream.on("error", () => {});
+    if (headers[":path"] !== STREAM_PATH || headers[":method"] !== "POST") {
+      stream.respond({ ":status": 404 });
+      stream.end();
+      return;
+    }
+    const socket = stream.session?.socket as TLSSocket | undefined;
+    const id = peerSpiffeId(socket?.getPeerCertificate());
+    const parts = id ? parseSpiffeId(id) : undefined;
+    if (!parts || !id) {
+      stream.respond({ ":status": 403 });
+      stream.end(JSON.stringify({ type: "error", code: "forbidden", message: "a mesh certificate is required" }) + "\n");
+      return;
+    }
+    stream.respond({ ":status": 200, "content-type": "application/x-ndjson" });
+    const session = new ProxySession(stream, { id, namespace: parts.namespace, service: parts.serviceAccount }, opts);
+    sessions.add(session);
+    stream.on("close", () => {
+      sessions.delete(session);
+      session.closed();
+    });
+  });
+
+  return {
+    server,
+    sessions: () => [...sessions],
+    close: () =>
+      new Promise<void>((resolve) => {
+        for (const s of sessions) s.abort(constants.NGHTTP2_CANCEL);
+        server.close(() => resolve());
+      }),
+  };
+}

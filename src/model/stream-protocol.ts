@@ -1,0 +1,84 @@
+// Messages of the proxy config stream (control plane port 15010): newline-delimited JSON over one
+// long-lived HTTP/2 request, in both directions. The proxy authenticates with its mesh certificate.
+//
+//   proxy → cp   hello   once, first: who it is (workload address/ports/labels) and the version it runs
+//   cp → proxy   snapshot whenever that proxy's compiled config changes (debounced)
+//   proxy → cp   ack | nack   for each snapshot, by nonce
+//   proxy → cp   bye     before a graceful exit: deregister now instead of after the grace period
+
+import type { ProxySnapshot } from "./snapshot.ts";
+
+export const STREAM_PATH = "/weft.config.v1.ConfigStream/Stream";
+
+export interface HelloMessage {
+  type: "hello";
+  /** Workload name the proxy registers; must start with "<service>-". */
+  workload: string;
+  /** Where peers reach this proxy's inbound (mTLS) listener. */
+  address: string;
+  port: number;
+  /** The local app's port. */
+  appPort: number;
+  labels?: Record<string, string>;
+  zone?: string;
+  /** Services the proxy reaches ("name" or "name.namespace"); absent = all. */
+  reach?: string[];
+  /** Version of the snapshot the proxy already runs (after a reconnect), if any. */
+  version?: string;
+}
+
+export interface AckMessage {
+  type: "ack";
+  nonce: number;
+  version: string;
+}
+
+export interface NackMessage {
+  type: "nack";
+  nonce: number;
+  version: string;
+  error: string;
+}
+
+export interface ByeMessage {
+  type: "bye";
+}
+
+export type ProxyMessage = HelloMessage | AckMessage | NackMessage | ByeMessage;
+
+export interface SnapshotMessage {
+  type: "snapshot";
+  nonce: number;
+  version: string;
+  snapshot: ProxySnapshot;
+}
+
+export interface ErrorMessage {
+  type: "error";
+  code: string;
+  message: string;
+}
+
+export type ControlPlaneMessage = SnapshotMessage | ErrorMessage;
+
+export const MAX_MESSAGE_BYTES = 16 * 1024 * 1024;
+
+/** Splits a byte stream into JSON messages, one per line. */
+export class LineDecoder {
+  #buf = "";
+  push(chunk: string, onMessage: (msg: unknown) => void): void {
+    this.#buf += chunk;
+    if (this.#buf.length > MAX_MESSAGE_BYTES)
+      throw new Error(`stream message exceeds ${MAX_MESSAGE_BYTES} bytes`);
+    let nl: number;
+    while ((nl = this.#buf.indexOf("\n")) >= 0) {
+      const line = this.#buf.slice(0, nl);
+      this.#buf = this.#buf.slice(nl + 1);
+      if (line.trim()) onMessage(JSON.parse(line));
+    }
+  }
+}
+
+export function encodeMessage(msg: ProxyMessage | ControlPlaneMessage): string {
+  return JSON.stringify(msg) + "\n";
+}

@@ -1,0 +1,140 @@
+// The proxy's end of the config stream: one HTTP/2 request to the control plane, authenticated with the
+// mesh certificate. Each snapshot is checked, then ACKed and published — or NACKed and ignored. When the
+// control plane goes away the proxy keeps its last good snapshot and reconnects with backoff and jitter,
+// telling the control plane which version it runs so an unchanged snapshot is not resent.
+
+import { connect, type ClientHttp2Session, type ClientHttp2Stream } from "node:http2";
+import type { ProxySnapshot } from "../../model/snapshot.ts";
+import {
+  encodeMessage,
+  LineDecoder,
+  STREAM_PATH,
+  type ControlPlaneMessage,
+  type HelloMessage,
+  type ProxyMessage,
+} from "../../model/stream-protocol.ts";
+import type { Source, TlsMaterial } from "../types.ts";
+import type { Cell } from "./cell.ts";
+import { checkSnapshot } from "./check-snapshot.ts";
+
+export interface ConfigClientOptions {
+  /** Where accepted snapshots are published. */
+  snapshot: Cell<ProxySnapshot>;
+  url: string;
+  ca: string;
+  tls: Source<TlsMaterial>;
+  hello: Omit<HelloMessage, "type" | "version">;
+  log: (msg: string) => void;
+  /** Backoff bounds (ms). */
+  minBackoffMs?: number;
+  maxBackoffMs?: number;
+}
+
+export class ConfigClient {
+  readonly snapshot: Cell<ProxySnapshot>;
+  connected = false;
+  readonly #opts: ConfigClientOptions;
+  #session?: ClientHttp2Session;
+  #stream?: ClientHttp2Stream;
+  #attempt = 0;
+  #timer?: NodeJS.Timeout;
+  #stopped = false;
+
+  constructor(opts: ConfigClientOptions) {
+    this.#opts = opts;
+    this.snapshot = opts.snapshot;
+  }
+
+  start(): void {
+    this.#connect();
+  }
+
+  #connect(): void {
+    if (this.#stopped) return;
+    const tls = this.#opts.tls.current();
+    if (!tls) return this.#retry("no certificate yet");
+    const session = connect(this.#opts.url, { ca: this.#opts.ca, key: tls.keyPem, cert: tls.certChainPem });
+    this.#session = session;
+    session.on("error", (err) => this.#lost(session, err.message));
+    session.on("close", () => this.#lost(session, "connection closed"));
+    session.on("goaway", () => this.#lost(session, "control plane going away"));
+    session.setTimeout(30_000, () => session.ping(() => {}));
+    const stream = session.request({ ":method": "POST", ":path": STREAM_PATH, "content-type": "application/x-ndjson" }, { endStream: false });
+    this.#stream = stream;
+    const decoder = new LineDecoder();
+    stream.setEncoding("utf8");
+    stream.on("response", (headers) => {
+      if (headers[":status"] !== 200) return this.#lost(session, `control plane answered ${headers[":status"]}`);
+      this.connected = true;
+      this.#attempt = 0;
+      this.#opts.log(`connected to control plane ${this.#opts.url}`);
+    });
+    stream.on("data", (chunk: string) => {
+      try {
+        decoder.push(chunk, (m) => this.#onMessage(m as ControlPlaneMessage));
+      } catch (err) {
+        this.#lost(session, `bad message from control plane: ${(err as Error).message}`);
+      }
+    });
+    stream.on("error", (err) => this.#lost(session, err.message));
+    stream.on("close", () => this.#lost(session, "stream closed"));
+    this.#send({ type: "hello", ...this.#opts.hello, version: this.snapshot.current()?.version });
+  }
+
+  #onMessage(msg: ControlPlaneMessage): void {
+    if (msg.type === "error") {
+      this.#opts.log(`control plane refused the stream: ${msg.code}: ${msg.message}`);
+      return;
+    }
+    if (msg.type !== "snapshot") return;
+    const problem = checkSnapshot(msg.snapshot);
+    if (problem) {
+      this.#opts.log(`rejected config ${msg.version}: ${problem}`);
+      this.#send({ type: "nack", nonce: msg.nonce, version: msg.version, error: problem });
+      return;
+    }
+    this.snapshot.set(msg.snapshot);
+    this.#send({ type: "ack", nonce: msg.nonce, version: msg.version });
+  }
+
+  #send(msg: ProxyMessage): void {
+    if (this.#stream?.writable) this.#stream.write(encodeMessage(msg));
+  }
+
+  #lost(session: ClientHttp2Session, why: string): void {
+    if (session !== this.#session) return;
+    this.#session = undefined;
+    this.#stream = undefined;
+    if (this.connected) this.#opts.log(`lost control plane (${why}); serving last good config`);
+    this.connected = false;
+    session.destroy();
+    this.#retry(why);
+  }
+
+  #retry(_why: string): void {
+    if (this.#stopped) return;
+    const min = this.#opts.minBackoffMs ?? 100;
+    const max = this.#opts.maxBackoffMs ?? 5_000;
+    const base = Math.min(max, min * 2 ** this.#attempt++);
+    clearTimeout(this.#timer);
+    this.#timer = setTimeout(() => this.#connect(), base / 2 + Math.random() * (base / 2)); // "equal jitter"
+  }
+
+  /** Deregisters now (instead of after the control plane's grace period) and stops. */
+  async stop(deregister: boolean): Promise<void> {
+    this.#stopped = true;
+    clearTimeout(this.#timer);
+    const session = this.#session;
+    if (!session) return;
+    if (deregister) this.#send({ type: "bye" });
+    await new Promise<void>((resolve) => {
+      const t = setTimeout(resolve, 500);
+      this.#stream?.end(() => {
+        clearTimeout(t);
+        resolve();
+      });
+    });
+    this.#session = undefined;
+    session.close();
+  }
+}
