@@ -25,6 +25,8 @@ export const runCommand: Command = {
       ...process.env,
       HTTP_PROXY: outbound,
       http_proxy: outbound,
+      // Node >= 24.5 honours HTTP_PROXY in fetch and node:http only when asked to.
+      NODE_USE_ENV_PROXY: "1",
       NO_PROXY: "localhost,127.0.0.1,::1",
       no_proxy: "localhost,127.0.0.1,::1",
       WEFT_SERVICE: opts.service,
