@@ -149,3 +149,45 @@ export function normalizeKind(s: string): Kind | undefined {
   };
   return aliases[l];
 }
+
+// Enumerations and limits the validator enforces (src/model/validate-*.ts). Exported so the compiler,
+// the CLI's completions and the docs can share them.
+
+export const PROTOCOLS = ["http", "http2", "grpc", "tcp"] as const satisfies readonly Protocol[];
+export const DEFAULT_PROTOCOL: Protocol = "http";
+export const MTLS_MODES = ["STRICT", "PERMISSIVE"] as const satisfies readonly MtlsMode[];
+export const DEFAULT_MTLS_MODE: MtlsMode = "STRICT";
+/** The only name a Mesh may have: there is one Mesh per mesh. */
+export const MESH_NAME = "default";
+
+export const PATH_MATCH_TYPES = [
+  "PathPrefix",
+  "Exact",
+  "RegularExpression",
+] as const satisfies readonly PathMatchType[];
+export const DEFAULT_PATH_MATCH_TYPE: PathMatchType = "PathPrefix";
+export const HEADER_MATCH_TYPES = ["Exact", "RegularExpression"] as const;
+export const HTTP_METHODS = [
+  "GET",
+  "HEAD",
+  "POST",
+  "PUT",
+  "DELETE",
+  "CONNECT",
+  "OPTIONS",
+  "TRACE",
+  "PATCH",
+] as const;
+export const DEFAULT_BACKEND_WEIGHT = 1;
+export const MAX_BACKEND_WEIGHT = 1_000_000;
+
+/** The Gateway API's own limits on an HTTPRoute, enforced as-is so a route valid here is valid on Kubernetes. */
+export const HTTPROUTE_LIMITS = {
+  parentRefs: 16,
+  hostnames: 16,
+  rules: 16,
+  matchesPerRule: 8,
+  backendRefsPerRule: 16,
+  headersPerMatch: 16,
+  queryParamsPerMatch: 16,
+} as const;

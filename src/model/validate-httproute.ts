@@ -1,0 +1,142 @@
+// HTTPRoute (Gateway API, unchanged): attached to a Service through parentRefs as in the Gateway API's
+// mesh support (GAMMA); each rule sends matching requests to weighted Service backends.
+
+import type { Checker, StringRule } from "./checker.ts";
+import { compact } from "./checker.ts";
+import type { FieldPath } from "./field-path.ts";
+import { formatPath } from "./field-path.ts";
+import { dnsLabel, routeHostname, sectionName } from "./names.ts";
+import { DEFAULT_BACKEND_WEIGHT, HTTPROUTE_LIMITS, MAX_BACKEND_WEIGHT } from "./resources.ts";
+import type { BackendRef, HTTPRouteRule, HTTPRouteSpec, Metadata, ParentRef } from "./resources.ts";
+import { validateMatch } from "./validate-httproute-match.ts";
+
+export const HTTPROUTE_SPEC_FIELDS = ["parentRefs", "hostnames", "rules"] as const;
+export const PARENT_REF_FIELDS = ["group", "kind", "name", "namespace", "port"] as const;
+export const RULE_FIELDS = ["name", "matches", "backendRefs"] as const;
+export const BACKEND_REF_FIELDS = ["group", "kind", "name", "namespace", "port", "weight"] as const;
+
+/** Gateway API fields weft does not implement yet: reported as such, not as typos. */
+const UNSUPPORTED_PARENT_REF_FIELDS = ["sectionName"];
+const UNSUPPORTED_RULE_FIELDS = ["filters", "timeouts", "retry", "sessionPersistence"];
+const UNSUPPORTED_BACKEND_REF_FIELDS = ["filters"];
+
+/** Services live in the Kubernetes core group, spelled "" (or "core" by some tools). */
+const coreGroup: StringRule = (s) =>
+  s === "" || s === "core" ? undefined : 'must be "" (the core group, where Service lives)';
+const serviceKind: StringRule = (s) =>
+  s === "Service" ? undefined : 'must be "Service": weft routes to Services, not to other kinds';
+
+export function validateHTTPRouteSpec(
+  c: Checker,
+  value: unknown,
+  meta: Metadata | undefined,
+): HTTPRouteSpec | undefined {
+  const path = ["spec"];
+  const spec = c.mapping(path, value, HTTPROUTE_SPEC_FIELDS, { required: true });
+  if (!spec) return undefined;
+
+  const parentRefs: ParentRef[] = [];
+  const seenParents = new Map<string, number>();
+  const rawParents = c.list([...path, "parentRefs"], spec.parentRefs, {
+    required: true,
+    min: 1,
+    max: HTTPROUTE_LIMITS.parentRefs,
+  });
+  rawParents?.forEach((raw, i) => {
+    const ref = validateParentRef(c, [...path, "parentRefs", i], raw);
+    if (!ref) return;
+    parentRefs.push(ref);
+    const key = `${ref.namespace ?? meta?.namespace}/${ref.name}:${ref.port ?? "*"}`;
+    const first = seenParents.get(key);
+    if (first === undefined) seenParents.set(key, i);
+    else
+      c.report(
+        [...path, "parentRefs", i],
+        `duplicate parentRef (also ${formatPath([...path, "parentRefs", first])})`,
+      );
+  });
+
+  const hostnamesRaw = c.list([...path, "hostnames"], spec.hostnames, { max: HTTPROUTE_LIMITS.hostnames });
+  const hostnames = hostnamesRaw?.map((h, i) =>
+    c.string([...path, "hostnames", i], h, { required: true, rule: routeHostname }),
+  );
+
+  const rulesRaw = c.list([...path, "rules"], spec.rules, { max: HTTPROUTE_LIMITS.rules });
+  const ruleNames = new Map<string, number>();
+  const rules = rulesRaw?.map((raw, i) => {
+    const rule = validateRule(c, [...path, "rules", i], raw);
+    if (rule?.name !== undefined) {
+      const first = ruleNames.get(rule.name);
+      if (first === undefined) ruleNames.set(rule.name, i);
+      else
+        c.report(
+          [...path, "rules", i, "name"],
+          `duplicate rule name (also ${formatPath([...path, "rules", first])})`,
+        );
+    }
+    return rule;
+  });
+
+  return compact({
+    parentRefs,
+    hostnames: hostnames?.filter((h) => h !== undefined),
+    rules: rules?.filter((r) => r !== undefined),
+  });
+}
+
+function validateParentRef(c: Checker, path: FieldPath, value: unknown): ParentRef | undefined {
+  const raw = c.mapping(path, value, PARENT_REF_FIELDS, {
+    required: true,
+    unsupported: UNSUPPORTED_PARENT_REF_FIELDS,
+  });
+  if (!raw) return undefined;
+  c.string([...path, "group"], raw.group, { rule: coreGroup });
+  // The Gateway API's default parent kind is Gateway, which weft does not have: kind must be explicit,
+  // so the same YAML means the same thing on Kubernetes.
+  if (raw.kind == null) {
+    c.report(
+      [...path, "kind"],
+      "is required: set kind: Service (weft attaches routes to Services; the Gateway API default, Gateway, is not supported)",
+    );
+  }
+  const kind = c.string([...path, "kind"], raw.kind, { rule: serviceKind });
+  const name = c.string([...path, "name"], raw.name, { required: true, rule: dnsLabel });
+  const namespace = c.string([...path, "namespace"], raw.namespace, { rule: dnsLabel });
+  const port = c.port([...path, "port"], raw.port);
+  if (kind === undefined || name === undefined) return undefined;
+  return compact({ group: "", kind, name, namespace, port });
+}
+
+function validateRule(c: Checker, path: FieldPath, value: unknown): HTTPRouteRule | undefined {
+  const raw = c.mapping(path, value, RULE_FIELDS, { required: true, unsupported: UNSUPPORTED_RULE_FIELDS });
+  if (!raw) return undefined;
+  const name = c.string([...path, "name"], raw.name, { rule: sectionName });
+  const matchesRaw = c.list([...path, "matches"], raw.matches, { max: HTTPROUTE_LIMITS.matchesPerRule });
+  const matches = matchesRaw?.map((m, i) => validateMatch(c, [...path, "matches", i], m));
+  const backendsRaw = c.list([...path, "backendRefs"], raw.backendRefs, {
+    max: HTTPROUTE_LIMITS.backendRefsPerRule,
+  });
+  const backendRefs = backendsRaw?.map((b, i) => validateBackendRef(c, [...path, "backendRefs", i], b));
+  return compact({
+    name,
+    matches: matches?.filter((m) => m !== undefined),
+    backendRefs: backendRefs?.filter((b) => b !== undefined),
+  });
+}
+
+function validateBackendRef(c: Checker, path: FieldPath, value: unknown): BackendRef | undefined {
+  const raw = c.mapping(path, value, BACKEND_REF_FIELDS, {
+    required: true,
+    unsupported: UNSUPPORTED_BACKEND_REF_FIELDS,
+  });
+  if (!raw) return undefined;
+  c.string([...path, "group"], raw.group, { rule: coreGroup });
+  c.string([...path, "kind"], raw.kind, { rule: serviceKind });
+  const name = c.string([...path, "name"], raw.name, { required: true, rule: dnsLabel });
+  const namespace = c.string([...path, "namespace"], raw.namespace, { rule: dnsLabel });
+  const port = c.port([...path, "port"], raw.port);
+  const weight =
+    c.integer([...path, "weight"], raw.weight, { min: 0, max: MAX_BACKEND_WEIGHT }) ?? DEFAULT_BACKEND_WEIGHT;
+  if (name === undefined) return undefined;
+  return compact({ group: "", kind: "Service", name, namespace, port, weight });
+}
