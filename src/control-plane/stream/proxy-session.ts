@@ -145,6 +145,8 @@ export class ProxySession {
   #fail(code: string, message: string): void {
     this.#send({ type: "error", code, message });
     this.#stream.end();
+    // A well-behaved proxy ends its side on our end-of-stream; do not wait forever for one that doesn't.
+    setTimeout(() => this.#stream.close(), 1000).unref();
   }
 
   async #deregister(): Promise<void> {

@@ -76,6 +76,7 @@ export class ConfigClient {
         this.#lost(session, `bad message from control plane: ${(err as Error).message}`);
       }
     });
+    stream.on("end", () => stream.end());
     stream.on("error", (err) => this.#lost(session, err.message));
     stream.on("close", () => this.#lost(session, "stream closed"));
     this.#send({ type: "hello", ...this.#opts.hello, version: this.snapshot.current()?.version });
