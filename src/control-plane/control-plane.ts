@@ -28,6 +28,8 @@ export interface ControlPlaneOptions {
   caKeyFile?: string;
   graceSeconds?: number;
   debounceMs?: number;
+  /** Lifetime of workload certificates (seconds); default 24 h. */
+  certTtlSeconds?: number;
   /** Use this store instead of the embedded one in dataDir (tests, later etcd). */
   store?: Store;
 }
@@ -59,7 +61,7 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
   const serverCert = await ca.issueServerCertificate({ dnsNames: ["localhost"], ipAddresses: ["127.0.0.1"] });
   const tls = { keyPem: serverCert.keyPem, certPem: serverCert.chainPem };
 
-  const api = createApiServer({ store, state, ca, tokens, adminToken, tls, trustDomain });
+  const api = createApiServer({ store, state, ca, tokens, adminToken, tls, trustDomain, certTtlSeconds: opts.certTtlSeconds });
   const stream = createStreamServer({
     store,
     state,

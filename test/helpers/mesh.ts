@@ -7,6 +7,15 @@ import { join } from "node:path";
 import { after } from "node:test";
 import { spawnWeft, tempDir, weft, type Spawned } from "./processes.ts";
 
+// Registered at load time: `after` called inside a hook would run when that hook ends.
+const apps = new Set<Server>();
+after(() => {
+  for (const s of apps) {
+    s.closeAllConnections();
+    s.close();
+  }
+});
+
 export interface ControlPlaneProcess extends Spawned {
   dataDir: string;
   configPath: string;
@@ -63,8 +72,7 @@ export async function startApp(name: string): Promise<{ port: number; server: Se
     });
   });
   await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
-  after(() => new Promise<void>((r) => server.close(() => r())));
-  server.closeIdleConnections?.();
+  apps.add(server);
   return { port: (server.address() as AddressInfo).port, server, seen };
 }
 

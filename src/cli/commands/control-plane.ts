@@ -1,6 +1,13 @@
 import { DEFAULT_DATA_DIR } from "../../client/cli-config.ts";
 import { join, resolve } from "node:path";
-import type { Command } from "../command.ts";
+import { CliError, type Command } from "../command.ts";
+
+function positive(v: unknown, flag: string): number | undefined {
+  if (v === undefined) return undefined;
+  const n = Number(v);
+  if (!(n > 0)) throw new CliError(`${flag} must be a positive number of seconds, got "${v}"`, undefined, 2);
+  return n;
+}
 
 export const controlPlaneCommand: Command = {
   name: "control-plane",
@@ -13,6 +20,7 @@ export const controlPlaneCommand: Command = {
     ["--trust-domain NAME", "SPIFFE trust domain of a new mesh (default weft.local)"],
     ["--ca-cert FILE", "use your CA (root or intermediate) instead of generating one"],
     ["--ca-key FILE", "its private key"],
+    ["--cert-ttl SECONDS", "lifetime of workload certificates (default 86400 = 24 h)"],
     ["--grace-period SECONDS", "how long a disconnected proxy's workload stays registered (default 10)"],
   ],
   options: {
@@ -23,6 +31,7 @@ export const controlPlaneCommand: Command = {
     "ca-cert": { type: "string" },
     "ca-key": { type: "string" },
     "grace-period": { type: "string" },
+    "cert-ttl": { type: "string" },
   },
   async run(v) {
     const dataDir = resolve((v["data-dir"] as string) ?? DEFAULT_DATA_DIR);
@@ -33,7 +42,8 @@ export const controlPlaneCommand: Command = {
       trustDomain: v["trust-domain"] as string | undefined,
       caCertFile: v["ca-cert"] as string | undefined,
       caKeyFile: v["ca-key"] as string | undefined,
-      graceSeconds: v["grace-period"] ? Number(v["grace-period"]) : undefined,
+      graceSeconds: positive(v["grace-period"], "--grace-period"),
+      certTtlSeconds: positive(v["cert-ttl"], "--cert-ttl"),
     });
     console.log(`weft control-plane: config API ${cp.apiUrl}, proxy stream ${cp.streamUrl}`);
     console.log(`weft control-plane: data in ${dataDir}; CLI config ${join(dataDir, "config.json")}`);

@@ -11,7 +11,10 @@ export const proxyCommand: Command = {
     const opts = await resolveProxyOptions(v);
     const proxy = await (await import("../../proxy/agent/proxy.ts")).startProxy(opts);
     console.error(
-      `weft proxy[${opts.service}]: ${proxy.identity}; outbound 127.0.0.1:${proxy.outboundPort}, inbound :${proxy.inboundPort}, admin 127.0.0.1:${proxy.adminPort}`,
+      `weft proxy[${opts.service}]: ${proxy.identity}; outbound 127.0.0.1:${proxy.outboundPort}, inbound :${proxy.inboundPort}, admin 127.0.0.1:${proxy.adminPort}` +
+        Object.entries(proxy.upstreamPorts)
+          .map(([svc, port]) => `, upstream ${svc}=127.0.0.1:${port}`)
+          .join(""),
     );
     await new Promise<void>((resolve) => {
       const stop = () => proxy.drain().then(resolve, resolve);

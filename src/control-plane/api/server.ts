@@ -24,6 +24,8 @@ export interface ApiDeps {
   adminToken: string;
   tls: { keyPem: string; certPem: string };
   trustDomain: () => string;
+  /** Lifetime of workload certificates (seconds); default 24 h. */
+  certTtlSeconds?: number;
 }
 
 type Caller = { kind: "admin" } | { kind: "workload"; namespace: string; service: string } | { kind: "none" };
@@ -139,7 +141,7 @@ export function createApiServer(deps: ApiDeps): Server {
     }
     const id = spiffeId(deps.trustDomain(), namespace, service);
     try {
-      const issued = await deps.ca.signWorkloadCsr(csr, { spiffeId: id });
+      const issued = await deps.ca.signWorkloadCsr(csr, { spiffeId: id, ttlSeconds: deps.certTtlSeconds });
       sendJson(res, 200, {
         identity: id,
         certChain: issued.chainPem,

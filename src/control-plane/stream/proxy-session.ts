@@ -70,7 +70,9 @@ export class ProxySession {
         console.error(`weft control-plane: ${this.workload} rejected config ${msg.version}: ${msg.error}`);
         return;
       case "bye":
-        this.#deregister().catch(() => {});
+        this.#deregister()
+          .catch(() => {})
+          .finally(() => this.#stream.end());
         return;
       default:
         this.#fail("bad_message", `unknown message type ${JSON.stringify((msg as { type?: unknown })?.type)}`);

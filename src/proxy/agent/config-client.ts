@@ -103,7 +103,7 @@ export class ConfigClient {
   }
 
   #lost(session: ClientHttp2Session, why: string): void {
-    if (session !== this.#session) return;
+    if (session !== this.#session || this.#stopped) return;
     this.#session = undefined;
     this.#stream = undefined;
     if (this.connected) this.#opts.log(`lost control plane (${why}); serving last good config`);
@@ -128,14 +128,17 @@ export class ConfigClient {
     const session = this.#session;
     if (!session) return;
     if (deregister) this.#send({ type: "bye" });
+    // The control plane ends the stream once it has deregistered us; don't wait long for it.
+    const stream = this.#stream;
     await new Promise<void>((resolve) => {
       const t = setTimeout(resolve, 500);
-      this.#stream?.end(() => {
+      stream?.once("close", () => {
         clearTimeout(t);
         resolve();
       });
+      stream?.end();
     });
     this.#session = undefined;
-    session.close();
+    session.destroy();
   }
 }
