@@ -33,14 +33,23 @@ export async function loadConfig(v: Record<string, unknown>): Promise<CliConfig>
   return config;
 }
 
-export async function api<T>(v: Record<string, unknown>, method: string, path: string, body?: string | object): Promise<T> {
+export async function api<T>(
+  v: Record<string, unknown>,
+  method: string,
+  path: string,
+  body?: string | object,
+): Promise<T> {
   const cfg = await loadConfig(v);
   const target: ApiTarget = { server: cfg.server, ca: cfg.ca, token: cfg.token };
   try {
     return await callApi<T>(target, method, path, body);
   } catch (err) {
     if (err instanceof ApiCallError) {
-      if (err.status === 401) throw new CliError(`control plane refused the credential: ${err.message}`, "check --config / WEFT_CONFIG points at this control plane's config.json");
+      if (err.status === 401)
+        throw new CliError(
+          `control plane refused the credential: ${err.message}`,
+          "check --config / WEFT_CONFIG points at this control plane's config.json",
+        );
       const e = new CliError(err.message);
       (e as CliError & { body?: unknown }).body = err.body;
       throw e;

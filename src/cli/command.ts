@@ -27,7 +27,10 @@ export class CliError extends Error {
   }
 }
 
-export function parse(cmd: Command, argv: string[]): { values: Record<string, unknown>; positionals: string[]; rest: string[] } {
+export function parse(
+  cmd: Command,
+  argv: string[],
+): { values: Record<string, unknown>; positionals: string[]; rest: string[] } {
   const dd = argv.indexOf("--");
   const own = dd >= 0 ? argv.slice(0, dd) : argv;
   const rest = dd >= 0 ? argv.slice(dd + 1) : [];
@@ -40,7 +43,11 @@ export function parse(cmd: Command, argv: string[]): { values: Record<string, un
     });
     return { values, positionals, rest };
   } catch (err) {
-    throw new CliError(`${(err as Error).message.split("\n")[0]}`, `run \`weft ${cmd.name} --help\` for usage`, 2);
+    throw new CliError(
+      `${(err as Error).message.split("\n")[0]}`,
+      `run \`weft ${cmd.name} --help\` for usage`,
+      2,
+    );
   }
 }
 
@@ -52,7 +59,8 @@ export function helpText(cmd: Command): string {
 
 export function portFlag(value: unknown, flag: string): number {
   const n = Number(value);
-  if (!Number.isInteger(n) || n < 0 || n > 65535) throw new CliError(`${flag} must be a port number (0-65535), got "${value}"`, undefined, 2);
+  if (!Number.isInteger(n) || n < 0 || n > 65535)
+    throw new CliError(`${flag} must be a port number (0-65535), got "${value}"`, undefined, 2);
   return n;
 }
 

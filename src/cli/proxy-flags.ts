@@ -41,7 +41,10 @@ export const proxyFlags: [string, string][] = [
   ["--address IP", "address the inbound listener binds and advertises (default 127.0.0.1)"],
   ["--zone ZONE", "locality of this instance"],
   ["--token-file FILE", "join token (default $WEFT_TOKEN, or minted with the local admin config)"],
-  ["--config FILE", "CLI config with the control plane's URLs and CA (default $WEFT_CONFIG or ./.weft/config.json)"],
+  [
+    "--config FILE",
+    "CLI config with the control plane's URLs and CA (default $WEFT_CONFIG or ./.weft/config.json)",
+  ],
   ["--server URL", "control plane config API (default from the config)"],
   ["--stream URL", "control plane config stream (default from the config)"],
   ["--ca-file FILE", "PEM bundle that verifies the control plane (default from the config)"],
@@ -49,35 +52,59 @@ export const proxyFlags: [string, string][] = [
 
 export async function resolveProxyOptions(v: Record<string, unknown>): Promise<ProxyOptions> {
   if (!v.service) throw new CliError("--service is required", "e.g. --service reviews --port 9080", 2);
-  if (v.port === undefined) throw new CliError("--port (the app's port) is required", "e.g. --service reviews --port 9080", 2);
+  if (v.port === undefined)
+    throw new CliError("--port (the app's port) is required", "e.g. --service reviews --port 9080", 2);
   const service = v.service as string;
-  if (!/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/.test(service)) throw new CliError(`--service "${service}" is not a valid name (lowercase letters, digits, '-')`, undefined, 2);
+  if (!/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/.test(service))
+    throw new CliError(
+      `--service "${service}" is not a valid name (lowercase letters, digits, '-')`,
+      undefined,
+      2,
+    );
   const namespace = (v.namespace as string) ?? DEFAULT_NAMESPACE;
-  const cfg = (await readCliConfig(v.config as string | undefined).catch((e: Error) => {
-    throw new CliError(e.message);
-  }))?.config;
+  const cfg = (
+    await readCliConfig(v.config as string | undefined).catch((e: Error) => {
+      throw new CliError(e.message);
+    })
+  )?.config;
   const server = (v.server as string) ?? cfg?.server;
   const stream = (v.stream as string) ?? cfg?.stream;
   const ca = v["ca-file"] ? await readFile(v["ca-file"] as string, "utf8") : cfg?.ca;
   if (!server || !stream || !ca) {
-    throw new CliError("don't know where the control plane is", "pass --server, --stream and --ca-file, or --config FILE (the control plane writes .weft/config.json)", 2);
+    throw new CliError(
+      "don't know where the control plane is",
+      "pass --server, --stream and --ca-file, or --config FILE (the control plane writes .weft/config.json)",
+      2,
+    );
   }
   let token = process.env.WEFT_TOKEN;
   if (v["token-file"]) token = (await readFile(v["token-file"] as string, "utf8")).trim();
   if (!token && cfg?.token) {
-    const out = await callApi<{ token: string }>({ server, ca, token: cfg.token }, "POST", "/api/v1/tokens", { service, namespace });
+    const out = await callApi<{ token: string }>({ server, ca, token: cfg.token }, "POST", "/api/v1/tokens", {
+      service,
+      namespace,
+    });
     token = out.token;
   }
-  if (!token) throw new CliError("no join token", "pass --token-file FILE or set WEFT_TOKEN (create one with `weft token create --service NAME`)", 2);
+  if (!token)
+    throw new CliError(
+      "no join token",
+      "pass --token-file FILE or set WEFT_TOKEN (create one with `weft token create --service NAME`)",
+      2,
+    );
   return {
     service,
     namespace,
     appPort: portFlag(v.port, "--port"),
     address: v.address as string | undefined,
     inboundPort: v["inbound-port"] === undefined ? undefined : portFlag(v["inbound-port"], "--inbound-port"),
-    outboundPort: v["outbound-port"] === undefined ? undefined : portFlag(v["outbound-port"], "--outbound-port"),
+    outboundPort:
+      v["outbound-port"] === undefined ? undefined : portFlag(v["outbound-port"], "--outbound-port"),
     adminPort: v["admin-port"] === undefined ? undefined : portFlag(v["admin-port"], "--admin-port"),
-    upstreams: pairs(v.upstream, "--upstream").map(([svc, port]) => ({ service: svc, port: portFlag(port, "--upstream") })),
+    upstreams: pairs(v.upstream, "--upstream").map(([svc, port]) => ({
+      service: svc,
+      port: portFlag(port, "--upstream"),
+    })),
     labels: Object.fromEntries(pairs(v.label, "--label")),
     zone: v.zone as string | undefined,
     reach: v.reach as string[] | undefined,

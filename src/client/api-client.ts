@@ -23,7 +23,13 @@ export class ApiCallError extends Error {
   }
 }
 
-export function callApi<T>(target: ApiTarget, method: string, path: string, body?: string | object, timeoutMs = 10_000): Promise<T> {
+export function callApi<T>(
+  target: ApiTarget,
+  method: string,
+  path: string,
+  body?: string | object,
+  timeoutMs = 10_000,
+): Promise<T> {
   const url = new URL(path, target.server);
   const payload = body === undefined ? undefined : typeof body === "string" ? body : JSON.stringify(body);
   return new Promise<T>((resolve, reject) => {
@@ -37,7 +43,9 @@ export function callApi<T>(target: ApiTarget, method: string, path: string, body
         timeout: timeoutMs,
         headers: {
           ...(target.token ? { authorization: `Bearer ${target.token}` } : {}),
-          ...(payload !== undefined ? { "content-type": typeof body === "string" ? "application/yaml" : "application/json" } : {}),
+          ...(payload !== undefined
+            ? { "content-type": typeof body === "string" ? "application/yaml" : "application/json" }
+            : {}),
         },
       },
       (res) => {
@@ -46,23 +54,44 @@ export function callApi<T>(target: ApiTarget, method: string, path: string, body
         res.on("error", reject);
         res.on("end", () => {
           const text = Buffer.concat(chunks).toString("utf8");
-          let json: Record<string, unknown> = {};
+          let json: Record<string, unknown>;
           try {
             json = text ? JSON.parse(text) : {};
           } catch {
-            return reject(new ApiCallError(res.statusCode ?? 0, "bad_response", `control plane answered ${res.statusCode} with non-JSON`, {}));
+            return reject(
+              new ApiCallError(
+                res.statusCode ?? 0,
+                "bad_response",
+                `control plane answered ${res.statusCode} with non-JSON`,
+                {},
+              ),
+            );
           }
           if ((res.statusCode ?? 500) >= 400) {
             const e = (json.error ?? {}) as { code?: string; message?: string };
-            return reject(new ApiCallError(res.statusCode ?? 500, e.code ?? "error", e.message ?? `HTTP ${res.statusCode}`, json.error as Record<string, unknown>));
+            return reject(
+              new ApiCallError(
+                res.statusCode ?? 500,
+                e.code ?? "error",
+                e.message ?? `HTTP ${res.statusCode}`,
+                json.error as Record<string, unknown>,
+              ),
+            );
           }
           resolve(json as T);
         });
       },
     );
-    req.on("timeout", () => req.destroy(new Error(`control plane at ${target.server} did not answer within ${timeoutMs} ms`)));
+    req.on("timeout", () =>
+      req.destroy(new Error(`control plane at ${target.server} did not answer within ${timeoutMs} ms`)),
+    );
     req.on("error", (err: NodeJS.ErrnoException) => {
-      if (err.code === "ECONNREFUSED") reject(new Error(`cannot reach the control plane at ${target.server} (connection refused); is \`weft control-plane\` running?`));
+      if (err.code === "ECONNREFUSED")
+        reject(
+          new Error(
+            `cannot reach the control plane at ${target.server} (connection refused); is \`weft control-plane\` running?`,
+          ),
+        );
       else reject(err);
     });
     req.end(payload);

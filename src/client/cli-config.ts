@@ -25,15 +25,22 @@ export async function writeCliConfig(dataDir: string, cfg: CliConfig): Promise<v
 }
 
 /** Finds and reads the CLI config: explicit path, then $WEFT_CONFIG, then ./.weft/config.json. */
-export async function readCliConfig(explicit?: string): Promise<{ config: CliConfig; path: string } | undefined> {
-  const candidates = explicit ? [explicit] : process.env.WEFT_CONFIG ? [process.env.WEFT_CONFIG] : [join(DEFAULT_DATA_DIR, CLI_CONFIG_FILE)];
+export async function readCliConfig(
+  explicit?: string,
+): Promise<{ config: CliConfig; path: string } | undefined> {
+  const candidates = explicit
+    ? [explicit]
+    : process.env.WEFT_CONFIG
+      ? [process.env.WEFT_CONFIG]
+      : [join(DEFAULT_DATA_DIR, CLI_CONFIG_FILE)];
   for (const c of candidates) {
     const path = resolve(c);
     let text: string;
     try {
       text = await readFile(path, "utf8");
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === "ENOENT" && !explicit && !process.env.WEFT_CONFIG) return undefined;
+      if ((err as NodeJS.ErrnoException).code === "ENOENT" && !explicit && !process.env.WEFT_CONFIG)
+        return undefined;
       throw new Error(`cannot read weft config ${path}: ${(err as Error).message}`, { cause: err });
     }
     try {

@@ -4,7 +4,7 @@
 
 import { randomBytes } from "node:crypto";
 import { mkdir, readFile } from "node:fs/promises";
-import type { AddressInfo } from "node:net";
+import type { AddressInfo, Server } from "node:net";
 import { join } from "node:path";
 import { DEFAULT_TRUST_DOMAIN } from "../model/resources.ts";
 import { CertificateAuthority } from "../pki/ca.ts";
@@ -61,7 +61,16 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
   const serverCert = await ca.issueServerCertificate({ dnsNames: ["localhost"], ipAddresses: ["127.0.0.1"] });
   const tls = { keyPem: serverCert.keyPem, certPem: serverCert.chainPem };
 
-  const api = createApiServer({ store, state, ca, tokens, adminToken, tls, trustDomain, certTtlSeconds: opts.certTtlSeconds });
+  const api = createApiServer({
+    store,
+    state,
+    ca,
+    tokens,
+    adminToken,
+    tls,
+    trustDomain,
+    certTtlSeconds: opts.certTtlSeconds,
+  });
   const stream = createStreamServer({
     store,
     state,
@@ -103,13 +112,17 @@ async function loadOrCreateAdminToken(dir: string): Promise<string> {
   return token;
 }
 
-function listen(server: { listen: Function; once: Function; address(): unknown }, hostPort: string): Promise<AddressInfo> {
+function listen(server: Server, hostPort: string): Promise<AddressInfo> {
   const i = hostPort.lastIndexOf(":");
   const host = i > 0 ? hostPort.slice(0, i) : "127.0.0.1";
   const port = Number(i >= 0 ? hostPort.slice(i + 1) : hostPort);
   return new Promise((resolve, reject) => {
     server.once("error", (err: NodeJS.ErrnoException) =>
-      reject(new Error(`cannot listen on ${host}:${port}: ${err.code === "EADDRINUSE" ? "address already in use" : err.message}`)),
+      reject(
+        new Error(
+          `cannot listen on ${host}:${port}: ${err.code === "EADDRINUSE" ? "address already in use" : err.message}`,
+        ),
+      ),
     );
     server.listen(port, host, () => resolve(server.address() as AddressInfo));
   });

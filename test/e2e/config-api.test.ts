@@ -26,14 +26,25 @@ spec:
 
 test("the config API without a credential answers 401 and changes nothing", async () => {
   const cfg = readConfig(cp);
-  const before = await callApi<{ items: unknown[] }>({ server: cfg.server, ca: cfg.ca, token: cfg.token }, "GET", "/api/v1/resources/Service");
+  const before = await callApi<{ items: unknown[] }>(
+    { server: cfg.server, ca: cfg.ca, token: cfg.token },
+    "GET",
+    "/api/v1/resources/Service",
+  );
   for (const token of [undefined, "not-the-admin-token"]) {
-    await assert.rejects(callApi({ server: cfg.server, ca: cfg.ca, token }, "POST", "/api/v1/apply", service("sneaky")), (err: ApiCallError) => {
-      assert.equal(err.status, 401);
-      return true;
-    });
+    await assert.rejects(
+      callApi({ server: cfg.server, ca: cfg.ca, token }, "POST", "/api/v1/apply", service("sneaky")),
+      (err: ApiCallError) => {
+        assert.equal(err.status, 401);
+        return true;
+      },
+    );
   }
-  const after = await callApi<{ items: unknown[] }>({ server: cfg.server, ca: cfg.ca, token: cfg.token }, "GET", "/api/v1/resources/Service");
+  const after = await callApi<{ items: unknown[] }>(
+    { server: cfg.server, ca: cfg.ca, token: cfg.token },
+    "GET",
+    "/api/v1/resources/Service",
+  );
   assert.deepEqual(after.items, before.items);
   const r = await weft(["get", "service", "sneaky"], cp.env);
   assert.equal(r.code, 1);
@@ -85,7 +96,10 @@ spec:
   const r = await weft(["apply", "-f", dir], cp.env);
   assert.equal(r.code, 1);
   assert.match(r.stderr, /bad\.yaml:19:19: spec\.rules\[0\]\.backendRefs\[0\]\.weight: .*-5/);
-  assert.match(r.stderr, /bad\.yaml:21:11: spec\.rules\[0\]\.backendRefs\[1\]\.wieght: unknown field .*did you mean "weight"/);
+  assert.match(
+    r.stderr,
+    /bad\.yaml:21:11: spec\.rules\[0\]\.backendRefs\[1\]\.wieght: unknown field .*did you mean "weight"/,
+  );
   assert.match(r.stderr, /broken\.yaml:\d+:\d+: /);
   assert.match(r.stderr, /nothing was applied/);
   const g = await weft(["get", "service", "good-one"], cp.env);
@@ -99,14 +113,22 @@ test("a join token for service A cannot obtain a certificate for B", async () =>
   const token = t.stdout.trim();
   const target = { server: cfg.server, ca: cfg.ca, token };
   const { csrPem: forB } = await generateWorkloadKeyAndCsr("spiffe://weft.local/ns/default/sa/beta");
-  await assert.rejects(callApi(target, "POST", "/api/v1/certificates", { csr: forB }), (err: ApiCallError) => {
-    assert.equal(err.status, 403);
-    assert.equal(err.code, "csr_identity_mismatch");
-    return true;
-  });
+  await assert.rejects(
+    callApi(target, "POST", "/api/v1/certificates", { csr: forB }),
+    (err: ApiCallError) => {
+      assert.equal(err.status, 403);
+      assert.equal(err.code, "csr_identity_mismatch");
+      return true;
+    },
+  );
   const { csrPem: forA } = await generateWorkloadKeyAndCsr("spiffe://weft.local/ns/default/sa/alpha");
-  const ok = await callApi<{ identity: string; certChain: string }>(target, "POST", "/api/v1/certificates", { csr: forA });
+  const ok = await callApi<{ identity: string; certChain: string }>(target, "POST", "/api/v1/certificates", {
+    csr: forA,
+  });
   assert.equal(ok.identity, "spiffe://weft.local/ns/default/sa/alpha");
   assert.match(ok.certChain, /BEGIN CERTIFICATE/);
-  await assert.rejects(callApi({ ...target, token: token.slice(0, -4) + "AAAA" }, "POST", "/api/v1/certificates", { csr: forA }), /401|rejected/);
+  await assert.rejects(
+    callApi({ ...target, token: token.slice(0, -4) + "AAAA" }, "POST", "/api/v1/certificates", { csr: forA }),
+    /401|rejected/,
+  );
 });

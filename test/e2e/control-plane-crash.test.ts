@@ -19,7 +19,12 @@ test("no acknowledged apply is lost when the control plane is SIGKILLed mid-burs
       for (let i = 0; !stop && i < 10_000; i++) {
         const name = `r${round}-w${w}-${i}`;
         try {
-          await callApi(target, "POST", "/api/v1/apply", `apiVersion: weft.dev/v1alpha1\nkind: Service\nmetadata: {name: ${name}}\nspec: {ports: [{port: ${1000 + i}}]}\n`);
+          await callApi(
+            target,
+            "POST",
+            "/api/v1/apply",
+            `apiVersion: weft.dev/v1alpha1\nkind: Service\nmetadata: {name: ${name}}\nspec: {ports: [{port: ${1000 + i}}]}\n`,
+          );
           acked.push(name);
         } catch {
           return; // the control plane is gone
@@ -37,7 +42,11 @@ test("no acknowledged apply is lost when the control plane is SIGKILLed mid-burs
 
     cp = await startControlPlane({ dataDir });
     const cfg2 = readConfig(cp);
-    const { items } = await callApi<{ items: { metadata: { name: string } }[] }>({ server: cfg2.server, ca: cfg2.ca, token: cfg2.token }, "GET", "/api/v1/resources/Service");
+    const { items } = await callApi<{ items: { metadata: { name: string } }[] }>(
+      { server: cfg2.server, ca: cfg2.ca, token: cfg2.token },
+      "GET",
+      "/api/v1/resources/Service",
+    );
     const present = new Set(items.map((i) => i.metadata.name));
     const lost = acked.filter((n) => !present.has(n));
     assert.deepEqual(lost, [], `round ${round}: ${lost.length} of ${acked.length} acknowledged applies lost`);

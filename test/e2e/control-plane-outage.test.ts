@@ -11,7 +11,11 @@ test("control plane killed: traffic flows on last good config; restarted: proxie
   await startProxy(cp, "orders", a.port);
   await startProxy(cp, "billing", b.port);
   const client = await startProxy(cp, "client", c.port);
-  await waitUntil(async () => (await httpGet(client.outboundPort, "http://orders/")).status === 200, 5000, "orders reachable");
+  await waitUntil(
+    async () => (await httpGet(client.outboundPort, "http://orders/")).status === 200,
+    5000,
+    "orders reachable",
+  );
 
   cp.proc.kill("SIGKILL");
   await cp.exited;
@@ -36,6 +40,11 @@ spec:
     - backendRefs: [{ name: billing }]
 `,
   );
-  await waitUntil(async () => JSON.parse((await httpGet(client.outboundPort, "http://orders/after")).body).app === "billing-1", 15_000, "proxy to reconnect and apply the new route");
+  await waitUntil(
+    async () =>
+      JSON.parse((await httpGet(client.outboundPort, "http://orders/after")).body).app === "billing-1",
+    15_000,
+    "proxy to reconnect and apply the new route",
+  );
   await cp.stop();
 });

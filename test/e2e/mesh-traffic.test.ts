@@ -3,7 +3,16 @@
 
 import assert from "node:assert/strict";
 import { before, test } from "node:test";
-import { apply, httpGet, startApp, startControlPlane, startProxy, waitUntil, type ControlPlaneProcess, type ProxyProcess } from "../helpers/mesh.ts";
+import {
+  apply,
+  httpGet,
+  startApp,
+  startControlPlane,
+  startProxy,
+  waitUntil,
+  type ControlPlaneProcess,
+  type ProxyProcess,
+} from "../helpers/mesh.ts";
 import { weft } from "../helpers/processes.ts";
 
 let cp: ControlPlaneProcess;
@@ -12,18 +21,30 @@ let client2: ProxyProcess;
 
 before(async () => {
   cp = await startControlPlane();
-  const [b1, b2, front] = await Promise.all([startApp("backend-1"), startApp("backend-2"), startApp("frontend")]);
+  const [b1, b2, front] = await Promise.all([
+    startApp("backend-1"),
+    startApp("backend-2"),
+    startApp("frontend"),
+  ]);
   await Promise.all([
     startProxy(cp, "backend", b1.port, ["--label", "version=v1"]),
     startProxy(cp, "backend", b2.port, ["--label", "version=v2"]),
   ]);
-  [client1, client2] = await Promise.all([startProxy(cp, "frontend", front.port), startProxy(cp, "frontend", front.port)]);
+  [client1, client2] = await Promise.all([
+    startProxy(cp, "frontend", front.port),
+    startProxy(cp, "frontend", front.port),
+  ]);
   // Both backends registered and pushed to the clients.
-  await waitUntil(async () => {
-    const seen = new Set<string>();
-    for (let i = 0; i < 4; i++) seen.add(JSON.parse((await httpGet(client1.outboundPort, "http://backend/")).body).app);
-    return seen.size === 2;
-  }, 10_000, "both backends reachable");
+  await waitUntil(
+    async () => {
+      const seen = new Set<string>();
+      for (let i = 0; i < 4; i++)
+        seen.add(JSON.parse((await httpGet(client1.outboundPort, "http://backend/")).body).app);
+      return seen.size === 2;
+    },
+    10_000,
+    "both backends reachable",
+  );
 });
 
 test("requests through another service's sidecar reach both instances round robin; the response is the app's", async () => {
@@ -37,7 +58,8 @@ test("requests through another service's sidecar reach both instances round robi
     apps.push(body.app);
   }
   // Strict alternation: round robin, not random.
-  for (let i = 1; i < apps.length; i++) assert.notEqual(apps[i], apps[i - 1], `round robin broke: ${apps.join(",")}`);
+  for (let i = 1; i < apps.length; i++)
+    assert.notEqual(apps[i], apps[i - 1], `round robin broke: ${apps.join(",")}`);
   assert.deepEqual(new Set(apps), new Set(["backend-1", "backend-2"]));
 });
 
@@ -73,17 +95,28 @@ spec:
   assert.equal(r.code, 0, r.stderr);
   const appliedAt = Date.now();
   for (const client of [client1, client2]) {
-    await waitUntil(async () => {
-      for (let i = 0; i < 4; i++) if (JSON.parse((await httpGet(client.outboundPort, "http://backend/")).body).app !== "backend-2") return false;
-      return true;
-    }, 1000 - (Date.now() - appliedAt), "every request to go to backend-2");
+    await waitUntil(
+      async () => {
+        for (let i = 0; i < 4; i++)
+          if (JSON.parse((await httpGet(client.outboundPort, "http://backend/")).body).app !== "backend-2")
+            return false;
+        return true;
+      },
+      1000 - (Date.now() - appliedAt),
+      "every request to go to backend-2",
+    );
   }
   assert.ok(Date.now() - appliedAt < 1000);
   // And back: deleting the route restores round robin over both.
   assert.equal((await weft(["delete", "httproute", "backend-v2-only"], cp.env)).code, 0);
-  await waitUntil(async () => {
-    const seen = new Set<string>();
-    for (let i = 0; i < 4; i++) seen.add(JSON.parse((await httpGet(client2.outboundPort, "http://backend/")).body).app);
-    return seen.size === 2;
-  }, 1000, "round robin over both again");
+  await waitUntil(
+    async () => {
+      const seen = new Set<string>();
+      for (let i = 0; i < 4; i++)
+        seen.add(JSON.parse((await httpGet(client2.outboundPort, "http://backend/")).body).app);
+      return seen.size === 2;
+    },
+    1000,
+    "round robin over both again",
+  );
 });

@@ -9,7 +9,14 @@ import { callApi } from "../../src/client/api-client.ts";
 import { CertificateAuthority } from "../../src/pki/ca.ts";
 import { generateWorkloadKeyAndCsr } from "../../src/pki/csr.ts";
 import { peerSpiffeId } from "../../src/pki/spiffe.ts";
-import { readConfig, startApp, startControlPlane, startProxy, type ControlPlaneProcess, type ProxyProcess } from "../helpers/mesh.ts";
+import {
+  readConfig,
+  startApp,
+  startControlPlane,
+  startProxy,
+  type ControlPlaneProcess,
+  type ProxyProcess,
+} from "../helpers/mesh.ts";
 import { tempDir } from "../helpers/processes.ts";
 
 let cp: ControlPlaneProcess;
@@ -22,11 +29,24 @@ before(async () => {
   server = await startProxy(cp, "secure", app.port);
 });
 
-function tlsRequest(opts: { key?: string; cert?: string; ca: string }): Promise<{ socket?: TLSSocket; error?: Error; response?: string }> {
+function tlsRequest(opts: {
+  key?: string;
+  cert?: string;
+  ca: string;
+}): Promise<{ socket?: TLSSocket; error?: Error; response?: string }> {
   return new Promise((resolve) => {
-    const socket = tlsConnect({ host: "127.0.0.1", port: server.inboundPort, ca: opts.ca, key: opts.key, cert: opts.cert, checkServerIdentity: () => undefined });
+    const socket = tlsConnect({
+      host: "127.0.0.1",
+      port: server.inboundPort,
+      ca: opts.ca,
+      key: opts.key,
+      cert: opts.cert,
+      checkServerIdentity: () => undefined,
+    });
     let response = "";
-    socket.on("secureConnect", () => socket.write("GET /private HTTP/1.1\r\nHost: secure\r\nConnection: close\r\n\r\n"));
+    socket.on("secureConnect", () =>
+      socket.write("GET /private HTTP/1.1\r\nHost: secure\r\nConnection: close\r\n\r\n"),
+    );
     socket.on("data", (d) => (response += d));
     socket.on("error", (error) => resolve({ error, response }));
     socket.on("close", () => resolve({ socket, response }));
@@ -36,7 +56,12 @@ function tlsRequest(opts: { key?: string; cert?: string; ca: string }): Promise<
 async function meshCert(service: string): Promise<{ key: string; cert: string; ca: string }> {
   const cfg = readConfig(cp);
   const { keyPem, csrPem } = await generateWorkloadKeyAndCsr(`spiffe://weft.local/ns/default/sa/${service}`);
-  const out = await callApi<{ certChain: string; trustBundle: string }>({ server: cfg.server, ca: cfg.ca, token: cfg.token }, "POST", "/api/v1/certificates", { csr: csrPem, service });
+  const out = await callApi<{ certChain: string; trustBundle: string }>(
+    { server: cfg.server, ca: cfg.ca, token: cfg.token },
+    "POST",
+    "/api/v1/certificates",
+    { csr: csrPem, service },
+  );
   return { key: keyPem, cert: out.certChain, ca: out.trustBundle };
 }
 
@@ -45,10 +70,13 @@ test("a mesh client certificate is accepted and the served certificate carries t
   const before = app.seen.length;
   let served: string | undefined;
   const r = await new Promise<string>((resolve, reject) => {
-    const s = tlsConnect({ host: "127.0.0.1", port: server.inboundPort, ca, key, cert, checkServerIdentity: () => undefined }, () => {
-      served = peerSpiffeId(s.getPeerCertificate());
-      s.write("GET /private HTTP/1.1\r\nHost: secure\r\nConnection: close\r\n\r\n");
-    });
+    const s = tlsConnect(
+      { host: "127.0.0.1", port: server.inboundPort, ca, key, cert, checkServerIdentity: () => undefined },
+      () => {
+        served = peerSpiffeId(s.getPeerCertificate());
+        s.write("GET /private HTTP/1.1\r\nHost: secure\r\nConnection: close\r\n\r\n");
+      },
+    );
     let out = "";
     s.on("data", (d) => (out += d));
     s.on("end", () => resolve(out));
@@ -57,13 +85,18 @@ test("a mesh client certificate is accepted and the served certificate carries t
   assert.equal(served, "spiffe://weft.local/ns/default/sa/secure");
   assert.match(r, /^HTTP\/1\.1 200/);
   assert.equal(app.seen.length, before + 1);
-  assert.match(String(app.seen.at(-1)!.headers["x-forwarded-client-cert"]), /URI=spiffe:\/\/weft\.local\/ns\/default\/sa\/caller/);
+  assert.match(
+    String(app.seen.at(-1)!.headers["x-forwarded-client-cert"]),
+    /URI=spiffe:\/\/weft\.local\/ns\/default\/sa\/caller/,
+  );
 });
 
 test("plaintext HTTP to the inbound listener is refused and never reaches the app", async () => {
   const before = app.seen.length;
   const out = await new Promise<string>((resolve) => {
-    const s = netConnect(server.inboundPort, "127.0.0.1", () => s.write("GET /private HTTP/1.1\r\nHost: secure\r\n\r\n"));
+    const s = netConnect(server.inboundPort, "127.0.0.1", () =>
+      s.write("GET /private HTTP/1.1\r\nHost: secure\r\n\r\n"),
+    );
     let data = "";
     s.on("data", (d) => (data += d.toString("latin1")));
     s.on("error", () => resolve(data));

@@ -5,7 +5,16 @@ import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
 import { before, test } from "node:test";
 import { promisify } from "node:util";
-import { apply, httpGet, startApp, startControlPlane, startProxy, waitUntil, type ControlPlaneProcess, type ProxyProcess } from "../helpers/mesh.ts";
+import {
+  apply,
+  httpGet,
+  startApp,
+  startControlPlane,
+  startProxy,
+  waitUntil,
+  type ControlPlaneProcess,
+  type ProxyProcess,
+} from "../helpers/mesh.ts";
 
 const run = promisify(execFile);
 let cp: ControlPlaneProcess;
@@ -21,7 +30,11 @@ before(async () => {
   client = await startProxy(cp, "web", web.port, ["--upstream", "api=0"]);
   upstreamPort = Number(client.output().match(/upstream api=127\.0\.0\.1:(\d+)/)?.[1]);
   assert.ok(upstreamPort > 0, client.output());
-  await waitUntil(async () => (await httpGet(client.outboundPort, "http://api/")).status === 200, 5000, "api reachable");
+  await waitUntil(
+    async () => (await httpGet(client.outboundPort, "http://api/")).status === 200,
+    5000,
+    "api reachable",
+  );
 });
 
 test("an explicit upstream port sends every request to its service, whatever the Host", async () => {
@@ -32,7 +45,9 @@ test("an explicit upstream port sends every request to its service, whatever the
 });
 
 test("curl through HTTP_PROXY reaches the service by name", async () => {
-  const { stdout } = await run("curl", ["-sS", "--max-time", "5", "http://api/from-curl"], { env: { ...process.env, http_proxy: `http://127.0.0.1:${client.outboundPort}` } });
+  const { stdout } = await run("curl", ["-sS", "--max-time", "5", "http://api/from-curl"], {
+    env: { ...process.env, http_proxy: `http://127.0.0.1:${client.outboundPort}` },
+  });
   assert.equal(JSON.parse(stdout).url, "/from-curl");
 });
 
@@ -45,7 +60,12 @@ metadata: { name: gone-1 }
 spec: { service: gone, address: 127.0.0.1, port: 1 }
 `,
   );
-  await waitUntil(async () => (await httpGet(client.outboundPort, "http://gone/")).headers["x-weft-error"] === "upstream_unavailable", 2000, "upstream_unavailable");
+  await waitUntil(
+    async () =>
+      (await httpGet(client.outboundPort, "http://gone/")).headers["x-weft-error"] === "upstream_unavailable",
+    2000,
+    "upstream_unavailable",
+  );
   const r = await httpGet(client.outboundPort, "http://gone/x");
   assert.equal(r.status, 503);
   assert.match(r.body, /^upstream_unavailable: /);
@@ -54,11 +74,20 @@ spec: { service: gone, address: 127.0.0.1, port: 1 }
 });
 
 test("metrics: requests counted on both sides with the documented labels", async () => {
-  for (let i = 0; i < 5; i++) assert.equal((await httpGet(client.outboundPort, `http://api/m/${i}`)).status, 200);
+  for (let i = 0; i < 5; i++)
+    assert.equal((await httpGet(client.outboundPort, `http://api/m/${i}`)).status, 200);
   const out = (await httpGet(client.adminPort, "/metrics")).body;
   const inb = (await httpGet(server.adminPort, "/metrics")).body;
   const series = (text: string, direction: string) =>
-    text.split("\n").find((l) => l.startsWith("weft_requests_total{") && l.includes(`direction="${direction}"`) && l.includes('destination_service="api.default"') && l.includes('response_code="200"'));
+    text
+      .split("\n")
+      .find(
+        (l) =>
+          l.startsWith("weft_requests_total{") &&
+          l.includes(`direction="${direction}"`) &&
+          l.includes('destination_service="api.default"') &&
+          l.includes('response_code="200"'),
+      );
   const o = series(out, "outbound");
   const n = series(inb, "inbound");
   assert.ok(o && n, `series missing:\n${out}\n${inb}`);
@@ -72,7 +101,8 @@ test("metrics: requests counted on both sides with the documented labels", async
 });
 
 test("certificates are renewed before they expire, and traffic keeps flowing across renewals", async () => {
-  const serial = async (p: ProxyProcess) => JSON.parse((await httpGet(p.adminPort, "/certs")).body).serial as string;
+  const serial = async (p: ProxyProcess) =>
+    JSON.parse((await httpGet(p.adminPort, "/certs")).body).serial as string;
   const first = await serial(server);
   const deadline = Date.now() + 6000;
   let failures = 0;

@@ -5,7 +5,13 @@ import assert from "node:assert/strict";
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { before, test } from "node:test";
-import { startApp, startControlPlane, startProxy, waitUntil, type ControlPlaneProcess } from "../helpers/mesh.ts";
+import {
+  startApp,
+  startControlPlane,
+  startProxy,
+  waitUntil,
+  type ControlPlaneProcess,
+} from "../helpers/mesh.ts";
 import { ROOT, spawnWeft, tempDir, weft } from "../helpers/processes.ts";
 
 const APP = join(ROOT, "test", "fixtures", "run-app.js");
@@ -26,11 +32,28 @@ function alive(pid: number): boolean {
   }
 }
 
-const runArgs = (service: string) => ["run", "--service", service, "--port", "4999", "--inbound-port", "0", "--outbound-port", "0", "--admin-port", "0"];
+const runArgs = (service: string) => [
+  "run",
+  "--service",
+  service,
+  "--port",
+  "4999",
+  "--inbound-port",
+  "0",
+  "--outbound-port",
+  "0",
+  "--admin-port",
+  "0",
+];
 
 test("the app starts after its proxy is ready, reaches the mesh through HTTP_PROXY, and its exit code propagates", async () => {
   const result = join(tempDir(), "result.json");
-  const r = await weft([...runArgs("jobs"), "--", process.execPath, APP], { ...cp.env, RESULT_FILE: result, EXIT_CODE: "7", CALL_URL: "http://echo/from-job" });
+  const r = await weft([...runArgs("jobs"), "--", process.execPath, APP], {
+    ...cp.env,
+    RESULT_FILE: result,
+    EXIT_CODE: "7",
+    CALL_URL: "http://echo/from-job",
+  });
   assert.equal(r.code, 7, r.stderr);
   const seen = JSON.parse(readFileSync(result, "utf8"));
   assert.equal(seen.readyAtStart, 200, "the proxy was ready when the app started");
@@ -49,7 +72,11 @@ test("the app starts after its proxy is ready, reaches the mesh through HTTP_PRO
 
 test("SIGTERM reaches the app and its children; weft run exits and leaves no process behind", async () => {
   const result = join(tempDir(), "result.json");
-  const run = spawnWeft([...runArgs("worker"), "--", process.execPath, APP], { ...cp.env, RESULT_FILE: result, GRANDCHILD: "1" });
+  const run = spawnWeft([...runArgs("worker"), "--", process.execPath, APP], {
+    ...cp.env,
+    RESULT_FILE: result,
+    GRANDCHILD: "1",
+  });
   await waitUntil(() => existsSync(result), 10_000, "the app to start");
   const seen = JSON.parse(readFileSync(result, "utf8"));
   assert.ok(alive(seen.pid) && alive(seen.grandchild));

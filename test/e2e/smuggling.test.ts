@@ -7,7 +7,15 @@ import { connect as tlsConnect } from "node:tls";
 import { before, test } from "node:test";
 import { callApi } from "../../src/client/api-client.ts";
 import { generateWorkloadKeyAndCsr } from "../../src/pki/csr.ts";
-import { httpGet, readConfig, startApp, startControlPlane, startProxy, waitUntil, type ProxyProcess } from "../helpers/mesh.ts";
+import {
+  httpGet,
+  readConfig,
+  startApp,
+  startControlPlane,
+  startProxy,
+  waitUntil,
+  type ProxyProcess,
+} from "../helpers/mesh.ts";
 
 let target: ProxyProcess;
 let client: ProxyProcess;
@@ -20,20 +28,44 @@ before(async () => {
   const other = await startApp("client");
   target = await startProxy(cp, "target", app.port);
   client = await startProxy(cp, "client", other.port);
-  await waitUntil(async () => (await httpGet(client.outboundPort, "http://target/")).status === 200, 5000, "target reachable");
+  await waitUntil(
+    async () => (await httpGet(client.outboundPort, "http://target/")).status === 200,
+    5000,
+    "target reachable",
+  );
   const cfg = readConfig(cp);
   const { keyPem, csrPem } = await generateWorkloadKeyAndCsr("spiffe://weft.local/ns/default/sa/client");
-  const out = await callApi<{ certChain: string; trustBundle: string }>({ server: cfg.server, ca: cfg.ca, token: cfg.token }, "POST", "/api/v1/certificates", { csr: csrPem, service: "client" });
+  const out = await callApi<{ certChain: string; trustBundle: string }>(
+    { server: cfg.server, ca: cfg.ca, token: cfg.token },
+    "POST",
+    "/api/v1/certificates",
+    { csr: csrPem, service: "client" },
+  );
   cert = { key: keyPem, cert: out.certChain, ca: out.trustBundle };
 });
 
 const H = "Host: target\r\n";
 const cases: [string, string][] = [
-  ["Content-Length and Transfer-Encoding together", `POST /smuggle HTTP/1.1\r\n${H}Content-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\nGET /hidden HTTP/1.1\r\n${H}\r\n`],
-  ["two different Content-Lengths", `POST /smuggle HTTP/1.1\r\n${H}Content-Length: 4\r\nContent-Length: 40\r\n\r\nabcd`],
-  ["Transfer-Encoding not ending in chunked", `POST /smuggle HTTP/1.1\r\n${H}Transfer-Encoding: chunked, identity\r\n\r\n0\r\n\r\n`],
-  ["obfuscated Transfer-Encoding", `POST /smuggle HTTP/1.1\r\n${H}Transfer-Encoding : chunked\r\n\r\n0\r\n\r\n`],
-  ["a bad chunk size", `POST /smuggle HTTP/1.1\r\n${H}Transfer-Encoding: chunked\r\n\r\nzz\r\nhello\r\n0\r\n\r\n`],
+  [
+    "Content-Length and Transfer-Encoding together",
+    `POST /smuggle HTTP/1.1\r\n${H}Content-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\nGET /hidden HTTP/1.1\r\n${H}\r\n`,
+  ],
+  [
+    "two different Content-Lengths",
+    `POST /smuggle HTTP/1.1\r\n${H}Content-Length: 4\r\nContent-Length: 40\r\n\r\nabcd`,
+  ],
+  [
+    "Transfer-Encoding not ending in chunked",
+    `POST /smuggle HTTP/1.1\r\n${H}Transfer-Encoding: chunked, identity\r\n\r\n0\r\n\r\n`,
+  ],
+  [
+    "obfuscated Transfer-Encoding",
+    `POST /smuggle HTTP/1.1\r\n${H}Transfer-Encoding : chunked\r\n\r\n0\r\n\r\n`,
+  ],
+  [
+    "a bad chunk size",
+    `POST /smuggle HTTP/1.1\r\n${H}Transfer-Encoding: chunked\r\n\r\nzz\r\nhello\r\n0\r\n\r\n`,
+  ],
   ["obs-fold header continuation", `GET /smuggle HTTP/1.1\r\n${H}X-A: 1\r\n  continued\r\n\r\n`],
   ["no Host header", `GET /smuggle HTTP/1.1\r\n\r\n`],
   ["oversize headers", `GET /smuggle HTTP/1.1\r\n${H}X-Big: ${"a".repeat(70_000)}\r\n\r\n`],
@@ -62,7 +94,16 @@ for (const [name, bytes] of cases) {
   });
   test(`inbound listener: ${name} → 4xx, the app never sees it`, async () => {
     const before = app.seen.length;
-    const out = await exchange(() => tlsConnect({ host: "127.0.0.1", port: target.inboundPort, ...cert, checkServerIdentity: () => undefined }), bytes);
+    const out = await exchange(
+      () =>
+        tlsConnect({
+          host: "127.0.0.1",
+          port: target.inboundPort,
+          ...cert,
+          checkServerIdentity: () => undefined,
+        }),
+      bytes,
+    );
     assert.match(out, /^HTTP\/1\.1 4\d\d/, `got: ${JSON.stringify(out.slice(0, 80))}`);
     assert.equal(app.seen.length, before);
   });

@@ -24,7 +24,9 @@ export interface ControlPlaneProcess extends Spawned {
   env: NodeJS.ProcessEnv;
 }
 
-export async function startControlPlane(opts: { dataDir?: string; apiPort?: number; streamPort?: number; extra?: string[] } = {}): Promise<ControlPlaneProcess> {
+export async function startControlPlane(
+  opts: { dataDir?: string; apiPort?: number; streamPort?: number; extra?: string[] } = {},
+): Promise<ControlPlaneProcess> {
   const dataDir = opts.dataDir ?? tempDir("weft-cp-");
   const p = spawnWeft([
     "control-plane",
@@ -38,9 +40,18 @@ export async function startControlPlane(opts: { dataDir?: string; apiPort?: numb
     "2",
     ...(opts.extra ?? []),
   ]);
-  const m = await p.waitFor(/config API https:\/\/127\.0\.0\.1:(\d+), proxy stream https:\/\/127\.0\.0\.1:(\d+)/);
+  const m = await p.waitFor(
+    /config API https:\/\/127\.0\.0\.1:(\d+), proxy stream https:\/\/127\.0\.0\.1:(\d+)/,
+  );
   const configPath = join(dataDir, "config.json");
-  return { ...p, dataDir, configPath, apiPort: Number(m[1]), streamPort: Number(m[2]), env: { WEFT_CONFIG: configPath } };
+  return {
+    ...p,
+    dataDir,
+    configPath,
+    apiPort: Number(m[1]),
+    streamPort: Number(m[2]),
+    env: { WEFT_CONFIG: configPath },
+  };
 }
 
 export interface ProxyProcess extends Spawned {
@@ -49,26 +60,56 @@ export interface ProxyProcess extends Spawned {
   adminPort: number;
 }
 
-export async function startProxy(cp: ControlPlaneProcess, service: string, appPort: number, extra: string[] = []): Promise<ProxyProcess> {
+export async function startProxy(
+  cp: ControlPlaneProcess,
+  service: string,
+  appPort: number,
+  extra: string[] = [],
+): Promise<ProxyProcess> {
   const p = spawnWeft(
-    ["proxy", "--service", service, "--port", String(appPort), "--inbound-port", "0", "--outbound-port", "0", "--admin-port", "0", ...extra],
+    [
+      "proxy",
+      "--service",
+      service,
+      "--port",
+      String(appPort),
+      "--inbound-port",
+      "0",
+      "--outbound-port",
+      "0",
+      "--admin-port",
+      "0",
+      ...extra,
+    ],
     cp.env,
   );
   const m = await p.waitFor(/outbound 127\.0\.0\.1:(\d+), inbound :(\d+), admin 127\.0\.0\.1:(\d+)/);
   const proxy = { ...p, outboundPort: Number(m[1]), inboundPort: Number(m[2]), adminPort: Number(m[3]) };
-  await waitUntil(async () => (await httpGet(proxy.adminPort, "/ready")).status === 200, 10_000, `${service} proxy ready`);
+  await waitUntil(
+    async () => (await httpGet(proxy.adminPort, "/ready")).status === 200,
+    10_000,
+    `${service} proxy ready`,
+  );
   return proxy;
 }
 
 /** An app that answers every request with JSON naming itself and echoing what it saw. */
-export async function startApp(name: string): Promise<{ port: number; server: Server; seen: { method: string; url: string; headers: IncomingHttpHeaders }[] }> {
+export async function startApp(
+  name: string,
+): Promise<{
+  port: number;
+  server: Server;
+  seen: { method: string; url: string; headers: IncomingHttpHeaders }[];
+}> {
   const seen: { method: string; url: string; headers: IncomingHttpHeaders }[] = [];
   const server = createServer((req, res) => {
     seen.push({ method: req.method ?? "", url: req.url ?? "", headers: req.headers });
     req.resume();
     req.on("end", () => {
       res.setHeader("content-type", "application/json");
-      res.end(JSON.stringify({ app: name, url: req.url, xfcc: req.headers["x-forwarded-client-cert"] ?? null }));
+      res.end(
+        JSON.stringify({ app: name, url: req.url, xfcc: req.headers["x-forwarded-client-cert"] ?? null }),
+      );
     });
   });
   await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
@@ -97,7 +138,11 @@ export function httpGet(port: number, url: string, headers: Record<string, strin
   });
 }
 
-export async function waitUntil(check: () => Promise<boolean> | boolean, timeoutMs: number, what: string): Promise<void> {
+export async function waitUntil(
+  check: () => Promise<boolean> | boolean,
+  timeoutMs: number,
+  what: string,
+): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     try {
@@ -115,6 +160,11 @@ export async function apply(cp: ControlPlaneProcess, yaml: string): Promise<void
   if (r.code !== 0) throw new Error(`weft apply failed (${r.code}): ${r.stderr}`);
 }
 
-export function readConfig(cp: ControlPlaneProcess): { server: string; token: string; ca: string; stream: string } {
+export function readConfig(cp: ControlPlaneProcess): {
+  server: string;
+  token: string;
+  ca: string;
+  stream: string;
+} {
   return JSON.parse(readFileSync(cp.configPath, "utf8"));
 }

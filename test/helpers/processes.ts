@@ -29,7 +29,11 @@ export interface Spawned {
 }
 
 export function spawnWeft(args: string[], env: NodeJS.ProcessEnv = {}, cwd = ROOT): Spawned {
-  const proc = spawn(process.execPath, [WEFT, ...args], { cwd, env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] });
+  const proc = spawn(process.execPath, [WEFT, ...args], {
+    cwd,
+    env: { ...process.env, ...env },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
   children.add(proc);
   let out = "";
   const waiters = new Set<() => void>();
@@ -55,9 +59,19 @@ export function spawnWeft(args: string[], env: NodeJS.ProcessEnv = {}, cwd = ROO
         const check = () => {
           const m = out.match(re);
           if (m) return done(() => resolveMatch(m));
-          if (proc.exitCode !== null || proc.signalCode !== null) return done(() => reject(new Error(`weft ${args[0]} exited (${proc.exitCode ?? proc.signalCode}) before ${re}:\n${out}`)));
+          if (proc.exitCode !== null || proc.signalCode !== null)
+            return done(() =>
+              reject(
+                new Error(
+                  `weft ${args[0]} exited (${proc.exitCode ?? proc.signalCode}) before ${re}:\n${out}`,
+                ),
+              ),
+            );
         };
-        const timer = setTimeout(() => done(() => reject(new Error(`timed out waiting for ${re}; output:\n${out}`))), timeoutMs);
+        const timer = setTimeout(
+          () => done(() => reject(new Error(`timed out waiting for ${re}; output:\n${out}`))),
+          timeoutMs,
+        );
         const done = (fn: () => void) => {
           clearTimeout(timer);
           waiters.delete(check);
@@ -75,7 +89,11 @@ export function spawnWeft(args: string[], env: NodeJS.ProcessEnv = {}, cwd = ROO
 }
 
 /** Runs the CLI to completion. */
-export function weft(args: string[], env: NodeJS.ProcessEnv = {}, input?: string): Promise<{ code: number; stdout: string; stderr: string }> {
+export function weft(
+  args: string[],
+  env: NodeJS.ProcessEnv = {},
+  input?: string,
+): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolveRun) => {
     const proc = spawn(process.execPath, [WEFT, ...args], { cwd: ROOT, env: { ...process.env, ...env } });
     children.add(proc);

@@ -8,11 +8,15 @@ export const applyCommand: Command = {
   name: "apply",
   summary: "create or update resources from YAML/JSON files (atomic: all or nothing)",
   usage: "weft apply -f FILE|DIR|- [-f ...]",
-  flags: [["-f, --filename PATH", "a file, a directory of .yaml/.yml/.json files, or - for stdin (repeatable)"], ...connectionFlags],
+  flags: [
+    ["-f, --filename PATH", "a file, a directory of .yaml/.yml/.json files, or - for stdin (repeatable)"],
+    ...connectionFlags,
+  ],
   options: { filename: { type: "string", short: "f", multiple: true }, ...connectionOptions },
   async run(v) {
     const paths = (v.filename as string[] | undefined) ?? [];
-    if (paths.length === 0) throw new CliError("no input: pass -f FILE, -f DIR or -f -", "e.g. weft apply -f routes.yaml", 2);
+    if (paths.length === 0)
+      throw new CliError("no input: pass -f FILE, -f DIR or -f -", "e.g. weft apply -f routes.yaml", 2);
     const files = await readManifests(paths);
     type Out = { results: { kind: string; namespace: string; name: string; action: string }[] };
     let out: Out;
@@ -22,11 +26,15 @@ export const applyCommand: Command = {
       const violations = (err as { body?: { violations?: Violation[] } }).body?.violations;
       if (violations?.length) {
         for (const viol of violations) process.stderr.write(formatViolation(viol) + "\n");
-        throw new CliError(`${violations.length} problem(s) found; nothing was applied`, "fix the lines above and apply again");
+        throw new CliError(
+          `${violations.length} problem(s) found; nothing was applied`,
+          "fix the lines above and apply again",
+        );
       }
       throw err;
     }
-    for (const r of out.results) process.stdout.write(`${r.kind.toLowerCase()}/${r.name} (${r.namespace}) ${r.action}\n`);
+    for (const r of out.results)
+      process.stdout.write(`${r.kind.toLowerCase()}/${r.name} (${r.namespace}) ${r.action}\n`);
     return 0;
   },
 };

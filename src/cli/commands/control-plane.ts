@@ -35,7 +35,9 @@ export const controlPlaneCommand: Command = {
   },
   async run(v) {
     const dataDir = resolve((v["data-dir"] as string) ?? DEFAULT_DATA_DIR);
-    const cp = await (await import("../../control-plane/control-plane.ts")).startControlPlane({
+    const cp = await (
+      await import("../../control-plane/control-plane.ts")
+    ).startControlPlane({
       dataDir,
       listen: v.listen as string | undefined,
       streamListen: v["stream-listen"] as string | undefined,

@@ -13,7 +13,11 @@ export const getCommand: Command = {
     ["-o, --output FORMAT", "table (default), yaml or json"],
     ...connectionFlags,
   ],
-  options: { namespace: { type: "string", short: "n" }, output: { type: "string", short: "o" }, ...connectionOptions },
+  options: {
+    namespace: { type: "string", short: "n" },
+    output: { type: "string", short: "o" },
+    ...connectionOptions,
+  },
   allowPositionals: true,
   async run(v, pos) {
     const [kindArg, name] = pos;
@@ -21,10 +25,17 @@ export const getCommand: Command = {
     const kind = normalizeKind(kindArg);
     if (!kind) throw new CliError(`unknown kind "${kindArg}"`, `kinds: ${KINDS.join(", ")}`, 2);
     const format = (v.output as string | undefined) ?? "table";
-    if (!["table", "yaml", "json"].includes(format)) throw new CliError(`-o must be table, yaml or json, got "${format}"`, undefined, 2);
+    if (!["table", "yaml", "json"].includes(format))
+      throw new CliError(`-o must be table, yaml or json, got "${format}"`, undefined, 2);
     let items: AnyResource[];
     if (name) {
-      items = [await api<AnyResource>(v, "GET", `/api/v1/resources/${kind}/${encodeURIComponent((v.namespace as string) ?? "default")}/${encodeURIComponent(name)}`)];
+      items = [
+        await api<AnyResource>(
+          v,
+          "GET",
+          `/api/v1/resources/${kind}/${encodeURIComponent((v.namespace as string) ?? "default")}/${encodeURIComponent(name)}`,
+        ),
+      ];
     } else {
       const q = v.namespace ? `?namespace=${encodeURIComponent(v.namespace as string)}` : "";
       items = (await api<{ items: AnyResource[] }>(v, "GET", `/api/v1/resources/${kind}${q}`)).items;
@@ -38,16 +49,34 @@ export const getCommand: Command = {
 
 function table(items: AnyResource[]): string {
   if (items.length === 0) return "No resources found.\n";
-  const rows = items.map((r) => [r.metadata.namespace, r.metadata.name, summary(r), age(r.metadata.creationTimestamp)]);
+  const rows = items.map((r) => [
+    r.metadata.namespace,
+    r.metadata.name,
+    summary(r),
+    age(r.metadata.creationTimestamp),
+  ]);
   const head = ["NAMESPACE", "NAME", "DETAILS", "AGE"];
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((row) => row[i].length)));
-  return [head, ...rows].map((row) => row.map((c, i) => c.padEnd(widths[i])).join("  ").trimEnd()).join("\n") + "\n";
+  return (
+    [head, ...rows]
+      .map((row) =>
+        row
+          .map((c, i) => c.padEnd(widths[i]))
+          .join("  ")
+          .trimEnd(),
+      )
+      .join("\n") + "\n"
+  );
 }
 
 function summary(r: AnyResource): string {
   switch (r.kind) {
     case "Workload":
-      return `service=${r.spec.service} ${r.spec.address}:${r.spec.port}${r.spec.identity ? " mtls" : ""} ${Object.entries(r.metadata.labels ?? {}).map(([k, v]) => `${k}=${v}`).join(",")}`.trim();
+      return `service=${r.spec.service} ${r.spec.address}:${r.spec.port}${r.spec.identity ? " mtls" : ""} ${Object.entries(
+        r.metadata.labels ?? {},
+      )
+        .map(([k, v]) => `${k}=${v}`)
+        .join(",")}`.trim();
     case "Service":
       return (r.spec.ports ?? []).map((p) => `${p.port}/${p.protocol ?? "http"}`).join(",") || "-";
     case "HTTPRoute":
@@ -60,5 +89,11 @@ function summary(r: AnyResource): string {
 function age(ts?: string): string {
   if (!ts) return "-";
   const s = Math.max(0, Math.round((Date.now() - Date.parse(ts)) / 1000));
-  return s < 120 ? `${s}s` : s < 7200 ? `${Math.round(s / 60)}m` : s < 172800 ? `${Math.round(s / 3600)}h` : `${Math.round(s / 86400)}d`;
+  return s < 120
+    ? `${s}s`
+    : s < 7200
+      ? `${Math.round(s / 60)}m`
+      : s < 172800
+        ? `${Math.round(s / 3600)}h`
+        : `${Math.round(s / 86400)}d`;
 }

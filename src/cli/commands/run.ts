@@ -11,14 +11,24 @@ export const runCommand: Command = {
   flags: [...proxyFlags, ["--ready-timeout MS", "give up if the proxy is not ready in time (default 10000)"]],
   options: { ...proxyOptions, "ready-timeout": { type: "string" } },
   async run(v, _pos, rest) {
-    if (rest.length === 0) throw new CliError("missing the app's command after --", "e.g. weft run --service orders --port 3000 -- node orders.js", 2);
+    if (rest.length === 0)
+      throw new CliError(
+        "missing the app's command after --",
+        "e.g. weft run --service orders --port 3000 -- node orders.js",
+        2,
+      );
     const opts = await resolveProxyOptions(v);
     const proxy = await (await import("../../proxy/agent/proxy.ts")).startProxy(opts);
     const timeoutMs = Number(v["ready-timeout"] ?? 10_000);
-    const timedOut = await Promise.race([proxy.firstConfig.then(() => false), new Promise<boolean>((r) => setTimeout(() => r(true), timeoutMs).unref())]);
+    const timedOut = await Promise.race([
+      proxy.firstConfig.then(() => false),
+      new Promise<boolean>((r) => setTimeout(() => r(true), timeoutMs).unref()),
+    ]);
     if (timedOut || !proxy.ready()) {
       await proxy.drain();
-      throw new CliError(`proxy not ready after ${timeoutMs} ms (no config from the control plane); the app was not started`);
+      throw new CliError(
+        `proxy not ready after ${timeoutMs} ms (no config from the control plane); the app was not started`,
+      );
     }
     const outbound = `http://127.0.0.1:${proxy.outboundPort}`;
     const env: NodeJS.ProcessEnv = {
@@ -37,7 +47,8 @@ export const runCommand: Command = {
       WEFT_ADMIN: `http://127.0.0.1:${proxy.adminPort}`,
       PORT: process.env.PORT ?? String(opts.appPort),
     };
-    for (const [svc, port] of Object.entries(proxy.upstreamPorts)) env[`WEFT_UPSTREAM_${svc.toUpperCase().replace(/-/g, "_")}`] = `127.0.0.1:${port}`;
+    for (const [svc, port] of Object.entries(proxy.upstreamPorts))
+      env[`WEFT_UPSTREAM_${svc.toUpperCase().replace(/-/g, "_")}`] = `127.0.0.1:${port}`;
     delete env.WEFT_TOKEN; // the app does not need the join token
     // Own process group, so signals reach the whole app (e.g. `npm start` and its children).
     const child = spawn(rest[0], rest.slice(1), { stdio: "inherit", env, detached: true });

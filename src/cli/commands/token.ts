@@ -12,18 +12,27 @@ export const tokenCommand: Command = {
     ["--ttl SECONDS", "token lifetime (default 30 days)"],
     ...connectionFlags,
   ],
-  options: { service: { type: "string" }, namespace: { type: "string", short: "n" }, ttl: { type: "string" }, ...connectionOptions },
+  options: {
+    service: { type: "string" },
+    namespace: { type: "string", short: "n" },
+    ttl: { type: "string" },
+    ...connectionOptions,
+  },
   async run(v) {
-    if (!v.service) throw new CliError("--service is required", "e.g. weft token create --service reviews", 2);
+    if (!v.service)
+      throw new CliError("--service is required", "e.g. weft token create --service reviews", 2);
     const ttlSeconds = v.ttl === undefined ? undefined : Number(v.ttl);
-    if (ttlSeconds !== undefined && !(ttlSeconds > 0)) throw new CliError(`--ttl must be a positive number of seconds, got "${v.ttl}"`, undefined, 2);
+    if (ttlSeconds !== undefined && !(ttlSeconds > 0))
+      throw new CliError(`--ttl must be a positive number of seconds, got "${v.ttl}"`, undefined, 2);
     const out = await api<{ token: string; identity: string }>(v, "POST", "/api/v1/tokens", {
       service: v.service,
       namespace: v.namespace ?? DEFAULT_NAMESPACE,
       ttlSeconds,
     });
     process.stdout.write(out.token + "\n");
-    process.stderr.write(`token for ${out.identity}; pass it to a proxy with --token-file FILE or WEFT_TOKEN\n`);
+    process.stderr.write(
+      `token for ${out.identity}; pass it to a proxy with --token-file FILE or WEFT_TOKEN\n`,
+    );
     return 0;
   },
 };

@@ -47,12 +47,15 @@ export function sendError(res: ServerResponse, err: unknown): void {
     sendJson(res, err.status, { error: { code: err.code, message: err.message, ...err.details } });
   } else {
     console.error("weft control-plane: internal error:", err);
-    sendJson(res, 500, { error: { code: "internal", message: "internal error; see the control plane's log" } });
+    sendJson(res, 500, {
+      error: { code: "internal", message: "internal error; see the control plane's log" },
+    });
   }
 }
 
 export function requireString(body: Record<string, unknown>, field: string): string {
   const v = body[field];
-  if (typeof v !== "string" || v === "") throw new ApiError(400, "bad_request", `field "${field}" must be a non-empty string`);
+  if (typeof v !== "string" || v === "")
+    throw new ApiError(400, "bad_request", `field "${field}" must be a non-empty string`);
   return v;
 }

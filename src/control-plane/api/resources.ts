@@ -22,7 +22,10 @@ export interface ManifestFile {
   content: string;
 }
 
-export async function applyManifests(store: Store, files: ManifestFile[]): Promise<{ results: ApplyResult[]; revision: number }> {
+export async function applyManifests(
+  store: Store,
+  files: ManifestFile[],
+): Promise<{ results: ApplyResult[]; revision: number }> {
   const resources: AnyResource[] = [];
   const violations: Violation[] = [];
   const seen = new Map<string, string>();
@@ -33,7 +36,15 @@ export async function applyManifests(store: Store, files: ManifestFile[]): Promi
       const key = resourceKey(r.kind, r.metadata.namespace, r.metadata.name);
       const first = seen.get(key);
       if (first !== undefined && first !== f.name) {
-        violations.push({ file: f.name, line: 1, column: 1, path: "metadata.name", message: `${r.kind} ${r.metadata.namespace}/${r.metadata.name} is also defined in ${first}`, kind: r.kind, name: r.metadata.name });
+        violations.push({
+          file: f.name,
+          line: 1,
+          column: 1,
+          path: "metadata.name",
+          message: `${r.kind} ${r.metadata.namespace}/${r.metadata.name} is also defined in ${first}`,
+          kind: r.kind,
+          name: r.metadata.name,
+        });
       }
       seen.set(key, f.name);
       resources.push(r);
@@ -41,7 +52,9 @@ export async function applyManifests(store: Store, files: ManifestFile[]): Promi
   }
   const names = files.map((f) => f.name).join(", ");
   if (violations.length > 0) {
-    throw new ApiError(422, "invalid", `${violations.length} violation(s) in ${names}; nothing was applied`, { violations });
+    throw new ApiError(422, "invalid", `${violations.length} violation(s) in ${names}; nothing was applied`, {
+      violations,
+    });
   }
   if (resources.length === 0) throw new ApiError(400, "empty", `${names}: no resources found`);
   for (let attempt = 0; ; attempt++) {
@@ -51,7 +64,12 @@ export async function applyManifests(store: Store, files: ManifestFile[]): Promi
     for (const r of resources) {
       const key = resourceKey(r.kind, r.metadata.namespace, r.metadata.name);
       const existing = await store.get(key);
-      compares.push({ key, target: "modRevision" as const, op: "=" as const, value: existing?.modRevision ?? 0 });
+      compares.push({
+        key,
+        target: "modRevision" as const,
+        op: "=" as const,
+        value: existing?.modRevision ?? 0,
+      });
       const prev = existing && decodeResource(existing.value, existing.modRevision);
       const next = stamp(r, prev);
       const value = JSON.stringify(next);
@@ -63,7 +81,8 @@ export async function applyManifests(store: Store, files: ManifestFile[]): Promi
     if (ops.length === 0) return { results, revision: store.revision() };
     const res = await store.txn({ compares, success: ops });
     if (res.succeeded) return { results, revision: res.revision };
-    if (attempt >= MAX_CONFLICT_RETRIES) throw new ApiError(409, "conflict", "resources changed concurrently; try again");
+    if (attempt >= MAX_CONFLICT_RETRIES)
+      throw new ApiError(409, "conflict", "resources changed concurrently; try again");
   }
 }
 
@@ -81,7 +100,12 @@ export function parseKind(s: string): Kind {
   return kind;
 }
 
-export async function deleteResource(store: Store, kind: Kind, namespace: string, name: string): Promise<number> {
+export async function deleteResource(
+  store: Store,
+  kind: Kind,
+  namespace: string,
+  name: string,
+): Promise<number> {
   const res = await store.delete(resourceKey(kind, namespace, name));
   if (res.deleted === 0) throw new ApiError(404, "not_found", `${kind} ${namespace}/${name} not found`);
   return res.revision;

@@ -55,7 +55,8 @@ export function createApiServer(deps: ApiDeps): Server {
         const claims = deps.tokens.verify(token);
         return { kind: "workload", namespace: claims.namespace, service: claims.service };
       } catch (err) {
-        if (isPkiError(err)) throw new ApiError(401, "unauthenticated", `credential rejected: ${err.message}`);
+        if (isPkiError(err))
+          throw new ApiError(401, "unauthenticated", `credential rejected: ${err.message}`);
         throw err;
       }
     }
@@ -68,24 +69,35 @@ export function createApiServer(deps: ApiDeps): Server {
   }
 
   function requireAdmin(caller: Caller): void {
-    if (caller.kind === "none") throw new ApiError(401, "unauthenticated", "missing credential: send `Authorization: Bearer <admin token>`");
+    if (caller.kind === "none")
+      throw new ApiError(
+        401,
+        "unauthenticated",
+        "missing credential: send `Authorization: Bearer <admin token>`",
+      );
     if (caller.kind !== "admin") throw new ApiError(403, "forbidden", "this API needs the admin credential");
   }
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = new URL(req.url ?? "/", "https://localhost");
     const parts = url.pathname.split("/").filter(Boolean);
-    if (url.pathname === "/healthz") return sendJson(res, 200, { status: "ok", revision: deps.state.revision });
+    if (url.pathname === "/healthz")
+      return sendJson(res, 200, { status: "ok", revision: deps.state.revision });
     const caller = authenticate(req);
-    if (parts[0] !== "api" || parts[1] !== "v1") throw new ApiError(404, "not_found", `no such API: ${url.pathname}`);
+    if (parts[0] !== "api" || parts[1] !== "v1")
+      throw new ApiError(404, "not_found", `no such API: ${url.pathname}`);
     const [resource, ...rest] = parts.slice(2);
     const method = req.method ?? "GET";
 
     if (resource === "certificates" && method === "POST") return signCertificate(req, res, caller);
     if (resource === "identity" && method === "GET") {
       // A proxy learns which SPIFFE ID its join token entitles it to before it writes its CSR.
-      if (caller.kind !== "workload") throw new ApiError(401, "unauthenticated", "needs a join token or a mesh certificate");
-      return sendJson(res, 200, { identity: spiffeId(deps.trustDomain(), caller.namespace, caller.service), ...caller });
+      if (caller.kind !== "workload")
+        throw new ApiError(401, "unauthenticated", "needs a join token or a mesh certificate");
+      return sendJson(res, 200, {
+        identity: spiffeId(deps.trustDomain(), caller.namespace, caller.service),
+        ...caller,
+      });
     }
     requireAdmin(caller);
     if (resource === "apply" && method === "POST") {
@@ -110,7 +122,8 @@ export function createApiServer(deps: ApiDeps): Server {
           if (!found) throw new ApiError(404, "not_found", `${kind} ${ns}/${name} not found`);
           return sendJson(res, 200, found);
         }
-        if (method === "DELETE") return sendJson(res, 200, { revision: await deleteResource(deps.store, kind, ns, name) });
+        if (method === "DELETE")
+          return sendJson(res, 200, { revision: await deleteResource(deps.store, kind, ns, name) });
       }
     }
     if (resource === "tokens" && method === "POST") {
@@ -119,10 +132,16 @@ export function createApiServer(deps: ApiDeps): Server {
       const namespace = typeof body.namespace === "string" ? body.namespace : DEFAULT_NAMESPACE;
       const ttlSeconds = typeof body.ttlSeconds === "number" ? body.ttlSeconds : undefined;
       const token = deps.tokens.create({ service, namespace, ttlSeconds });
-      return sendJson(res, 200, { token, service, namespace, identity: spiffeId(deps.trustDomain(), namespace, service) });
+      return sendJson(res, 200, {
+        token,
+        service,
+        namespace,
+        identity: spiffeId(deps.trustDomain(), namespace, service),
+      });
     }
     if (resource === "whoami" && method === "GET") return sendJson(res, 200, { caller: caller.kind });
-    if (resource === "trust-bundle" && method === "GET") return sendJson(res, 200, { trustBundle: deps.ca.trustBundlePem });
+    if (resource === "trust-bundle" && method === "GET")
+      return sendJson(res, 200, { trustBundle: deps.ca.trustBundlePem });
     throw new ApiError(404, "not_found", `no such API: ${method} ${url.pathname}`);
   }
 
@@ -137,7 +156,11 @@ export function createApiServer(deps: ApiDeps): Server {
       service = requireString(body, "service");
       namespace = typeof body.namespace === "string" ? body.namespace : DEFAULT_NAMESPACE;
     } else {
-      throw new ApiError(401, "unauthenticated", "certificate signing needs a join token (`Authorization: Bearer <token>`) or a valid mesh certificate");
+      throw new ApiError(
+        401,
+        "unauthenticated",
+        "certificate signing needs a join token (`Authorization: Bearer <token>`) or a valid mesh certificate",
+      );
     }
     const id = spiffeId(deps.trustDomain(), namespace, service);
     try {
@@ -167,7 +190,10 @@ function parseFiles(text: string): ManifestFile[] {
     throw new ApiError(400, "bad_json", `request body is not valid JSON: ${(err as Error).message}`);
   }
   const files = body.files;
-  if (!Array.isArray(files) || files.some((f) => typeof f?.name !== "string" || typeof f?.content !== "string")) {
+  if (
+    !Array.isArray(files) ||
+    files.some((f) => typeof f?.name !== "string" || typeof f?.content !== "string")
+  ) {
     throw new ApiError(400, "bad_request", `expected {"files": [{"name": string, "content": string}, ...]}`);
   }
   return files as ManifestFile[];

@@ -16,13 +16,24 @@ function load(file: string): { state: MeshState; proxy: Workload; reach?: string
   const text = readFileSync(join(dir, file), "utf8");
   const { resources, violations } = validateManifests(text, file);
   assert.deepEqual(violations, [], `testdata ${file} must be valid`);
-  const stamped = resources.map((r, i) => ({ ...r, metadata: { ...r.metadata, creationTimestamp: `2026-01-01T00:00:${String(i).padStart(2, "0")}Z` } })) as AnyResource[];
+  const stamped = resources.map((r, i) => ({
+    ...r,
+    metadata: { ...r.metadata, creationTimestamp: `2026-01-01T00:00:${String(i).padStart(2, "0")}Z` },
+  })) as AnyResource[];
   const of = <T extends AnyResource>(k: string) => stamped.filter((r) => r.kind === k) as T[];
-  const state: MeshState = { mesh: of<Mesh>("Mesh")[0], services: of<Service>("Service"), workloads: of<Workload>("Workload"), routes: of<HTTPRoute>("HTTPRoute") };
+  const state: MeshState = {
+    mesh: of<Mesh>("Mesh")[0],
+    services: of<Service>("Service"),
+    workloads: of<Workload>("Workload"),
+    routes: of<HTTPRoute>("HTTPRoute"),
+  };
   const proxyName = text.match(/^# proxy: (\S+)/m)?.[1];
   const proxy = state.workloads.find((w) => w.metadata.name === proxyName);
   assert.ok(proxy, `${file}: "# proxy:" must name a Workload`);
-  const reach = text.match(/^# reach: (.+)$/m)?.[1].split(",").map((s) => s.trim());
+  const reach = text
+    .match(/^# reach: (.+)$/m)?.[1]
+    .split(",")
+    .map((s) => s.trim());
   return { state, proxy, reach };
 }
 
@@ -50,16 +61,27 @@ test("the version changes exactly when the content does", () => {
 test("a split's clusters hold only the workloads their selectors pick", () => {
   const { state, proxy } = load("weighted-split.yaml");
   const s = compileSnapshot(state, { workload: proxy, appPort: 8080 });
-  assert.deepEqual(s.clusters["reviews-v1.default"].endpoints.map((e) => e.workload), ["reviews-a"]);
-  assert.deepEqual(s.clusters["reviews-v2.default"].endpoints.map((e) => e.workload), ["reviews-b"]);
+  assert.deepEqual(
+    s.clusters["reviews-v1.default"].endpoints.map((e) => e.workload),
+    ["reviews-a"],
+  );
+  assert.deepEqual(
+    s.clusters["reviews-v2.default"].endpoints.map((e) => e.workload),
+    ["reviews-b"],
+  );
   // Exact path beats the catch-all; the header rule also beats it.
-  assert.deepEqual(s.outbound["reviews.default"].routes.map((r) => r.name), ["default/reviews-canary/1", "default/reviews-canary/1", "default/reviews-canary/0"]);
+  assert.deepEqual(
+    s.outbound["reviews.default"].routes.map((r) => r.name),
+    ["default/reviews-canary/1", "default/reviews-canary/1", "default/reviews-canary/0"],
+  );
   assert.equal(s.outbound["reviews.default"].routes[0].matches[0].path?.type, "Exact");
 });
 
 test("with no route attached, a service gets a catch-all route to itself", () => {
   const { state, proxy } = load("implicit-services.yaml");
   const s = compileSnapshot(state, { workload: proxy, appPort: 8080 });
-  assert.deepEqual(s.outbound["backend.default"].routes, [{ name: "default", matches: [{}], backends: [{ cluster: "backend.default", weight: 1 }] }]);
+  assert.deepEqual(s.outbound["backend.default"].routes, [
+    { name: "default", matches: [{}], backends: [{ cluster: "backend.default", weight: 1 }] },
+  ]);
   assert.equal(s.clusters["legacy.default"].endpoints[0].identity, undefined);
 });

@@ -41,7 +41,8 @@ export function compileSnapshot(state: MeshState, proxy: ProxyRequest): ProxySna
   for (const [key, svc] of [...services.entries()].sort(([a], [b]) => (a < b ? -1 : 1))) {
     if (reach && !reach.has(key)) continue;
     const routes = routesFor(svc, state.routes);
-    for (const r of routes) for (const b of r.backends) clusters[b.cluster] ??= cluster(b.cluster, services, state);
+    for (const r of routes)
+      for (const b of r.backends) clusters[b.cluster] ??= cluster(b.cluster, services, state);
     const port = svc.spec.ports?.[0];
     outbound[key] = {
       name: svc.metadata.name,

@@ -46,15 +46,23 @@ function attachesTo(hr: HTTPRoute, svc: Service): boolean {
       (p.group ?? "") in { "": 1, core: 1 } &&
       p.name === svc.metadata.name &&
       (p.namespace ?? hr.metadata.namespace) === svc.metadata.namespace &&
-      (p.port === undefined || (svc.spec.ports ?? []).length === 0 || svc.spec.ports!.some((sp) => sp.port === p.port)),
+      (p.port === undefined ||
+        (svc.spec.ports ?? []).length === 0 ||
+        svc.spec.ports!.some((sp) => sp.port === p.port)),
   );
 }
 
 function normalizeMatch(m: HTTPRouteMatch): RouteMatch {
   const out: RouteMatch = {};
   out.path = { type: m.path?.type ?? "PathPrefix", value: m.path?.value ?? "/" };
-  if (m.headers?.length) out.headers = m.headers.map((h) => ({ type: h.type ?? "Exact", name: h.name.toLowerCase(), value: h.value }));
-  if (m.queryParams?.length) out.queryParams = m.queryParams.map((q) => ({ type: q.type ?? "Exact", name: q.name, value: q.value }));
+  if (m.headers?.length)
+    out.headers = m.headers.map((h) => ({
+      type: h.type ?? "Exact",
+      name: h.name.toLowerCase(),
+      value: h.value,
+    }));
+  if (m.queryParams?.length)
+    out.queryParams = m.queryParams.map((q) => ({ type: q.type ?? "Exact", name: q.name, value: q.value }));
   if (m.method) out.method = m.method;
   return out;
 }

@@ -75,7 +75,10 @@ export class ProxySession {
           .finally(() => this.#stream.end());
         return;
       default:
-        this.#fail("bad_message", `unknown message type ${JSON.stringify((msg as { type?: unknown })?.type)}`);
+        this.#fail(
+          "bad_message",
+          `unknown message type ${JSON.stringify((msg as { type?: unknown })?.type)}`,
+        );
     }
   }
 
@@ -91,7 +94,8 @@ export class ProxySession {
     const existing = await store.get(key);
     if (existing) {
       const prev = JSON.parse(existing.value) as Workload;
-      if (prev.spec.service !== this.peer.service) return this.#fail("forbidden", `workload ${hello.workload} belongs to another service`);
+      if (prev.spec.service !== this.peer.service)
+        return this.#fail("forbidden", `workload ${hello.workload} belongs to another service`);
     }
     this.#workload = {
       apiVersion: WEFT_API_VERSION,
@@ -172,13 +176,15 @@ export class ProxySession {
 }
 
 function checkHello(h: HelloMessage, peer: Peer): string | undefined {
-  if (typeof h.workload !== "string" || !/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/.test(h.workload)) return "hello.workload must be a DNS label";
+  if (typeof h.workload !== "string" || !/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/.test(h.workload))
+    return "hello.workload must be a DNS label";
   if (!h.workload.startsWith(`${peer.service}-`)) return `hello.workload must start with "${peer.service}-"`;
   if (typeof h.address !== "string" || !isIP(h.address)) return "hello.address must be an IP address";
   for (const f of ["port", "appPort"] as const) {
     const v = h[f];
     if (!Number.isInteger(v) || v < 1 || v > 65535) return `hello.${f} must be a port number`;
   }
-  if (h.reach !== undefined && (!Array.isArray(h.reach) || h.reach.some((r) => typeof r !== "string"))) return "hello.reach must be a list of service names";
+  if (h.reach !== undefined && (!Array.isArray(h.reach) || h.reach.some((r) => typeof r !== "string")))
+    return "hello.reach must be a list of service names";
   return undefined;
 }

@@ -48,11 +48,18 @@ export function createStreamServer(opts: StreamServerOptions): StreamServer {
     const parts = id ? parseSpiffeId(id) : undefined;
     if (!parts || !id) {
       stream.respond({ ":status": 403 });
-      stream.end(JSON.stringify({ type: "error", code: "forbidden", message: "a mesh certificate is required" }) + "\n");
+      stream.end(
+        JSON.stringify({ type: "error", code: "forbidden", message: "a mesh certificate is required" }) +
+          "\n",
+      );
       return;
     }
     stream.respond({ ":status": 200, "content-type": "application/x-ndjson" });
-    const session = new ProxySession(stream, { id, namespace: parts.namespace, service: parts.serviceAccount }, opts);
+    const session = new ProxySession(
+      stream,
+      { id, namespace: parts.namespace, service: parts.serviceAccount },
+      opts,
+    );
     sessions.add(session);
     stream.on("close", () => {
       sessions.delete(session);

@@ -8,7 +8,13 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
 import { resourceKey } from "../../model/resources.ts";
-import { encodeMessage, LineDecoder, STREAM_PATH, type ControlPlaneMessage, type HelloMessage } from "../../model/stream-protocol.ts";
+import {
+  encodeMessage,
+  LineDecoder,
+  STREAM_PATH,
+  type ControlPlaneMessage,
+  type HelloMessage,
+} from "../../model/stream-protocol.ts";
 import { startControlPlane, type ControlPlane } from "../control-plane.ts";
 import { openEmbeddedStore } from "../../store/embedded/index.ts";
 import type { Store } from "../../store/store.ts";
@@ -20,7 +26,14 @@ const sessions: ClientHttp2Session[] = [];
 before(async () => {
   const dir = mkdtempSync(join(tmpdir(), "weft-stream-"));
   store = await openEmbeddedStore(join(dir, "store"));
-  cp = await startControlPlane({ dataDir: dir, listen: "127.0.0.1:0", streamListen: "127.0.0.1:0", graceSeconds: 1, debounceMs: 5, store });
+  cp = await startControlPlane({
+    dataDir: dir,
+    listen: "127.0.0.1:0",
+    streamListen: "127.0.0.1:0",
+    graceSeconds: 1,
+    debounceMs: 5,
+    store,
+  });
 });
 after(async () => {
   for (const s of sessions) s.destroy();
@@ -43,7 +56,14 @@ async function open(service: string, hello: Partial<HelloMessage> = {}) {
   stream.on("end", () => stream.end());
   const closed = new Promise<void>((r) => stream.on("close", () => r()));
   const send = (m: object) => stream.write(encodeMessage(m as never));
-  send({ type: "hello", workload: `${service}-1`, address: "127.0.0.1", port: 15006, appPort: 8080, ...hello });
+  send({
+    type: "hello",
+    workload: `${service}-1`,
+    address: "127.0.0.1",
+    port: 15006,
+    appPort: 8080,
+    ...hello,
+  });
   return { stream, messages, send, closed, session };
 }
 
@@ -69,7 +89,9 @@ test("a proxy registers its workload and receives its snapshot; changes are push
   p.send({ type: "ack", nonce: first.nonce, version: first.version });
   const b = await open("beta");
   // alpha hears about beta's arrival.
-  const pushed = await until(() => p.messages.find((m) => m.type === "snapshot" && m.snapshot.outbound["beta.default"]));
+  const pushed = await until(() =>
+    p.messages.find((m) => m.type === "snapshot" && m.snapshot.outbound["beta.default"]),
+  );
   assert.notEqual((pushed as { version: string }).version, first.version);
   b.send({ type: "bye" });
   await until(async () => !(await store.get(resourceKey("Workload", "default", "beta-1"))) || undefined);
@@ -112,6 +134,9 @@ test("a proxy that disappears is deregistered after the grace period", async () 
   assert.ok(await store.get(resourceKey("Workload", "default", "epsilon-1")));
   const lostAt = Date.now();
   p.session.destroy();
-  await until(async () => !(await store.get(resourceKey("Workload", "default", "epsilon-1"))) || undefined, 4000);
+  await until(
+    async () => !(await store.get(resourceKey("Workload", "default", "epsilon-1"))) || undefined,
+    4000,
+  );
   assert.ok(Date.now() - lostAt >= 500, "kept for the grace period, not dropped at once");
 });

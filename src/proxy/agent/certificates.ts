@@ -37,24 +37,39 @@ export class CertificateManager {
     const { keyPem, csrPem } = await generateWorkloadKeyAndCsr(this.#spiffeId);
     const cur = this.material.current();
     // Renew with the current certificate while it is valid (join tokens may have expired by then).
-    const target: ApiTarget = cur && cur.notAfter.getTime() > Date.now() ? { server: this.#target.server, ca: this.#target.ca, cert: cur } : this.#target;
+    const target: ApiTarget =
+      cur && cur.notAfter.getTime() > Date.now()
+        ? { server: this.#target.server, ca: this.#target.ca, cert: cur }
+        : this.#target;
     const res = await callApi<SignResponse>(target, "POST", "/api/v1/certificates", { csr: csrPem });
     const leaf = new X509Certificate(res.certChain);
     const notAfter = new Date(leaf.validTo);
-    this.material.set({ keyPem, certChainPem: res.certChain, trustBundlePem: res.trustBundle, spiffeId: res.identity, notAfter, serial: leaf.serialNumber });
+    this.material.set({
+      keyPem,
+      certChainPem: res.certChain,
+      trustBundlePem: res.trustBundle,
+      spiffeId: res.identity,
+      notAfter,
+      serial: leaf.serialNumber,
+    });
     const lifetime = notAfter.getTime() - new Date(leaf.validFrom).getTime();
-    this.#schedule(lifetime * (0.5 + Math.random() * 0.1) - (Date.now() - new Date(leaf.validFrom).getTime()));
+    this.#schedule(
+      lifetime * (0.5 + Math.random() * 0.1) - (Date.now() - new Date(leaf.validFrom).getTime()),
+    );
   }
 
   #schedule(ms: number, attempt = 0): void {
     if (this.#stopped) return;
     clearTimeout(this.#timer);
-    this.#timer = setTimeout(() => {
-      this.#obtain().catch((err: Error) => {
-        this.onError(err);
-        this.#schedule(Math.min(30_000, 500 * 2 ** attempt) * (0.5 + Math.random()), attempt + 1);
-      });
-    }, Math.max(0, ms));
+    this.#timer = setTimeout(
+      () => {
+        this.#obtain().catch((err: Error) => {
+          this.onError(err);
+          this.#schedule(Math.min(30_000, 500 * 2 ** attempt) * (0.5 + Math.random()), attempt + 1);
+        });
+      },
+      Math.max(0, ms),
+    );
     this.#timer.unref();
   }
 

@@ -9,11 +9,16 @@ export function checkSnapshot(s: ProxySnapshot): string | undefined {
   if (!s.proxy || !s.mesh || !s.inbound || !s.outbound || !s.clusters) return "snapshot is missing a section";
   if (!Number.isInteger(s.inbound.appPort)) return "snapshot.inbound.appPort is not a port";
   for (const [key, svc] of Object.entries(s.outbound)) {
-    if (!Array.isArray(svc.hosts) || !Array.isArray(svc.routes)) return `outbound.${key}: hosts/routes missing`;
+    if (!Array.isArray(svc.hosts) || !Array.isArray(svc.routes))
+      return `outbound.${key}: hosts/routes missing`;
     for (const r of svc.routes) {
-      for (const b of r.backends) if (!s.clusters[b.cluster]) return `outbound.${key} route ${r.name}: unknown cluster ${b.cluster}`;
+      for (const b of r.backends)
+        if (!s.clusters[b.cluster]) return `outbound.${key} route ${r.name}: unknown cluster ${b.cluster}`;
       for (const m of r.matches) {
-        for (const re of [m.path?.type === "RegularExpression" ? m.path.value : undefined, ...(m.headers ?? []).filter((h) => h.type === "RegularExpression").map((h) => h.value)]) {
+        for (const re of [
+          m.path?.type === "RegularExpression" ? m.path.value : undefined,
+          ...(m.headers ?? []).filter((h) => h.type === "RegularExpression").map((h) => h.value),
+        ]) {
           if (re === undefined) continue;
           try {
             new RegExp(re);

@@ -59,12 +59,16 @@ export class ConfigClient {
     session.on("close", () => this.#lost(session, "connection closed"));
     session.on("goaway", () => this.#lost(session, "control plane going away"));
     session.setTimeout(30_000, () => session.ping(() => {}));
-    const stream = session.request({ ":method": "POST", ":path": STREAM_PATH, "content-type": "application/x-ndjson" }, { endStream: false });
+    const stream = session.request(
+      { ":method": "POST", ":path": STREAM_PATH, "content-type": "application/x-ndjson" },
+      { endStream: false },
+    );
     this.#stream = stream;
     const decoder = new LineDecoder();
     stream.setEncoding("utf8");
     stream.on("response", (headers) => {
-      if (headers[":status"] !== 200) return this.#lost(session, `control plane answered ${headers[":status"]}`);
+      if (headers[":status"] !== 200)
+        return this.#lost(session, `control plane answered ${headers[":status"]}`);
       this.connected = true;
       this.#attempt = 0;
       this.#opts.log(`connected to control plane ${this.#opts.url}`);

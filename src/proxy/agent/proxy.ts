@@ -69,11 +69,19 @@ export async function startProxy(opts: ProxyOptions): Promise<RunningProxy> {
   const listenerOpts = { config: snapshot, tls: certs.material, metrics };
   const inbound = createInboundListener(listenerOpts);
   const outbound = createOutboundListener(listenerOpts);
-  const upstreams = (opts.upstreams ?? []).map((u) => ({ u, l: createOutboundListener({ ...listenerOpts, upstream: u.service }) }));
+  const upstreams = (opts.upstreams ?? []).map((u) => ({
+    u,
+    l: createOutboundListener({ ...listenerOpts, upstream: u.service }),
+  }));
   let draining = false;
-  let client: ConfigClient | undefined;
   const isReady = () => !draining && !!certs.material.current() && !!snapshot.current();
-  const admin = createAdminServer({ metrics, config: snapshot, tls: certs.material, isReady, onDrain: () => drain() });
+  const admin = createAdminServer({
+    metrics,
+    config: snapshot,
+    tls: certs.material,
+    isReady,
+    onDrain: () => drain(),
+  });
 
   const inAddr = await inbound.listen(opts.inboundPort ?? 15006, address);
   const outAddr = await outbound.listen(opts.outboundPort ?? 15001, "127.0.0.1");
@@ -82,7 +90,7 @@ export async function startProxy(opts: ProxyOptions): Promise<RunningProxy> {
   const adminAddr = await admin.listen(opts.adminPort ?? 15090, "127.0.0.1");
 
   const workload = `${opts.service}-${createHash("sha256").update(`${hostname()}:${address}:${inAddr.port}`).digest("hex").slice(0, 8)}`;
-  client = new ConfigClient({
+  const client: ConfigClient = new ConfigClient({
     snapshot,
     url: opts.controlPlane.stream,
     ca: opts.controlPlane.ca,
@@ -103,14 +111,19 @@ export async function startProxy(opts: ProxyOptions): Promise<RunningProxy> {
   async function drain(): Promise<void> {
     if (draining) return;
     draining = true;
-    await client?.stop(true);
+    await client.stop(true);
     certs.stop();
     const timeout = opts.drainTimeoutMs ?? 5_000;
     await Promise.race([
       Promise.all([inbound.drain(), outbound.drain(), ...upstreams.map(({ l }) => l.drain())]),
       new Promise((r) => setTimeout(r, timeout).unref()),
     ]);
-    await Promise.all([inbound.close(), outbound.close(), ...upstreams.map(({ l }) => l.close()), admin.close()]);
+    await Promise.all([
+      inbound.close(),
+      outbound.close(),
+      ...upstreams.map(({ l }) => l.close()),
+      admin.close(),
+    ]);
   }
 
   return {
