@@ -45,7 +45,7 @@ export const runCommand: Command = {
       WEFT_APP_PORT: String(opts.appPort),
       WEFT_OUTBOUND: outbound,
       WEFT_ADMIN: `http://127.0.0.1:${proxy.adminPort}`,
-      PORT: process.env.PORT ?? String(opts.appPort),
+      PORT: String(opts.appPort),
     };
     for (const [svc, port] of Object.entries(proxy.upstreamPorts))
       env[`WEFT_UPSTREAM_${svc.toUpperCase().replace(/-/g, "_")}`] = `127.0.0.1:${port}`;
