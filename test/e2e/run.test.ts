@@ -80,8 +80,11 @@ test("SIGTERM reaches the app and its children; weft run exits and leaves no pro
   await waitUntil(() => existsSync(result), 10_000, "the app to start");
   const seen = JSON.parse(readFileSync(result, "utf8"));
   assert.ok(alive(seen.pid) && alive(seen.grandchild));
+  assert.equal(seen.call.status, 200, "the sidecar carried traffic before the signal");
+  const signalledAt = Date.now();
   run.proc.kill("SIGTERM");
   const { code } = await run.exited;
+  assert.ok(Date.now() - signalledAt < 3000, `weft run took ${Date.now() - signalledAt} ms to exit`);
   assert.equal(code, 128 + 15, "exit status reflects the app's death by SIGTERM");
   await waitUntil(() => !alive(seen.pid) && !alive(seen.grandchild), 3000, "app and grandchild to be gone");
 });

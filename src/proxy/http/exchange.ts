@@ -1,0 +1,235 @@
+// One request/response through the proxy: the per-request object both listeners create. It carries
+// what later layers may look at (method, path, headers, the verified peer), and it is the undici
+// dispatch handler that streams the upstream response back to the client. One object per request —
+// no per-request closures, promises or AbortControllers; event listeners are module-level functions
+// that find their exchange through a symbol on the response.
+//
+// Streaming both ways with backpressure: the request body (Node's IncomingMessage) is undici's
+// request body, which undici pauses/resumes against the upstream socket; the response body is
+// written to the client and undici's read is paused until the client drains.
+// Failure paths: before response headers → a local reply from the cause (errors.ts); after them →
+// the client response is destroyed (never a truncated body presented as complete). The client going
+// away (response 'close' before the end) aborts the upstream request and its connection.
+
+import type { IncomingMessage, ServerResponse } from "node:http";
+import { classifyUpstreamError, type LocalReplyCode } from "../errors.ts";
+import type { StatsByCode } from "../metrics/registry.ts";
+import type { RequestView } from "../outbound/route-match.ts";
+import type { HttpEdge } from "./server-edge.ts";
+import type { RequestHeadFacts } from "./request-head.ts";
+import { copyResponseHeaders, trailersObject, type ResponseHeadFacts } from "./response-head.ts";
+import type { UpstreamDispatcher, UpstreamHandler, UpstreamRequest } from "../transport/upstream.ts";
+
+const kExchange = Symbol("weft.exchange");
+type TaggedResponse = ServerResponse & { [kExchange]?: Exchange };
+
+/** The verified peer of an inbound connection (read once per connection, see inbound/peer.ts). */
+export interface PeerInfo {
+  /** SPIFFE ID from the peer's certificate; undefined for plaintext (PERMISSIVE) connections. */
+  readonly id: string | undefined;
+  /** "name.namespace" from the SPIFFE ID, or "unknown". */
+  readonly service: string;
+}
+
+export interface UpstreamTimeouts {
+  /** Until the upstream's response headers (ms); 0 disables. */
+  responseHeadersMs: number;
+  /** Longest pause between body chunks in either direction (ms); 0 disables. */
+  bodyIdleMs: number;
+}
+
+const OPEN = 0; // routing, or dispatched and waiting for response headers
+const STREAMING = 1; // response headers sent to the client
+const DONE = 2; // finished, failed, or the client went away
+
+/** A client that went away; passed to undici's abort so the upstream request is cancelled. */
+class ClientGoneError extends Error {
+  readonly code = "WEFT_ERR_CLIENT_GONE";
+}
+
+function onResponseClose(this: TaggedResponse): void {
+  this[kExchange]?.clientClosed();
+}
+
+function onResponseDrain(this: TaggedResponse): void {
+  this[kExchange]?.resumeUpstream();
+}
+
+function dispatchDeferred(x: Exchange, dispatcher: UpstreamDispatcher, request: UpstreamRequest): void {
+  const socket = x.req.socket;
+  // The parser may have rejected the rest of this request (e.g. a bad chunk) in the same read.
+  if (x.state !== OPEN || socket === null || socket.destroyed || socket.writableEnded) return;
+  dispatcher.dispatch(request, x);
+}
+
+export class Exchange implements RequestView, RequestHeadFacts, ResponseHeadFacts, UpstreamHandler {
+  readonly req: IncomingMessage;
+  readonly res: ServerResponse;
+  readonly edge: HttpEdge;
+  readonly startedAt: number = performance.now();
+  /** Upstream request headers (name, value, ...); [0..1] is Host, filled by the listener. */
+  readonly headers: string[] = ["host", ""];
+  /** Origin-form request target (path and query) sent upstream. */
+  target = "/";
+  /** Where the request went, for error details: "reviews.default at 10.0.0.7:9080". */
+  upstream = "";
+  stats: StatsByCode;
+  peer: PeerInfo | undefined = undefined;
+  state = OPEN;
+  status = 0;
+
+  // RequestHeadFacts
+  host: string | undefined = undefined;
+  hostCount = 0;
+  hasBody = false;
+  transferEncoding: string | undefined = undefined;
+  forwardedFor: string | undefined = undefined;
+  forwardedProto: string | undefined = undefined;
+  requestId: string | undefined = undefined;
+  upgrade: string | undefined = undefined;
+  // ResponseHeadFacts
+  grpcStatus: string | undefined = undefined;
+
+  #abort: ((err?: Error) => void) | undefined = undefined;
+  #resume: (() => void) | undefined = undefined;
+  #drainHooked = false;
+  #params: URLSearchParams | undefined = undefined;
+  #path: string | undefined = undefined;
+
+  constructor(req: IncomingMessage, res: ServerResponse, edge: HttpEdge, stats: StatsByCode) {
+    this.req = req;
+    this.res = res;
+    this.edge = edge;
+    this.stats = stats;
+  }
+
+  // --- RequestView (route matching, policy) ---
+
+  get method(): string {
+    return this.req.method as string;
+  }
+
+  /** Path without the query string. */
+  get path(): string {
+    if (this.#path === undefined) {
+      const q = this.target.indexOf("?");
+      this.#path = q === -1 ? this.target : this.target.slice(0, q);
+    }
+    return this.#path;
+  }
+
+  get query(): string {
+    const q = this.target.indexOf("?");
+    return q === -1 ? "" : this.target.slice(q + 1);
+  }
+
+  header(name: string): string | undefined {
+    const v = this.req.headers[name];
+    return Array.isArray(v) ? v.join(",") : v;
+  }
+
+  queryParam(name: string): string | null {
+    this.#params ??= new URLSearchParams(this.query);
+    return this.#params.get(name);
+  }
+
+  // --- outcomes ---
+
+  /** Answers locally (see errors.ts). `close` ends the connection: bad framing, or an unread body. */
+  reply(code: LocalReplyCode, detail: string, close = this.hasBody): void {
+    if (this.state === DONE) return;
+    this.state = DONE;
+    this.#record(this.edge.replies.send(this.res, code, detail, close || this.edge.draining));
+  }
+
+  /** Sends the request upstream. */
+  forward(dispatcher: UpstreamDispatcher, request: UpstreamRequest): void {
+    const res = this.res as TaggedResponse;
+    res[kExchange] = this;
+    res.on("close", onResponseClose);
+    if (request.body === null) dispatcher.dispatch(request, this);
+    // With a body, wait until the parser has consumed the rest of this read: a framing error in it
+    // (bad chunk, ...) then stops the request before the upstream sees anything. (nextTick is too
+    // early: with TLS, Node drains the tick queue between the parser's callbacks.)
+    else setImmediate(dispatchDeferred, this, dispatcher, request);
+  }
+
+  clientClosed(): void {
+    if (this.state === DONE) return;
+    this.state = DONE;
+    this.#abort?.(new ClientGoneError("client went away"));
+    this.#record(0);
+  }
+
+  resumeUpstream(): void {
+    this.#resume?.();
+  }
+
+  #record(status: number): void {
+    this.stats.get(status, this.grpcStatus).record((performance.now() - this.startedAt) / 1000);
+  }
+
+  // --- UpstreamHandler (transport/upstream.ts): the upstream's response, streamed to the client ---
+
+  onConnect(abort: (err?: Error) => void): void {
+    if (this.state === DONE) abort(new ClientGoneError("client went away"));
+    else this.#abort = abort;
+  }
+
+  onHeaders(statusCode: number, raw: (Buffer | string)[], resume: () => void): boolean {
+    if (this.state !== OPEN) return false;
+    const out: string[] = [];
+    copyResponseHeaders(raw, out, this);
+    if (this.edge.draining) out.push("connection", "close");
+    const res = this.res;
+    res.sendDate = false;
+    try {
+      res.writeHead(statusCode, out);
+    } catch (err) {
+      // The upstream sent a header Node refuses to write (invalid characters): nothing was sent yet.
+      // Reply first (state DONE), so the abort's onError does not answer a second time.
+      this.reply("upstream_reset", `${this.upstream} sent an invalid response header`, true);
+      this.#abort?.(err as Error);
+      return false;
+    }
+    this.status = statusCode;
+    this.#resume = resume;
+    this.state = STREAMING;
+    return true;
+  }
+
+  onData(chunk: Buffer): boolean {
+    if (this.state !== STREAMING) return false;
+    if (this.res.write(chunk)) return true;
+    if (!this.#drainHooked) {
+      this.#drainHooked = true;
+      this.res.on("drain", onResponseDrain);
+    }
+    return false;
+  }
+
+  onComplete(trailers: (Buffer | string)[] | null): void {
+    if (this.state !== STREAMING) return;
+    this.state = DONE;
+    const res = this.res;
+    if (trailers !== null && trailers.length > 0) {
+      const t = trailersObject(trailers, this);
+      if ((res as ServerResponse & { chunkedEncoding?: boolean }).chunkedEncoding) res.addTrailers(t);
+    }
+    res.end();
+    this.#record(this.status);
+  }
+
+  onError(err: Error): void {
+    if (this.state === DONE) return;
+    if (this.state === OPEN) {
+      const { code, detail } = classifyUpstreamError(err, this.upstream);
+      this.reply(code, detail);
+      return;
+    }
+    // Response already started: abort it so the client sees a failure, not a short body.
+    this.state = DONE;
+    this.res.destroy();
+    this.#record(this.status);
+  }
+}

@@ -1,0 +1,78 @@
+// Writes the proxy's own responses (see ../errors.ts): `x-weft-error: <code>`, a text/plain body
+// `<code>: <detail>\n`, and a count in weft_local_replies_total{direction,code}.
+
+import type { ServerResponse } from "node:http";
+import type { Socket } from "node:net";
+import { STATUS_CODES } from "node:http";
+import { LOCAL_REPLIES, type LocalReplyCode } from "../errors.ts";
+import type { CounterSeries } from "../metrics/families.ts";
+import type { Direction, ProxyMetrics } from "../metrics/registry.ts";
+
+const MAX_DETAIL = 300;
+
+function bodyOf(code: LocalReplyCode, detail: string): string {
+  const d = detail.length > MAX_DETAIL ? `${detail.slice(0, MAX_DETAIL)}…` : detail;
+  return `${code}: ${d.replace(/[\r\n]+/g, " ")}\n`;
+}
+
+/** One per listener: sends local replies and counts them, with counters bound per code. */
+export class LocalReplies {
+  readonly direction: Direction;
+  readonly #metrics: ProxyMetrics;
+  readonly #counters = new Map<LocalReplyCode, CounterSeries>();
+
+  constructor(metrics: ProxyMetrics, direction: Direction) {
+    this.#metrics = metrics;
+    this.direction = direction;
+  }
+
+  count(code: LocalReplyCode): void {
+    let c = this.#counters.get(code);
+    if (c === undefined)
+      this.#counters.set(code, (c = this.#metrics.localReplies.series(this.direction, code)));
+    c.value++;
+  }
+
+  /**
+   * Answers `res` with a local reply; returns the status sent. `close` ends the connection afterwards
+   * (malformed requests, or a request body we will not read). If the response has already started,
+   * the only honest thing left is to abort it, so the client cannot mistake it for a complete one.
+   */
+  send(res: ServerResponse, code: LocalReplyCode, detail: string, close = false, status?: number): number {
+    const st = status ?? LOCAL_REPLIES[code].status;
+    this.count(code);
+    if (res.headersSent || res.destroyed) {
+      res.destroy();
+      return st;
+    }
+    const body = bodyOf(code, detail);
+    const headers = [
+      "x-weft-error",
+      code,
+      "content-type",
+      "text/plain; charset=utf-8",
+      "content-length",
+      String(Buffer.byteLength(body)),
+    ];
+    if (close) headers.push("connection", "close");
+    res.sendDate = true;
+    res.writeHead(st, headers);
+    res.end(res.req.method === "HEAD" ? undefined : body);
+    return st;
+  }
+
+  /** For parser-level errors ('clientError'), where no ServerResponse exists: write bytes and close. */
+  writeRaw(socket: Socket, code: LocalReplyCode, detail: string): void {
+    this.count(code);
+    const st = LOCAL_REPLIES[code].status;
+    const body = bodyOf(code, detail);
+    socket.end(
+      `HTTP/1.1 ${st} ${STATUS_CODES[st] ?? "Error"}\r\n` +
+        `x-weft-error: ${code}\r\n` +
+        "content-type: text/plain; charset=utf-8\r\n" +
+        `content-length: ${Buffer.byteLength(body)}\r\n` +
+        "connection: close\r\n\r\n" +
+        body,
+    );
+  }
+}

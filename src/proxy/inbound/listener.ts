@@ -1,0 +1,241 @@
+// The inbound listener: where other proxies reach this service. mTLS STRICT by default — the
+// client's certificate must chain to the trust bundle (refused at the handshake otherwise) and carry
+// a weft SPIFFE ID; TLS 1.2+ (1.3 preferred), ALPN http/1.1, the certificate swapped in place with
+// setSecureContext on renewal. A request then goes: peer (cached per connection) → head checks →
+// forward to the local app (config.inbound.appAddress:appPort) on a plaintext keep-alive pool, with
+// X-Forwarded-Client-Cert set from the verified peer (any client-supplied one is removed).
+
+import { randomUUID } from "node:crypto";
+import type { IncomingMessage, ServerResponse } from "node:http";
+import type https from "node:https";
+import type { AddressInfo, Socket } from "node:net";
+import type { TLSSocket } from "node:tls";
+import type { ProxySnapshot } from "../../model/snapshot.ts";
+import { Exchange, type UpstreamTimeouts } from "../http/exchange.ts";
+import { ListenerLifecycle, type ProxyListener } from "../http/listener-lifecycle.ts";
+import { LocalReplies } from "../http/local-reply.ts";
+import { checkRequestHead, scanRequestHeaders } from "../http/request-head.ts";
+import { appendForwardedFor, parseAbsoluteForm } from "../http/request-target.ts";
+import { HttpEdge, type EdgeLimits } from "../http/server-edge.ts";
+import { StatsByCode, type ProxyMetrics } from "../metrics/registry.ts";
+import { ALPN_HTTP1, MIN_TLS_VERSION, serverContextOptions } from "../tls/secure-context.ts";
+import type { Source, TlsMaterial } from "../types.ts";
+import { UpstreamPools, type PoolOptions, type UpstreamPool } from "../transport/upstream-pools.ts";
+import { DEFAULT_TIMEOUTS } from "../outbound/listener.ts";
+import { attachPlaintextPeer, attachTlsPeer, peerOf, type InboundPeer } from "./peer.ts";
+import { createSniffingServer } from "./protocol-sniffer.ts";
+import { tlsFailureReason } from "./tls-failures.ts";
+
+export interface InboundListenerOptions {
+  config: Source<ProxySnapshot>;
+  tls: Source<TlsMaterial>;
+  metrics: ProxyMetrics;
+  limits?: EdgeLimits;
+  timeouts?: Partial<UpstreamTimeouts>;
+  pool?: PoolOptions;
+}
+
+export interface InboundListener extends ProxyListener {
+  readonly pools: UpstreamPools;
+}
+
+/** What the inbound needs from a snapshot, compiled once per change. */
+class InboundTable {
+  readonly version: string;
+  readonly generation: number;
+  readonly app: UpstreamPool;
+  readonly appLabel: string;
+  readonly destination: string;
+  readonly permissive: boolean;
+  readonly #metrics: ProxyMetrics;
+  readonly #bySource = new Map<string, StatsByCode>();
+
+  constructor(s: ProxySnapshot, generation: number, pools: UpstreamPools, metrics: ProxyMetrics) {
+    this.version = s.version;
+    this.generation = generation;
+    this.app = pools.get({ address: s.inbound.appAddress, port: s.inbound.appPort });
+    this.appLabel = `app at ${this.app.label}`;
+    this.destination = `${s.proxy.service}.${s.proxy.namespace}`;
+    this.permissive = s.mesh.mtlsMode === "PERMISSIVE";
+    this.#metrics = metrics;
+  }
+
+  statsFor(source: string): StatsByCode {
+    let s = this.#bySource.get(source);
+    if (s === undefined) {
+      s = new StatsByCode(this.#metrics, "inbound", source, this.destination, "");
+      this.#bySource.set(source, s);
+    }
+    return s;
+  }
+}
+
+class Inbound {
+  table: InboundTable | undefined;
+  readonly pools: UpstreamPools;
+  readonly tlsEdge: HttpEdge;
+  readonly plainEdge: HttpEdge;
+  readonly lifecycle: ListenerLifecycle;
+  readonly #opts: InboundListenerOptions;
+  readonly #timeouts: UpstreamTimeouts;
+  readonly #notReadyStats: StatsByCode;
+  readonly #unsubscribe: (() => void)[] = [];
+  #generation = 0;
+
+  constructor(opts: InboundListenerOptions) {
+    this.#opts = opts;
+    this.#timeouts = { ...DEFAULT_TIMEOUTS, ...opts.timeouts };
+    this.#notReadyStats = new StatsByCode(opts.metrics, "inbound", "unknown", "unknown", "");
+    this.pools = new UpstreamPools({
+      tls: opts.tls,
+      metrics: opts.metrics,
+      direction: "inbound",
+      ...opts.pool,
+    });
+    const replies = new LocalReplies(opts.metrics, "inbound");
+    const material = opts.tls.current();
+    const tlsOptions: https.ServerOptions = {
+      requestCert: true,
+      rejectUnauthorized: true,
+      ALPNProtocols: ALPN_HTTP1,
+      minVersion: MIN_TLS_VERSION,
+      ...(material ? serverContextOptions(material) : {}),
+    };
+    this.tlsEdge = new HttpEdge({
+      replies,
+      tls: tlsOptions,
+      handler: (req, res) => this.handle(req, res, this.tlsEdge),
+      ...opts.limits,
+    });
+    this.plainEdge = new HttpEdge({
+      replies,
+      handler: (req, res) => this.handle(req, res, this.plainEdge),
+      ...opts.limits,
+    });
+    this.tlsEdge.adoptConnections();
+    this.plainEdge.adoptConnections();
+
+    const tlsServer = this.tlsEdge.server;
+    tlsServer.on("secureConnection", (socket: TLSSocket) => {
+      if (attachTlsPeer(socket, this.#opts.tls.current()?.spiffeId) === undefined) {
+        opts.metrics.tlsHandshakeFailures.series("inbound", "no_spiffe_id").value++;
+        socket.destroy();
+      }
+    });
+    tlsServer.on("tlsClientError", (err: Error, socket: TLSSocket) => {
+      const reason = tlsFailureReason(err, socket.authorizationError);
+      opts.metrics.tlsHandshakeFailures.series("inbound", reason).value++;
+    });
+
+    const front = createSniffingServer({
+      tls: (socket) => tlsServer.emit("connection", socket),
+      plaintext: (socket, looksLikeHttp) => this.#plaintext(socket, looksLikeHttp, replies),
+    });
+    this.lifecycle = new ListenerLifecycle(front, [this.tlsEdge, this.plainEdge], opts.metrics, "inbound");
+
+    const config = opts.config.current();
+    if (config) this.apply(config);
+    this.#unsubscribe.push(
+      opts.config.subscribe((s) => this.apply(s)),
+      opts.tls.subscribe((m) =>
+        (tlsServer as unknown as https.Server).setSecureContext(serverContextOptions(m)),
+      ),
+    );
+  }
+
+  #plaintext(socket: Socket, looksLikeHttp: boolean, replies: LocalReplies): void {
+    if (this.table?.permissive) {
+      attachPlaintextPeer(socket);
+      this.plainEdge.server.emit("connection", socket);
+      socket.resume();
+      return;
+    }
+    this.#opts.metrics.tlsHandshakeFailures.series("inbound", "plaintext").value++;
+    if (!looksLikeHttp) {
+      socket.destroy();
+      return;
+    }
+    replies.writeRaw(socket, "mtls_required", "this port accepts mesh mTLS only (plaintext refused)");
+    socket.destroySoon();
+  }
+
+  apply(s: ProxySnapshot): void {
+    if (s.version === this.table?.version) return;
+    this.table = new InboundTable(s, ++this.#generation, this.pools, this.#opts.metrics);
+    this.pools.sync();
+    this.#opts.metrics.configUpdates.series("inbound").value++;
+  }
+
+  handle(req: IncomingMessage, res: ServerResponse, edge: HttpEdge): void {
+    const t = this.table;
+    const peer = peerOf(req.socket) as InboundPeer;
+    let stats: StatsByCode;
+    if (t === undefined) stats = this.#notReadyStats;
+    else if (peer.statsGen === t.generation) stats = peer.stats as StatsByCode;
+    else {
+      stats = peer.stats = t.statsFor(peer.service);
+      peer.statsGen = t.generation;
+    }
+    const x = new Exchange(req, res, edge, stats);
+    x.peer = peer;
+
+    const url = req.url as string;
+    let authority: string | undefined;
+    if (url.charCodeAt(0) === 47 /* / */) {
+      x.target = url;
+    } else {
+      const abs = parseAbsoluteForm(url);
+      if ("error" in abs) return x.reply("bad_request", "malformed request target", true);
+      authority = abs.authority;
+      x.target = abs.target;
+    }
+
+    scanRequestHeaders(req.rawHeaders, x.headers, x);
+    const bad = checkRequestHead(req, x, authority !== undefined);
+    if (bad !== undefined) return x.reply("bad_request", bad, true);
+    if (x.upgrade !== undefined && /websocket/i.test(x.upgrade)) {
+      return x.reply("unsupported", `Upgrade to ${x.upgrade} is not supported yet`, true);
+    }
+    if (t === undefined) return x.reply("not_ready", "the proxy has no config from the control plane yet");
+
+    x.upstream = t.appLabel;
+    const h = x.headers;
+    h[1] = authority ?? (x.host as string);
+    const xff = appendForwardedFor(x.forwardedFor, peer.address);
+    if (xff !== undefined) h.push("x-forwarded-for", xff);
+    h.push("x-forwarded-proto", x.forwardedProto ?? (peer.id === undefined ? "http" : "https"));
+    if (x.requestId === undefined) h.push("x-request-id", randomUUID());
+    if (peer.xfcc !== undefined) h.push("x-forwarded-client-cert", peer.xfcc);
+    x.forward(t.app.dispatcher, {
+      method: req.method as string,
+      path: x.target,
+      headers: h,
+      body: x.hasBody ? req : null,
+      headersTimeout: this.#timeouts.responseHeadersMs,
+      bodyTimeout: this.#timeouts.bodyIdleMs,
+    });
+  }
+
+  async close(): Promise<void> {
+    for (const u of this.#unsubscribe) u();
+    this.lifecycle.close();
+    await this.pools.destroy();
+  }
+
+  async drain(timeoutMs?: number): Promise<void> {
+    await this.lifecycle.drain(timeoutMs);
+    for (const u of this.#unsubscribe) u();
+    await this.pools.close();
+  }
+}
+
+export function createInboundListener(opts: InboundListenerOptions): InboundListener {
+  const i = new Inbound(opts);
+  return {
+    pools: i.pools,
+    listen: (port: number, host?: string): Promise<AddressInfo> => i.lifecycle.listen(port, host),
+    address: () => i.lifecycle.address(),
+    drain: (timeoutMs?: number) => i.drain(timeoutMs),
+    close: () => i.close(),
+  };
+}

@@ -1,0 +1,159 @@
+// ProxyMetrics, the proxy's metrics registry (product.md §6): Istio-like golden request metrics, local replies, connections
+// and TLS. One instance per proxy, shared by its listeners and rendered by the admin server.
+
+import { renderPrometheus } from "./exposition.ts";
+import { MetricsRegistry, type CounterSeries, type HistogramSeries, type MetricFamily } from "./families.ts";
+
+export type Direction = "inbound" | "outbound";
+
+export const REQUEST_LABELS = [
+  "direction",
+  "source_service",
+  "destination_service",
+  "route",
+  "response_code",
+  "grpc_status",
+] as const;
+
+export class ProxyMetrics {
+  readonly registry = new MetricsRegistry();
+
+  readonly requests: MetricFamily<CounterSeries> = this.registry.counter(
+    "weft_requests_total",
+    "Requests the proxy completed (forwarded or answered locally).",
+    REQUEST_LABELS,
+  );
+  readonly requestDuration: MetricFamily<HistogramSeries> = this.registry.histogram(
+    "weft_request_duration_seconds",
+    "Time from the request's headers to the end of its response, as seen by the proxy.",
+    REQUEST_LABELS,
+  );
+  readonly localReplies: MetricFamily<CounterSeries> = this.registry.counter(
+    "weft_local_replies_total",
+    "Responses the proxy produced itself, by stable error code (also sent in x-weft-error).",
+    ["direction", "code"],
+  );
+  readonly downstreamConnectionsActive: MetricFamily<CounterSeries> = this.registry.gauge(
+    "weft_downstream_connections_active",
+    "Open client connections to a listener.",
+    ["direction"],
+  );
+  readonly downstreamConnectionsTotal: MetricFamily<CounterSeries> = this.registry.counter(
+    "weft_downstream_connections_total",
+    "Client connections accepted by a listener.",
+    ["direction"],
+  );
+  readonly upstreamConnectionsActive: MetricFamily<CounterSeries> = this.registry.gauge(
+    "weft_upstream_connections_active",
+    "Open connections from the proxy to upstream endpoints (pooled, keep-alive).",
+    ["direction", "tls"],
+  );
+  readonly upstreamConnectionsTotal: MetricFamily<CounterSeries> = this.registry.counter(
+    "weft_upstream_connections_total",
+    "Connections the proxy opened to upstream endpoints.",
+    ["direction", "tls"],
+  );
+  readonly upstreamConnectFailures: MetricFamily<CounterSeries> = this.registry.counter(
+    "weft_upstream_connect_failures_total",
+    "Failed attempts to connect to an upstream endpoint (refused, unreachable, TLS).",
+    ["direction", "reason"],
+  );
+  readonly tlsHandshakeFailures: MetricFamily<CounterSeries> = this.registry.counter(
+    "weft_tls_handshake_failures_total",
+    "TLS handshakes that failed: inbound (a client refused) or outbound (an upstream refused or mismatched).",
+    ["direction", "reason"],
+  );
+  readonly tlsSessionsResumed: MetricFamily<CounterSeries> = this.registry.counter(
+    "weft_tls_sessions_resumed_total",
+    "Upstream TLS connections that resumed a previous session (no full handshake).",
+    ["direction"],
+  );
+  readonly tcpReceivedBytes: MetricFamily<CounterSeries> = this.registry.counter(
+    "weft_tcp_received_bytes_total",
+    "Bytes received on client connections, counted when a connection closes.",
+    ["direction"],
+  );
+  readonly tcpSentBytes: MetricFamily<CounterSeries> = this.registry.counter(
+    "weft_tcp_sent_bytes_total",
+    "Bytes sent on client connections, counted when a connection closes.",
+    ["direction"],
+  );
+  readonly configUpdates: MetricFamily<CounterSeries> = this.registry.counter(
+    "weft_config_updates_total",
+    "Config snapshots a listener compiled.",
+    ["direction"],
+  );
+
+  /** A pre-bound pair (counter + histogram) for one label set; bind per route/peer and status, not per request. */
+  requestStats(
+    direction: Direction,
+    source: string,
+    destination: string,
+    route: string,
+    responseCode: number,
+    grpcStatus: string,
+  ): RequestStats {
+    const code = String(responseCode);
+    return new RequestStats(
+      this.requests.series(direction, source, destination, route, code, grpcStatus),
+      this.requestDuration.series(direction, source, destination, route, code, grpcStatus),
+    );
+  }
+
+  render(): string {
+    return renderPrometheus(this.registry);
+  }
+}
+
+export class RequestStats {
+  readonly count: CounterSeries;
+  readonly duration: HistogramSeries;
+  constructor(count: CounterSeries, duration: HistogramSeries) {
+    this.count = count;
+    this.duration = duration;
+  }
+  record(seconds: number): void {
+    this.count.value++;
+    this.duration.observe(seconds);
+  }
+}
+
+/**
+ * Request stats for one (direction, source, destination, route), cached by response code, so the
+ * request path does one array read. Responses carrying grpc-status take the slower keyed path.
+ */
+export class StatsByCode {
+  readonly #metrics: ProxyMetrics;
+  readonly #labels: [Direction, string, string, string];
+  readonly #byCode: (RequestStats | undefined)[] = new Array<RequestStats | undefined>(600);
+  #byGrpc?: Map<string, RequestStats>;
+
+  constructor(
+    metrics: ProxyMetrics,
+    direction: Direction,
+    source: string,
+    destination: string,
+    route: string,
+  ) {
+    this.#metrics = metrics;
+    this.#labels = [direction, source, destination, route];
+  }
+
+  get(code: number, grpcStatus: string | undefined): RequestStats {
+    if (grpcStatus === undefined) {
+      const s = this.#byCode[code];
+      if (s !== undefined) return s;
+      return (this.#byCode[code] = this.#make(code, ""));
+    }
+    const key = `${code}/${grpcStatus}`;
+    this.#byGrpc ??= new Map();
+    let s = this.#byGrpc.get(key);
+    if (s === undefined) this.#byGrpc.set(key, (s = this.#make(code, grpcStatus)));
+    return s;
+  }
+
+  #make(code: number, grpc: string): RequestStats {
+    const [d, src, dst, route] = this.#labels;
+    return this.#metrics.requestStats(d, src, dst, route, code, grpc);
+  }
+}

@@ -1,0 +1,200 @@
+// The outbound listener: plain HTTP on loopback, where apps point HTTP_PROXY. A request goes
+// top-down through: request target (absolute- or origin-form) → head checks → service (Host) →
+// route (first match) → backend (weighted) → endpoint (round robin) → forward on that endpoint's
+// pool (mTLS when the endpoint has an identity). Every "no" on the way is a local reply (errors.ts).
+// The routing table is compiled once per config change (compile.ts); a request only looks things up.
+
+import { randomUUID } from "node:crypto";
+import type { IncomingMessage, ServerResponse } from "node:http";
+import type { AddressInfo } from "node:net";
+import type { ProxySnapshot } from "../../model/snapshot.ts";
+import { Exchange, type UpstreamTimeouts } from "../http/exchange.ts";
+import { ListenerLifecycle, type ProxyListener } from "../http/listener-lifecycle.ts";
+import { LocalReplies } from "../http/local-reply.ts";
+import { checkRequestHead, scanRequestHeaders } from "../http/request-head.ts";
+import { appendForwardedFor, parseAbsoluteForm } from "../http/request-target.ts";
+import { HttpEdge, type EdgeLimits } from "../http/server-edge.ts";
+import { StatsByCode, type ProxyMetrics } from "../metrics/registry.ts";
+import type { Source, TlsMaterial } from "../types.ts";
+import { UpstreamPools, type PoolOptions } from "../transport/upstream-pools.ts";
+import { compileOutbound, matchRoute, type CompiledService, type OutboundTable } from "./compile.ts";
+
+export interface OutboundListenerOptions {
+  config: Source<ProxySnapshot>;
+  tls: Source<TlsMaterial>;
+  metrics: ProxyMetrics;
+  /** Fixed service for an --upstream port: every request goes to it regardless of Host. */
+  upstream?: string;
+  limits?: EdgeLimits;
+  timeouts?: Partial<UpstreamTimeouts>;
+  pool?: PoolOptions;
+  /** Where config problems are reported (a snapshot that does not compile keeps the previous one). */
+  log?: (msg: string) => void;
+}
+
+export interface OutboundListener extends ProxyListener {
+  /** The compiled routing table in use; undefined until the first snapshot. */
+  readonly table: OutboundTable | undefined;
+  readonly pools: UpstreamPools;
+}
+
+export const DEFAULT_TIMEOUTS: UpstreamTimeouts = { responseHeadersMs: 60_000, bodyIdleMs: 300_000 };
+
+class Outbound {
+  table: OutboundTable | undefined;
+  fixed: CompiledService | undefined;
+  readonly edge: HttpEdge;
+  readonly pools: UpstreamPools;
+  readonly lifecycle: ListenerLifecycle;
+  readonly #opts: OutboundListenerOptions;
+  readonly #timeouts: UpstreamTimeouts;
+  readonly #notReadyStats: StatsByCode;
+  readonly #unsubscribe: () => void;
+
+  constructor(opts: OutboundListenerOptions) {
+    this.#opts = opts;
+    this.#timeouts = { ...DEFAULT_TIMEOUTS, ...opts.timeouts };
+    this.#notReadyStats = new StatsByCode(opts.metrics, "outbound", "unknown", "unknown", "");
+    this.pools = new UpstreamPools({
+      tls: opts.tls,
+      metrics: opts.metrics,
+      direction: "outbound",
+      ...opts.pool,
+    });
+    this.edge = new HttpEdge({
+      replies: new LocalReplies(opts.metrics, "outbound"),
+      handler: (req, res) => this.handle(req, res),
+      ...opts.limits,
+    });
+    this.lifecycle = new ListenerLifecycle(this.edge.server, [this.edge], opts.metrics, "outbound");
+    const current = opts.config.current();
+    if (current) this.apply(current);
+    this.#unsubscribe = opts.config.subscribe((s) => this.apply(s));
+  }
+
+  apply(snapshot: ProxySnapshot): void {
+    if (snapshot.version === this.table?.version) return;
+    let table: OutboundTable;
+    try {
+      table = compileOutbound(snapshot, this.pools, this.#opts.metrics);
+    } catch (err) {
+      this.#opts.log?.(`outbound: snapshot ${snapshot.version} not applied: ${(err as Error).message}`);
+      return;
+    }
+    this.table = table;
+    this.fixed =
+      this.#opts.upstream === undefined
+        ? undefined
+        : (table.services.get(this.#opts.upstream) ?? table.hosts.get(this.#opts.upstream));
+    this.pools.sync();
+    this.#opts.metrics.configUpdates.series("outbound").value++;
+  }
+
+  handle(req: IncomingMessage, res: ServerResponse): void {
+    const t = this.table;
+    const x = new Exchange(req, res, this.edge, t === undefined ? this.#notReadyStats : t.unknownStats);
+
+    // Request target: origin-form, or absolute-form from an HTTP_PROXY client.
+    const url = req.url as string;
+    let authority: string | undefined;
+    if (url.charCodeAt(0) === 47 /* / */) {
+      x.target = url;
+    } else {
+      const abs = parseAbsoluteForm(url);
+      if ("error" in abs) {
+        if (abs.error === "https")
+          return x.reply(
+            "unsupported",
+            "https:// through this proxy needs CONNECT, which is not supported; call http://",
+          );
+        return x.reply("bad_request", "malformed request target", true);
+      }
+      authority = abs.authority;
+      x.target = abs.target;
+    }
+
+    scanRequestHeaders(req.rawHeaders, x.headers, x);
+    const bad = checkRequestHead(req, x, authority !== undefined);
+    if (bad !== undefined) return x.reply("bad_request", bad, true);
+    if (x.upgrade !== undefined && /websocket/i.test(x.upgrade)) {
+      return x.reply("unsupported", `Upgrade to ${x.upgrade} is not supported yet`, true);
+    }
+    if (t === undefined) return x.reply("not_ready", "the proxy has no config from the control plane yet");
+
+    // Service: the fixed one of an --upstream port, else from the authority / Host.
+    const host = authority ?? (x.host as string);
+    const svc = this.#opts.upstream === undefined ? t.hosts.get(host) : this.fixed;
+    if (svc === undefined) {
+      return x.reply(
+        "no_route",
+        this.#opts.upstream === undefined
+          ? t.hosts.explainMiss(host)
+          : `upstream service ${JSON.stringify(this.#opts.upstream)} is not in this proxy's config`,
+      );
+    }
+
+    const route = matchRoute(svc, x);
+    if (route === undefined) {
+      x.stats = svc.stats;
+      return x.reply("no_route", `no route of ${svc.name} matches ${req.method} ${x.path}`);
+    }
+    const backend = route.backends.pick();
+    if (backend === undefined) {
+      x.stats = route.stats;
+      return x.reply(
+        "upstream_unavailable",
+        `route ${route.name} of ${svc.name} has no backend with weight > 0`,
+      );
+    }
+    x.stats = backend.stats;
+    const endpoint = backend.cluster.endpoints.pick();
+    if (endpoint === undefined) {
+      return x.reply(
+        "upstream_unavailable",
+        `${backend.cluster.destination} has no endpoints (cluster ${backend.cluster.name})`,
+      );
+    }
+
+    x.upstream = endpoint.label;
+    const h = x.headers;
+    h[1] = host;
+    const xff = appendForwardedFor(x.forwardedFor, req.socket.remoteAddress);
+    if (xff !== undefined) h.push("x-forwarded-for", xff);
+    h.push("x-forwarded-proto", "http");
+    if (x.requestId === undefined) h.push("x-request-id", randomUUID());
+    x.forward(endpoint.pool.dispatcher, {
+      method: req.method as string,
+      path: x.target,
+      headers: h,
+      body: x.hasBody ? req : null,
+      headersTimeout: this.#timeouts.responseHeadersMs,
+      bodyTimeout: this.#timeouts.bodyIdleMs,
+    });
+  }
+
+  async close(): Promise<void> {
+    this.#unsubscribe();
+    this.lifecycle.close();
+    await this.pools.destroy();
+  }
+
+  async drain(timeoutMs?: number): Promise<void> {
+    await this.lifecycle.drain(timeoutMs);
+    this.#unsubscribe();
+    await this.pools.close();
+  }
+}
+
+export function createOutboundListener(opts: OutboundListenerOptions): OutboundListener {
+  const o = new Outbound(opts);
+  return {
+    get table() {
+      return o.table;
+    },
+    pools: o.pools,
+    listen: (port: number, host?: string): Promise<AddressInfo> => o.lifecycle.listen(port, host),
+    address: () => o.lifecycle.address(),
+    drain: (timeoutMs?: number) => o.drain(timeoutMs),
+    close: () => o.close(),
+  };
+}

@@ -1,0 +1,307 @@
+// One keep-alive HTTP/1.1 connection to an upstream endpoint, carrying one request at a time: it
+// writes the request head in one write, streams the request body (as-is with Content-Length, else
+// chunked) with backpressure, parses the response (h1-response-parser.ts) and hands it to the
+// request's handler, pausing the socket while the client is slow. Listeners are bound once per
+// connection; a request allocates nothing here.
+
+import type { Socket } from "node:net";
+import type { Readable } from "node:stream";
+import { H1ResponseParser, ProtocolError, type ResponseSink } from "./h1-response-parser.ts";
+import { UpstreamError, type UpstreamHandler, type UpstreamRequest } from "./upstream.ts";
+
+/** What a connection needs from its pool. */
+export interface ConnectionOwner {
+  release(conn: H1Connection): void;
+  remove(conn: H1Connection): void;
+  /** Re-sends a request that failed on a stale keep-alive connection before any response byte. */
+  retry(request: UpstreamRequest, handler: UpstreamHandler): void;
+}
+
+const REPLAYABLE = new Set(["GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"]);
+
+function contentLengthOf(headers: string[]): number {
+  for (let i = 0; i < headers.length; i += 2) {
+    if (headers[i].length === 14 && headers[i].toLowerCase() === "content-length")
+      return Number(headers[i + 1]);
+  }
+  return -1;
+}
+
+export class H1Connection implements ResponseSink {
+  readonly socket: Socket;
+  readonly #owner: ConnectionOwner;
+  readonly #parser: H1ResponseParser;
+  #request: UpstreamRequest | null = null;
+  #handler: UpstreamHandler | null = null;
+  #timeoutMs = -1;
+  #paused = false;
+  #body: Readable | null = null;
+  #bodyRemaining = -1;
+  #bodyChunked = false;
+  #bodyPaused = false;
+  #aborted = false;
+  #dead = false;
+  /** Requests completed on this connection. */
+  served = 0;
+
+  constructor(owner: ConnectionOwner, socket: Socket) {
+    this.#owner = owner;
+    this.socket = socket;
+    this.#parser = new H1ResponseParser(this);
+    socket.on("data", this.#onData);
+    socket.on("end", this.#onEnd);
+    socket.on("error", this.#onError);
+    socket.on("close", this.#onClose);
+    socket.on("timeout", this.#onTimeout);
+    socket.on("drain", this.#onDrain);
+  }
+
+  get usable(): boolean {
+    return !this.#dead && this.#handler === null && !this.socket.destroyed;
+  }
+
+  /** Cancels the current request (and the connection). Valid until the handler completes or fails. */
+  readonly abort = (err?: Error): void => {
+    if (this.#handler === null) return;
+    this.#aborted = true;
+    this.#fail(err ?? new UpstreamError("WEFT_ERR_UPSTREAM_CLOSED", "request aborted"));
+  };
+
+  run(request: UpstreamRequest, handler: UpstreamHandler): void {
+    this.#request = request;
+    this.#handler = handler;
+    this.#aborted = false;
+    this.#parser.expect(request.method === "HEAD");
+    this.#setTimeout(request.headersTimeout);
+    if (this.#paused) {
+      this.#paused = false;
+      this.socket.resume();
+    }
+
+    let head = `${request.method} ${request.path} HTTP/1.1\r\n`;
+    const h = request.headers;
+    for (let i = 0; i < h.length; i += 2) head += `${h[i]}: ${h[i + 1]}\r\n`;
+    const body = request.body;
+    if (body === null) {
+      this.socket.write(`${head}\r\n`, "latin1");
+      return;
+    }
+    this.#bodyRemaining = contentLengthOf(h);
+    this.#bodyChunked = this.#bodyRemaining === -1;
+    this.socket.write(
+      this.#bodyChunked ? `${head}transfer-encoding: chunked\r\n\r\n` : `${head}\r\n`,
+      "latin1",
+    );
+    this.#body = body;
+    body.on("data", this.#onBodyData);
+    body.on("end", this.#onBodyEnd);
+    body.on("error", this.#onBodyError);
+    body.on("aborted", this.#onBodyAborted);
+  }
+
+  /** Idle in the pool: close after `ms` without a request. */
+  idle(ms: number): void {
+    this.#request = null;
+    this.#setTimeout(ms);
+  }
+
+  destroy(): void {
+    if (!this.#dead) {
+      this.#dead = true;
+      this.#owner.remove(this);
+    }
+    this.#detachBody();
+    this.socket.destroy();
+  }
+
+  // --- response (ResponseSink) ---
+
+  // The handler may abort from inside any of these (the parser keeps going over the rest of the
+  // chunk), so each checks that the request is still this connection's.
+
+  onHead(status: number, headers: string[], statusText: string): void {
+    const h = this.#handler;
+    const req = this.#request;
+    if (h === null || req === null) return;
+    if (req.bodyTimeout !== req.headersTimeout) this.#setTimeout(req.bodyTimeout);
+    if (!h.onHeaders(status, headers, this.#resume, statusText)) this.#pause();
+  }
+
+  onBody(chunk: Buffer): void {
+    const h = this.#handler;
+    if (h !== null && !h.onData(chunk)) this.#pause();
+  }
+
+  onEnd(trailers: string[] | null): void {
+    const h = this.#handler;
+    if (h === null) return;
+    this.#handler = null;
+    this.served++;
+    // A request body still streaming, or a response that ends the connection: not reusable.
+    const reusable = this.#parser.keepAlive && this.#body === null && !this.#dead;
+    if (!reusable) this.destroy();
+    h.onComplete(trailers);
+    if (reusable) this.#owner.release(this);
+  }
+
+  get keepAliveHintMs(): number {
+    return this.#parser.keepAliveHintMs;
+  }
+
+  // --- internals ---
+
+  readonly #resume = (): void => {
+    if (this.#paused) {
+      this.#paused = false;
+      this.socket.resume();
+    }
+  };
+
+  #pause(): void {
+    if (!this.#paused) {
+      this.#paused = true;
+      this.socket.pause();
+    }
+  }
+
+  #setTimeout(ms: number): void {
+    if (ms !== this.#timeoutMs) {
+      this.#timeoutMs = ms;
+      this.socket.setTimeout(ms);
+    }
+  }
+
+  #fail(err: Error): void {
+    const h = this.#handler;
+    const req = this.#request;
+    this.#handler = null;
+    this.destroy();
+    if (h === null || req === null) return;
+    // A reused connection that the upstream closed while idle: nothing was processed, send again.
+    const stale =
+      !this.#aborted &&
+      this.served > 0 &&
+      this.#parser.received === 0 &&
+      req.body === null &&
+      REPLAYABLE.has(req.method);
+    if (stale) this.#owner.retry(req, h);
+    else h.onError(err);
+  }
+
+  readonly #onData = (chunk: Buffer): void => {
+    if (this.#handler === null) {
+      this.destroy(); // bytes nobody asked for: the connection cannot be trusted any more
+      return;
+    }
+    try {
+      this.#parser.feed(chunk);
+    } catch (err) {
+      // Response complete, then garbage: just drop the connection. Errors that are not protocol
+      // errors are bugs downstream of us (a handler threw): fail the request rather than the process.
+      if (this.#handler === null) this.destroy();
+      else if (err instanceof ProtocolError)
+        this.#fail(new UpstreamError("WEFT_ERR_UPSTREAM_PROTOCOL", err.message));
+      else this.#fail(err as Error);
+    }
+  };
+
+  readonly #onEnd = (): void => {
+    if (this.#handler === null) {
+      this.destroy();
+      return;
+    }
+    try {
+      this.#parser.eof();
+    } catch (err) {
+      const what = this.#parser.received === 0 ? "before responding" : "mid-response";
+      this.#fail(
+        new UpstreamError("WEFT_ERR_UPSTREAM_CLOSED", `closed the connection ${what}`, { cause: err }),
+      );
+      return;
+    }
+    this.destroy();
+  };
+
+  readonly #onError = (err: Error): void => {
+    this.#fail(err);
+  };
+
+  readonly #onClose = (): void => {
+    if (!this.#dead) {
+      this.#dead = true;
+      this.#owner.remove(this);
+    }
+    if (this.#handler !== null) {
+      const what = this.#parser.received === 0 ? "before responding" : "mid-response";
+      this.#fail(new UpstreamError("WEFT_ERR_UPSTREAM_CLOSED", `closed the connection ${what}`));
+    }
+  };
+
+  readonly #onTimeout = (): void => {
+    if (this.#handler === null) {
+      this.destroy(); // idle timeout
+      return;
+    }
+    this.#fail(
+      this.#parser.received === 0
+        ? new UpstreamError("WEFT_ERR_UPSTREAM_HEADERS_TIMEOUT", "sent no response in time")
+        : new UpstreamError("WEFT_ERR_UPSTREAM_BODY_TIMEOUT", "stalled mid-response"),
+    );
+  };
+
+  // --- request body ---
+
+  readonly #onBodyData = (chunk: Buffer): void => {
+    const s = this.socket;
+    let ok: boolean;
+    if (this.#bodyChunked) {
+      s.cork();
+      s.write(`${chunk.length.toString(16)}\r\n`, "latin1");
+      s.write(chunk);
+      ok = s.write("\r\n", "latin1");
+      s.uncork();
+    } else {
+      this.#bodyRemaining -= chunk.length;
+      ok = s.write(chunk);
+    }
+    if (!ok && !this.#bodyPaused) {
+      this.#bodyPaused = true;
+      this.#body?.pause();
+    }
+  };
+
+  readonly #onDrain = (): void => {
+    if (this.#bodyPaused) {
+      this.#bodyPaused = false;
+      this.#body?.resume();
+    }
+  };
+
+  readonly #onBodyEnd = (): void => {
+    const short = !this.#bodyChunked && this.#bodyRemaining !== 0;
+    if (this.#bodyChunked) this.socket.write("0\r\n\r\n", "latin1");
+    this.#detachBody();
+    if (short)
+      this.#fail(new UpstreamError("WEFT_ERR_REQUEST_BODY", "request body shorter than its Content-Length"));
+  };
+
+  readonly #onBodyError = (err: Error): void => {
+    this.#aborted = true;
+    this.#fail(new UpstreamError("WEFT_ERR_REQUEST_BODY", "client request body failed", { cause: err }));
+  };
+
+  readonly #onBodyAborted = (): void => {
+    this.#onBodyError(new Error("client aborted the request"));
+  };
+
+  #detachBody(): void {
+    const b = this.#body;
+    if (b === null) return;
+    this.#body = null;
+    this.#bodyPaused = false;
+    b.removeListener("data", this.#onBodyData);
+    b.removeListener("end", this.#onBodyEnd);
+    b.removeListener("error", this.#onBodyError);
+    b.removeListener("aborted", this.#onBodyAborted);
+  }
+}

@@ -1,0 +1,66 @@
+// The contract between a request (http/exchange.ts) and whatever carries it to an upstream endpoint.
+// It is undici's dispatch-handler contract (the callback form undici runs natively), so an undici
+// Pool and weft's own HTTP/1.1 pool (h1-pool.ts) are interchangeable behind it.
+//
+// Order of calls on a handler: onConnect(abort), then either onError(err), or onHeaders → zero or
+// more onData → onComplete (or onError after onHeaders when the response breaks off). onConnect may
+// come again with a new abort (once a connection is up, or when a request is retried on a fresh
+// connection): the latest abort counts, and it is valid only until onComplete / onError.
+
+import type { Readable } from "node:stream";
+
+export interface UpstreamRequest {
+  method: string;
+  /** Origin-form target: "/path?query". */
+  path: string;
+  /** name, value, name, value, ... (Host included, hop-by-hop already removed). */
+  headers: string[];
+  /** The client's request body (streamed, with backpressure), or null for none. */
+  body: Readable | null;
+  /** Until the response headers (ms); 0 disables. */
+  headersTimeout: number;
+  /** Longest silence while the response body streams (ms); 0 disables. */
+  bodyTimeout: number;
+}
+
+export interface UpstreamHandler {
+  /** `abort` cancels the request (and its connection); after it, onError follows. */
+  onConnect(abort: (err?: Error) => void): void;
+  /** Return false to pause the body until `resume()`. Headers as name, value, ... (Buffers or strings). */
+  onHeaders(
+    statusCode: number,
+    headers: (Buffer | string)[],
+    resume: () => void,
+    statusText: string,
+  ): boolean;
+  /** Return false to pause until `resume()`. */
+  onData(chunk: Buffer): boolean;
+  onComplete(trailers: (Buffer | string)[] | null): void;
+  onError(err: Error): void;
+}
+
+export interface UpstreamDispatcher {
+  dispatch(request: UpstreamRequest, handler: UpstreamHandler): boolean;
+  /** Finish in-flight requests, then close. */
+  close(): Promise<void>;
+  /** Close now, failing in-flight requests. */
+  destroy(): Promise<void>;
+}
+
+/** Upstream failures raised by weft's own HTTP/1.1 client; errors.ts maps them to local replies. */
+export type UpstreamErrorCode =
+  | "WEFT_ERR_UPSTREAM_HEADERS_TIMEOUT"
+  | "WEFT_ERR_UPSTREAM_BODY_TIMEOUT"
+  | "WEFT_ERR_UPSTREAM_PROTOCOL"
+  | "WEFT_ERR_UPSTREAM_CLOSED"
+  | "WEFT_ERR_REQUEST_BODY"
+  | "WEFT_ERR_POOL_CLOSED";
+
+export class UpstreamError extends Error {
+  readonly code: UpstreamErrorCode;
+  constructor(code: UpstreamErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = "UpstreamError";
+    this.code = code;
+  }
+}
