@@ -47,6 +47,11 @@ class ClientGoneError extends Error {
   readonly code = "WEFT_ERR_CLIENT_GONE";
 }
 
+/** The exchange a response belongs to, once it was forwarded. */
+export function exchangeOf(res: ServerResponse): Exchange | undefined {
+  return (res as TaggedResponse)[kExchange];
+}
+
 function onResponseClose(this: TaggedResponse): void {
   this[kExchange]?.clientClosed();
 }
@@ -135,10 +140,15 @@ export class Exchange implements RequestView, RequestHeadFacts, ResponseHeadFact
 
   // --- outcomes ---
 
-  /** Answers locally (see errors.ts). `close` ends the connection: bad framing, or an unread body. */
-  reply(code: LocalReplyCode, detail: string, close = this.hasBody): void {
+  /**
+   * Answers locally (see errors.ts). `close` ends the connection (bad framing). Otherwise the rest of
+   * an unread request body is read and discarded, so the connection can carry the next request —
+   * closing on a client that is still sending would reset the connection and lose the reply.
+   */
+  reply(code: LocalReplyCode, detail: string, close = false): void {
     if (this.state === DONE) return;
     this.state = DONE;
+    if (!close && this.hasBody && !this.req.complete) this.req.resume();
     this.#record(this.edge.replies.send(this.res, code, detail, close || this.edge.draining));
   }
 
@@ -155,10 +165,15 @@ export class Exchange implements RequestView, RequestHeadFacts, ResponseHeadFact
   }
 
   clientClosed(): void {
+    this.abandon(0);
+  }
+
+  /** Ends the exchange without a response from here (the client left, or was answered at the parser). */
+  abandon(status: number): void {
     if (this.state === DONE) return;
     this.state = DONE;
     this.#abort?.(new ClientGoneError("client went away"));
-    this.#record(0);
+    this.#record(status);
   }
 
   resumeUpstream(): void {

@@ -36,6 +36,8 @@ export class ListenerLifecycle {
     const rx = metrics.tcpReceivedBytes.series(direction);
     const tx = metrics.tcpSentBytes.series(direction);
     front.on("connection", (socket: Socket) => {
+      // A CONNECT tunnel is handed back to the server as a connection of its own: count it once.
+      if (this.#sockets.has(socket)) return;
       socket.on("error", ignoreError);
       total.value++;
       active.value++;

@@ -62,7 +62,7 @@ export class LocalReplies {
   }
 
   /** For parser-level errors ('clientError'), where no ServerResponse exists: write bytes and close. */
-  writeRaw(socket: Socket, code: LocalReplyCode, detail: string): void {
+  writeRaw(socket: Socket, code: LocalReplyCode, detail: string): number {
     this.count(code);
     const st = LOCAL_REPLIES[code].status;
     const body = bodyOf(code, detail);
@@ -74,5 +74,6 @@ export class LocalReplies {
         "connection: close\r\n\r\n" +
         body,
     );
+    return st;
   }
 }

@@ -9,6 +9,7 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Socket } from "node:net";
 import type { LocalReplyCode } from "../errors.ts";
 import type { LocalReplies } from "./local-reply.ts";
+import { exchangeOf } from "./exchange.ts";
 
 export interface EdgeLimits {
   /** Largest request head (request line + headers) accepted; larger → 431. Default 16 KiB. */
@@ -20,6 +21,7 @@ export interface EdgeLimits {
 }
 
 export type RequestHandler = (req: IncomingMessage, res: ServerResponse) => void;
+export type ConnectHandler = (req: IncomingMessage, socket: Socket, head: Buffer) => void;
 
 const DEFAULT_MAX_HEADER_SIZE = 16 * 1024;
 
@@ -38,6 +40,21 @@ function parserErrorReply(err: NodeJS.ErrnoException & { reason?: string }): [Lo
 
 function ignoreError(): void {}
 
+const kAnswered = Symbol("weft.answered");
+const LINGER_MS = 2_000;
+
+/**
+ * Ends our side after the reply and keeps reading (and discarding) what the client is still sending
+ * until it closes, at most LINGER_MS. Closing outright while its bytes are in flight makes the kernel
+ * send a reset, which wipes our reply from the client's receive buffer before it reads it.
+ */
+export function lingeringClose(socket: Socket): void {
+  const timer = setTimeout(() => socket.destroy(), LINGER_MS);
+  timer.unref();
+  socket.once("close", () => clearTimeout(timer));
+  socket.resume();
+}
+
 export class HttpEdge {
   readonly server: http.Server;
   readonly replies: LocalReplies;
@@ -45,7 +62,13 @@ export class HttpEdge {
   draining = false;
 
   constructor(
-    opts: { replies: LocalReplies; handler: RequestHandler; tls?: https.ServerOptions } & EdgeLimits,
+    opts: {
+      replies: LocalReplies;
+      handler: RequestHandler;
+      /** CONNECT requests; refused with 501 unsupported when absent. */
+      onConnect?: ConnectHandler;
+      tls?: https.ServerOptions;
+    } & EdgeLimits,
   ) {
     this.replies = opts.replies;
     const options: http.ServerOptions = {
@@ -77,27 +100,38 @@ export class HttpEdge {
       ? (https.createServer({ ...opts.tls, ...options }, guarded) as unknown as http.Server)
       : http.createServer(options, guarded);
     this.server.on("clientError", (err, socket) => this.#onClientError(err, socket as Socket));
-    this.server.on("connect", (_req: IncomingMessage, socket: Socket) => {
+    this.server.on("connect", (req: IncomingMessage, socket: Socket, head: Buffer) => {
       socket.on("error", ignoreError);
-      this.replies.writeRaw(
-        socket,
-        "unsupported",
-        "CONNECT is not supported; send http:// requests to this proxy",
-      );
+      if (opts.onConnect) {
+        try {
+          return opts.onConnect(req, socket, head);
+        } catch (err) {
+          process.emitWarning(err as Error, { code: "WEFT_PROXY_BUG" });
+          return socket.destroy();
+        }
+      }
+      this.replies.writeRaw(socket, "unsupported", "CONNECT is not supported on this listener");
+      lingeringClose(socket);
     });
   }
 
   #onClientError(err: NodeJS.ErrnoException & { reason?: string }, socket: Socket): void {
+    const s = socket as Socket & { [kAnswered]?: boolean; _httpMessage?: ServerResponse };
+    // Already answered: the parser keeps failing on the bytes we are discarding while lingering.
+    if (s[kAnswered]) return;
     socket.on("error", ignoreError);
     // A response already on the wire cannot be followed by another: cut the connection.
-    const inFlight = (socket as Socket & { _httpMessage?: ServerResponse })._httpMessage;
-    if (err.code === "ECONNRESET" || !socket.writable || inFlight?.headersSent) {
+    if (err.code === "ECONNRESET" || !socket.writable || s._httpMessage?.headersSent) {
       socket.destroy();
       return;
     }
     const [code, detail] = parserErrorReply(err);
-    this.replies.writeRaw(socket, code, detail);
-    socket.destroySoon();
+    s[kAnswered] = true;
+    const status = this.replies.writeRaw(socket, code, detail);
+    // A request already forwarded (its body turned out malformed) is cancelled upstream now.
+    const x = s._httpMessage ? exchangeOf(s._httpMessage) : undefined;
+    x?.abandon(status);
+    lingeringClose(socket);
   }
 
   /** Connections handed over by a front server (see inbound) need the server's tracking started. */

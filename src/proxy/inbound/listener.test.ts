@@ -194,3 +194,15 @@ test("no config yet: not_ready; the app unreachable: upstream_unavailable", asyn
   assert.equal(down.headers["x-weft-error"], "upstream_unavailable");
   assert.match(down.body, /app at 127.0.0.1:1 refused the connection/);
 });
+
+test("an inbound listener started before its certificate serves once the certificate arrives", async (t) => {
+  const app = await startApp("reviews");
+  const p = await startInbound(buildSnapshot({ appPort: app.port, proxy: appProxy }), undefined);
+  t.after(() => Promise.all([p.close(), app.close()]));
+  const web = clientTls(await ca.material(WEB));
+  assert.ok((await handshake(p.port, web)).error, "no certificate yet: handshakes fail");
+  p.tls.set(await ca.material(APP));
+  const r = await request(p.port, { path: "/late", headers: { host: "reviews" }, tls: web });
+  assert.equal(r.status, 200);
+  assert.equal(r.body, "reviews GET /late");
+});

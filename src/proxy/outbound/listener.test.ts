@@ -255,7 +255,7 @@ test("hop-by-hop headers are removed both ways; X-Forwarded-For appended, X-Forw
   assert.equal(app.seen[1].headers["x-forwarded-for"], "127.0.0.1");
 });
 
-test("CONNECT, WebSocket upgrades and https:// absolute-form are refused with a clear local reply", async (t) => {
+test("WebSocket upgrades and https:// absolute-form are refused with a clear local reply", async (t) => {
   const app = await startApp("app");
   const p = await startOutbound(
     buildSnapshot({ services: [{ name: "app", endpoints: [{ port: app.port }] }] }),
@@ -268,8 +268,46 @@ test("CONNECT, WebSocket upgrades and https:// absolute-form are refused with a 
   assert.equal(ws.headers["x-weft-error"], "unsupported");
   const tlsAbs = await request(p.port, { path: "https://app/", headers: { host: "app" } });
   assert.equal(tlsAbs.status, 501);
-  const connect = await new Promise<string>((resolve) => {
-    const req = http.request({ host: "127.0.0.1", port: p.port, method: "CONNECT", path: "app:443" });
+  assert.equal(app.seen.length, 0);
+});
+
+test("CONNECT to a mesh service opens a tunnel whose requests are routed (Node's fetch through HTTP_PROXY)", async (t) => {
+  const a = await startApp("a");
+  const b = await startApp("b");
+  const p = await startOutbound(
+    buildSnapshot({
+      services: [{ name: "reviews", port: 9080, endpoints: [{ port: a.port }, { port: b.port }] }],
+    }),
+  );
+  t.after(() => Promise.all([p.close(), a.close(), b.close()]));
+
+  // undici's ProxyAgent is what fetch uses under NODE_USE_ENV_PROXY: it tunnels http:// with CONNECT.
+  const { ProxyAgent, fetch } = await import("undici");
+  const agent = new ProxyAgent(`http://127.0.0.1:${p.port}`);
+  const bodies: string[] = [];
+  for (let i = 0; i < 4; i++) {
+    const r = await fetch(`http://reviews:9080/f${i}`, { dispatcher: agent });
+    assert.equal(r.status, 200);
+    bodies.push(await r.text());
+  }
+  assert.deepEqual(
+    bodies.map((x) => x.split(" ")[0]).sort(),
+    ["a", "a", "b", "b"],
+    "balanced inside the tunnel",
+  );
+  assert.equal(a.seen.length + b.seen.length, 4);
+  // The tunnel is counted as one client connection, and its close once.
+  const opened = metricValue(p.metrics.render(), "weft_downstream_connections_total", {
+    direction: "outbound",
+  });
+  await agent.close();
+  const active = () =>
+    metricValue(p.metrics.render(), "weft_downstream_connections_active", { direction: "outbound" });
+  while (active() !== 0) await new Promise((r) => setImmediate(r));
+  assert.ok(opened !== undefined && opened >= 1 && opened <= 2, `tunnels opened: ${opened}`);
+
+  const refused = await new Promise<string>((resolve) => {
+    const req = http.request({ host: "127.0.0.1", port: p.port, method: "CONNECT", path: "example.com:443" });
     req.on("connect", (res, socket) => {
       socket.destroy();
       resolve(`${res.statusCode} ${res.headers["x-weft-error"]}`);
@@ -277,8 +315,7 @@ test("CONNECT, WebSocket upgrades and https:// absolute-form are refused with a 
     req.on("response", (res) => resolve(`${res.statusCode} ${res.headers["x-weft-error"]}`));
     req.end();
   });
-  assert.equal(connect, "501 unsupported");
-  assert.equal(app.seen.length, 0);
+  assert.equal(refused, "404 no_route");
 });
 
 test("an upstream that sends no headers in time gets a 504 timeout", async (t) => {
@@ -390,4 +427,51 @@ test("a malformed upstream response is a 502 upstream_reset, never passed on", a
     assert.equal(r.headers["x-weft-error"], "upstream_reset", path);
     assert.equal(r.headers["x-a"], undefined);
   }
+});
+
+test("HEAD responses have no body; response trailers pass through and feed grpc_status", async (t) => {
+  const app = await startApp("app", (req, res) => {
+    if (req.method === "HEAD") {
+      res.writeHead(200, { "content-length": "1234" });
+      return res.end();
+    }
+    res.writeHead(200, { "content-type": "application/grpc-web", trailer: "grpc-status" });
+    res.write("body");
+    res.addTrailers({ "grpc-status": "7" });
+    res.end();
+  });
+  const p = await startOutbound(
+    buildSnapshot({ services: [{ name: "app", endpoints: [{ port: app.port }] }] }),
+  );
+  t.after(() => Promise.all([p.close(), app.close()]));
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+  t.after(() => agent.destroy());
+  const head = await viaProxy(p.port, "http://app/h", { method: "HEAD", agent });
+  assert.equal(head.status, 200);
+  assert.equal(head.headers["content-length"], "1234");
+  const trailers = await new Promise<NodeJS.Dict<string>>((resolve, reject) => {
+    const req = http.request(
+      {
+        host: "127.0.0.1",
+        port: p.port,
+        path: "http://app/t",
+        headers: { host: "app", te: "trailers" },
+        agent,
+      },
+      (res) => {
+        res.resume();
+        res.on("end", () => resolve(res.trailers));
+      },
+    );
+    req.on("error", reject);
+    req.end();
+  });
+  assert.equal(trailers["grpc-status"], "7");
+  assert.equal(
+    metricValue(p.metrics.render(), "weft_requests_total", {
+      destination_service: "app.default",
+      grpc_status: "7",
+    }),
+    1,
+  );
 });

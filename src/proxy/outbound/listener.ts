@@ -1,5 +1,6 @@
 // The outbound listener: plain HTTP on loopback, where apps point HTTP_PROXY. A request goes
-// top-down through: request target (absolute- or origin-form) → head checks → service (Host) →
+// top-down through: request target (absolute-form, origin-form, or inside a CONNECT tunnel to a
+// mesh service — see connect-tunnel.ts) → head checks → service (Host / authority) →
 // route (first match) → backend (weighted) → endpoint (round robin) → forward on that endpoint's
 // pool (mTLS when the endpoint has an identity). Every "no" on the way is a local reply (errors.ts).
 // The routing table is compiled once per config change (compile.ts); a request only looks things up.
@@ -17,7 +18,9 @@ import { HttpEdge, type EdgeLimits } from "../http/server-edge.ts";
 import { StatsByCode, type ProxyMetrics } from "../metrics/registry.ts";
 import type { Source, TlsMaterial } from "../types.ts";
 import { UpstreamPools, type PoolOptions } from "../transport/upstream-pools.ts";
+import type { LocalReplyCode } from "../errors.ts";
 import { compileOutbound, matchRoute, type CompiledService, type OutboundTable } from "./compile.ts";
+import { acceptConnect, tunnelAuthorityOf } from "./connect-tunnel.ts";
 
 export interface OutboundListenerOptions {
   config: Source<ProxySnapshot>;
@@ -64,6 +67,8 @@ class Outbound {
     this.edge = new HttpEdge({
       replies: new LocalReplies(opts.metrics, "outbound"),
       handler: (req, res) => this.handle(req, res),
+      onConnect: (req, socket, head) =>
+        acceptConnect(this.edge, req, socket, head, (a) => this.#checkTunnel(a)),
       ...opts.limits,
     });
     this.lifecycle = new ListenerLifecycle(this.edge.server, [this.edge], opts.metrics, "outbound");
@@ -88,6 +93,14 @@ class Outbound {
         : (table.services.get(this.#opts.upstream) ?? table.hosts.get(this.#opts.upstream));
     this.pools.sync();
     this.#opts.metrics.configUpdates.series("outbound").value++;
+  }
+
+  /** A CONNECT authority must name a mesh service (or the fixed one of an --upstream port). */
+  #checkTunnel(authority: string): [LocalReplyCode, string] | undefined {
+    const t = this.table;
+    if (t === undefined) return ["not_ready", "the proxy has no config from the control plane yet"];
+    if (this.#opts.upstream !== undefined || t.hosts.get(authority) !== undefined) return undefined;
+    return ["no_route", t.hosts.explainMiss(authority)];
   }
 
   handle(req: IncomingMessage, res: ServerResponse): void {
@@ -116,6 +129,8 @@ class Outbound {
     scanRequestHeaders(req.rawHeaders, x.headers, x);
     const bad = checkRequestHead(req, x, authority !== undefined);
     if (bad !== undefined) return x.reply("bad_request", bad, true);
+    // Inside a CONNECT tunnel, the tunnel's authority decides where requests go.
+    authority ??= tunnelAuthorityOf(req.socket);
     if (x.upgrade !== undefined && /websocket/i.test(x.upgrade)) {
       return x.reply("unsupported", `Upgrade to ${x.upgrade} is not supported yet`, true);
     }

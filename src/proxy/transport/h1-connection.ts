@@ -5,7 +5,7 @@
 // connection; a request allocates nothing here.
 
 import type { Socket } from "node:net";
-import type { Readable } from "node:stream";
+import { contentLengthOf, RequestBodyWriter, type BodyOwner } from "./h1-request-body.ts";
 import { H1ResponseParser, ProtocolError, type ResponseSink } from "./h1-response-parser.ts";
 import { UpstreamError, type UpstreamHandler, type UpstreamRequest } from "./upstream.ts";
 
@@ -19,15 +19,7 @@ export interface ConnectionOwner {
 
 const REPLAYABLE = new Set(["GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"]);
 
-function contentLengthOf(headers: string[]): number {
-  for (let i = 0; i < headers.length; i += 2) {
-    if (headers[i].length === 14 && headers[i].toLowerCase() === "content-length")
-      return Number(headers[i + 1]);
-  }
-  return -1;
-}
-
-export class H1Connection implements ResponseSink {
+export class H1Connection implements ResponseSink, BodyOwner {
   readonly socket: Socket;
   readonly #owner: ConnectionOwner;
   readonly #parser: H1ResponseParser;
@@ -35,10 +27,7 @@ export class H1Connection implements ResponseSink {
   #handler: UpstreamHandler | null = null;
   #timeoutMs = -1;
   #paused = false;
-  #body: Readable | null = null;
-  #bodyRemaining = -1;
-  #bodyChunked = false;
-  #bodyPaused = false;
+  readonly #body: RequestBodyWriter;
   #aborted = false;
   #dead = false;
   /** Requests completed on this connection. */
@@ -48,6 +37,7 @@ export class H1Connection implements ResponseSink {
     this.#owner = owner;
     this.socket = socket;
     this.#parser = new H1ResponseParser(this);
+    this.#body = new RequestBodyWriter(socket, this);
     socket.on("data", this.#onData);
     socket.on("end", this.#onEnd);
     socket.on("error", this.#onError);
@@ -86,17 +76,9 @@ export class H1Connection implements ResponseSink {
       this.socket.write(`${head}\r\n`, "latin1");
       return;
     }
-    this.#bodyRemaining = contentLengthOf(h);
-    this.#bodyChunked = this.#bodyRemaining === -1;
-    this.socket.write(
-      this.#bodyChunked ? `${head}transfer-encoding: chunked\r\n\r\n` : `${head}\r\n`,
-      "latin1",
-    );
-    this.#body = body;
-    body.on("data", this.#onBodyData);
-    body.on("end", this.#onBodyEnd);
-    body.on("error", this.#onBodyError);
-    body.on("aborted", this.#onBodyAborted);
+    const length = contentLengthOf(h);
+    this.socket.write(length === -1 ? `${head}transfer-encoding: chunked\r\n\r\n` : `${head}\r\n`, "latin1");
+    this.#body.start(body, length);
   }
 
   /** Idle in the pool: close after `ms` without a request. */
@@ -110,7 +92,7 @@ export class H1Connection implements ResponseSink {
       this.#dead = true;
       this.#owner.remove(this);
     }
-    this.#detachBody();
+    this.#body.detach();
     this.socket.destroy();
   }
 
@@ -138,10 +120,12 @@ export class H1Connection implements ResponseSink {
     this.#handler = null;
     this.served++;
     // A request body still streaming, or a response that ends the connection: not reusable.
-    const reusable = this.#parser.keepAlive && this.#body === null && !this.#dead;
+    const reusable = this.#parser.keepAlive && !this.#body.active && !this.#dead;
     if (!reusable) this.destroy();
     h.onComplete(trailers);
-    if (reusable) this.#owner.release(this);
+    if (!reusable) return;
+    this.#resume(); // an idle connection keeps reading, so a close by the upstream is noticed
+    this.#owner.release(this);
   }
 
   get keepAliveHintMs(): number {
@@ -249,59 +233,12 @@ export class H1Connection implements ResponseSink {
     );
   };
 
-  // --- request body ---
-
-  readonly #onBodyData = (chunk: Buffer): void => {
-    const s = this.socket;
-    let ok: boolean;
-    if (this.#bodyChunked) {
-      s.cork();
-      s.write(`${chunk.length.toString(16)}\r\n`, "latin1");
-      s.write(chunk);
-      ok = s.write("\r\n", "latin1");
-      s.uncork();
-    } else {
-      this.#bodyRemaining -= chunk.length;
-      ok = s.write(chunk);
-    }
-    if (!ok && !this.#bodyPaused) {
-      this.#bodyPaused = true;
-      this.#body?.pause();
-    }
-  };
-
   readonly #onDrain = (): void => {
-    if (this.#bodyPaused) {
-      this.#bodyPaused = false;
-      this.#body?.resume();
-    }
+    this.#body.onSocketDrain();
   };
 
-  readonly #onBodyEnd = (): void => {
-    const short = !this.#bodyChunked && this.#bodyRemaining !== 0;
-    if (this.#bodyChunked) this.socket.write("0\r\n\r\n", "latin1");
-    this.#detachBody();
-    if (short)
-      this.#fail(new UpstreamError("WEFT_ERR_REQUEST_BODY", "request body shorter than its Content-Length"));
-  };
-
-  readonly #onBodyError = (err: Error): void => {
+  bodyFailed(err: Error): void {
     this.#aborted = true;
-    this.#fail(new UpstreamError("WEFT_ERR_REQUEST_BODY", "client request body failed", { cause: err }));
-  };
-
-  readonly #onBodyAborted = (): void => {
-    this.#onBodyError(new Error("client aborted the request"));
-  };
-
-  #detachBody(): void {
-    const b = this.#body;
-    if (b === null) return;
-    this.#body = null;
-    this.#bodyPaused = false;
-    b.removeListener("data", this.#onBodyData);
-    b.removeListener("end", this.#onBodyEnd);
-    b.removeListener("error", this.#onBodyError);
-    b.removeListener("aborted", this.#onBodyAborted);
+    this.#fail(err);
   }
 }

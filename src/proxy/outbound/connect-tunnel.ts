@@ -1,0 +1,45 @@
+// CONNECT through the outbound listener. Node's fetch (undici's EnvHttpProxyAgent, under
+// NODE_USE_ENV_PROXY) tunnels even http:// URLs through HTTP_PROXY with CONNECT. The tunnel's
+// authority must be a mesh service; the proxy answers 200 and then serves the tunnel as an HTTP/1.1
+// connection of its own, in which every request goes to that authority — routed, balanced and
+// forwarded like any other. A TLS client inside the tunnel (https://) fails its handshake: the
+// proxy does not terminate TLS for apps; mesh traffic is plain HTTP from the app's side.
+
+import type { IncomingMessage } from "node:http";
+import type { Socket } from "node:net";
+import type { LocalReplyCode } from "../errors.ts";
+import { lingeringClose, type HttpEdge } from "../http/server-edge.ts";
+
+const kTunnel = Symbol("weft.tunnel");
+type TunnelSocket = Socket & { [kTunnel]?: string };
+
+/** The CONNECT authority of a tunnelled connection, or undefined for an ordinary one. */
+export function tunnelAuthorityOf(socket: Socket | null): string | undefined {
+  return (socket as TunnelSocket | null)?.[kTunnel];
+}
+
+/**
+ * Answers a CONNECT: `check` returns why the authority cannot be served (a local reply), or
+ * undefined to open the tunnel.
+ */
+export function acceptConnect(
+  edge: HttpEdge,
+  req: IncomingMessage,
+  socket: Socket,
+  head: Buffer,
+  check: (authority: string) => [LocalReplyCode, string] | undefined,
+): void {
+  const authority = req.url ?? "";
+  const refusal =
+    authority === "" ? (["bad_request", "CONNECT without an authority"] as const) : check(authority);
+  if (refusal !== undefined) {
+    edge.replies.writeRaw(socket, refusal[0], refusal[1]);
+    lingeringClose(socket);
+    return;
+  }
+  socket.write("HTTP/1.1 200 Connection Established\r\n\r\n");
+  (socket as TunnelSocket)[kTunnel] = authority;
+  if (head.length > 0) socket.unshift(head);
+  edge.server.emit("connection", socket);
+  socket.resume();
+}
