@@ -76,6 +76,7 @@ test("SIGTERM reaches the app and its children; weft run exits and leaves no pro
     ...cp.env,
     RESULT_FILE: result,
     GRANDCHILD: "1",
+    CALL_URL: "http://echo/before-sigterm",
   });
   await waitUntil(() => existsSync(result), 10_000, "the app to start");
   const seen = JSON.parse(readFileSync(result, "utf8"));

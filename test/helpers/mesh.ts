@@ -94,9 +94,7 @@ export async function startProxy(
 }
 
 /** An app that answers every request with JSON naming itself and echoing what it saw. */
-export async function startApp(
-  name: string,
-): Promise<{
+export async function startApp(name: string): Promise<{
   port: number;
   server: Server;
   seen: { method: string; url: string; headers: IncomingHttpHeaders }[];

@@ -11,8 +11,15 @@ export const ROOT = resolve(import.meta.dirname, "../..");
 export const WEFT = join(ROOT, "bin", "weft.js");
 const children = new Set<ChildProcess>();
 
-after(() => {
-  for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill("SIGKILL");
+// SIGTERM first, so that `weft run` takes its app down with it; SIGKILL what is still there after 2 s.
+after(async () => {
+  const live = [...children].filter((c) => c.exitCode === null && c.signalCode === null);
+  for (const c of live) c.kill("SIGTERM");
+  await Promise.race([
+    Promise.all(live.map((c) => new Promise((r) => c.once("exit", r)))),
+    new Promise((r) => setTimeout(r, 2000).unref()),
+  ]);
+  for (const c of live) if (c.exitCode === null && c.signalCode === null) c.kill("SIGKILL");
 });
 
 export function tempDir(prefix = "weft-test-"): string {
