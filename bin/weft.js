@@ -15,10 +15,14 @@ const [major, minor] = process.versions.node.split(".").map(Number);
 if (major < 22 || (major === 22 && minor < 18)) {
   const bundled = join(root, "node_modules", "node", "bin", "node");
   if (!existsSync(bundled)) {
-    console.error(`weft: needs Node.js >= 22.18 (this is ${process.version}); run \`npm ci\` to install Node 24.`);
+    console.error(
+      `weft: needs Node.js >= 22.18 (this is ${process.version}); run \`npm ci\` to install Node 24.`,
+    );
     process.exit(1);
   }
-  const child = spawn(bundled, [fileURLToPath(import.meta.url), ...process.argv.slice(2)], { stdio: "inherit" });
+  const child = spawn(bundled, [fileURLToPath(import.meta.url), ...process.argv.slice(2)], {
+    stdio: "inherit",
+  });
   for (const sig of ["SIGINT", "SIGTERM", "SIGHUP"]) process.on(sig, () => child.kill(sig));
   child.on("exit", (code, signal) => process.exit(code ?? (signal ? 128 + 15 : 1)));
 } else {
