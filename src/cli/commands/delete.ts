@@ -1,4 +1,3 @@
-import { parseAllDocuments } from "yaml";
 import { normalizeKind, KINDS } from "../../model/resources.ts";
 import { api, connectionFlags, connectionOptions } from "../client.ts";
 import { CliError, type Command } from "../command.ts";
@@ -22,6 +21,7 @@ export const deleteCommand: Command = {
   async run(v, pos) {
     const targets: { kind: string; namespace: string; name: string }[] = [];
     if (v.filename) {
+      const { parseAllDocuments } = await import("yaml");
       for (const f of await readManifests(v.filename as string[])) {
         for (const doc of parseAllDocuments(f.content)) {
           const r = doc.toJS() as { kind?: string; metadata?: { name?: string; namespace?: string } } | null;

@@ -1,4 +1,3 @@
-import { stringify } from "yaml";
 import { normalizeKind, KINDS, type AnyResource } from "../../model/resources.ts";
 import { api, connectionFlags, connectionOptions } from "../client.ts";
 import { CliError, type Command } from "../command.ts";
@@ -41,8 +40,11 @@ export const getCommand: Command = {
       items = (await api<{ items: AnyResource[] }>(v, "GET", `/api/v1/resources/${kind}${q}`)).items;
     }
     if (format === "json") process.stdout.write(JSON.stringify(name ? items[0] : { items }, null, 2) + "\n");
-    else if (format === "yaml") process.stdout.write(items.map((i) => stringify(i)).join("---\n"));
-    else process.stdout.write(table(items));
+    else if (format === "yaml") {
+      // Loaded on demand: the YAML library is ~10 MB that `weft proxy` should not carry.
+      const { stringify } = await import("yaml");
+      process.stdout.write(items.map((i) => stringify(i)).join("---\n"));
+    } else process.stdout.write(table(items));
     return 0;
   },
 };
