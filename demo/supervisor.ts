@@ -6,7 +6,7 @@
 // children in order (sidecars before the control plane) instead of all of them at once.
 
 import { spawn, type ChildProcess } from "node:child_process";
-import { closeSync, openSync, writeSync } from "node:fs";
+import { closeSync, openSync, readFileSync, writeSync } from "node:fs";
 
 export interface ChildSpec {
   name: string;
@@ -144,12 +144,19 @@ export function signalGroup(pid: number, sig: NodeJS.Signals): void {
 }
 
 /** Whether a process with this pid exists. */
+/** True while the process runs; a zombie (exited, not yet reaped by its new parent) counts as gone. */
 export function isAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
-    return true;
   } catch (err) {
     return (err as NodeJS.ErrnoException).code === "EPERM";
+  }
+  try {
+    // /proc/<pid>/stat: "pid (comm) S ..." — the state letter follows the last ')'.
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    return stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3) !== "Z";
+  } catch {
+    return true; // no /proc (not Linux): kill(0) succeeding is all we know
   }
 }
 

@@ -23,10 +23,12 @@ before(async () => {
   await startProxy(cp, "echo", echo.port);
 });
 
+/** Running, not a zombie waiting for its (new) parent to reap it. */
 function alive(pid: number): boolean {
   try {
     process.kill(pid, 0);
-    return true;
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    return stat[stat.lastIndexOf(")") + 2] !== "Z";
   } catch {
     return false;
   }

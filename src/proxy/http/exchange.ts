@@ -11,6 +11,7 @@
 // the client response is destroyed (never a truncated body presented as complete). The client going
 // away (response 'close' before the end) aborts the upstream request and its connection.
 
+import { randomUUID } from "node:crypto";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { classifyUpstreamError, type LocalReplyCode } from "../errors.ts";
 import type { StatsByCode } from "../metrics/registry.ts";
@@ -19,6 +20,7 @@ import type { HttpEdge } from "./server-edge.ts";
 import type { RequestHeadFacts } from "./request-head.ts";
 import { copyResponseHeaders, trailersObject, type ResponseHeadFacts } from "./response-head.ts";
 import type { UpstreamDispatcher, UpstreamHandler, UpstreamRequest } from "../transport/upstream.ts";
+import { appendForwardedFor } from "./request-target.ts";
 
 const kExchange = Symbol("weft.exchange");
 type TaggedResponse = ServerResponse & { [kExchange]?: Exchange };
@@ -153,6 +155,31 @@ export class Exchange implements RequestView, RequestHeadFacts, ResponseHeadFact
   }
 
   /** Sends the request upstream. */
+  /**
+   * Forwards this request with the headers every hop adds: Host, X-Forwarded-For (appended),
+   * X-Forwarded-Proto, and an x-request-id when the client sent none.
+   */
+  forwardTo(
+    dispatcher: UpstreamDispatcher,
+    hop: { host: string; clientAddress: string | undefined; proto: string },
+    timeouts: { responseHeadersMs: number; bodyIdleMs: number },
+  ): void {
+    const h = this.headers;
+    h[1] = hop.host;
+    const xff = appendForwardedFor(this.forwardedFor, hop.clientAddress);
+    if (xff !== undefined) h.push("x-forwarded-for", xff);
+    h.push("x-forwarded-proto", hop.proto);
+    if (this.requestId === undefined) h.push("x-request-id", randomUUID());
+    this.forward(dispatcher, {
+      method: this.req.method as string,
+      path: this.target,
+      headers: h,
+      body: this.hasBody ? this.req : null,
+      headersTimeout: timeouts.responseHeadersMs,
+      bodyTimeout: timeouts.bodyIdleMs,
+    });
+  }
+
   forward(dispatcher: UpstreamDispatcher, request: UpstreamRequest): void {
     const res = this.res as TaggedResponse;
     res[kExchange] = this;

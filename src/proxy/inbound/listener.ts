@@ -5,7 +5,6 @@
 // forward to the local app (config.inbound.appAddress:appPort) on a plaintext keep-alive pool, with
 // X-Forwarded-Client-Cert set from the verified peer (any client-supplied one is removed).
 
-import { randomUUID } from "node:crypto";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type https from "node:https";
 import type { AddressInfo, Socket } from "node:net";
@@ -15,7 +14,7 @@ import { Exchange, type UpstreamTimeouts } from "../http/exchange.ts";
 import { ListenerLifecycle, type ProxyListener } from "../http/listener-lifecycle.ts";
 import { LocalReplies } from "../http/local-reply.ts";
 import { checkRequestHead, scanRequestHeaders } from "../http/request-head.ts";
-import { appendForwardedFor, parseAbsoluteForm } from "../http/request-target.ts";
+import { parseAbsoluteForm } from "../http/request-target.ts";
 import { HttpEdge, type EdgeLimits } from "../http/server-edge.ts";
 import { StatsByCode, type ProxyMetrics } from "../metrics/registry.ts";
 import { ALPN_HTTP1, MIN_TLS_VERSION, serverContextOptions } from "../tls/secure-context.ts";
@@ -199,21 +198,13 @@ class Inbound {
     if (t === undefined) return x.reply("not_ready", "the proxy has no config from the control plane yet");
 
     x.upstream = t.appLabel;
-    const h = x.headers;
-    h[1] = authority ?? (x.host as string);
-    const xff = appendForwardedFor(x.forwardedFor, peer.address);
-    if (xff !== undefined) h.push("x-forwarded-for", xff);
-    h.push("x-forwarded-proto", x.forwardedProto ?? (peer.id === undefined ? "http" : "https"));
-    if (x.requestId === undefined) h.push("x-request-id", randomUUID());
-    if (peer.xfcc !== undefined) h.push("x-forwarded-client-cert", peer.xfcc);
-    x.forward(t.app.dispatcher, {
-      method: req.method as string,
-      path: x.target,
-      headers: h,
-      body: x.hasBody ? req : null,
-      headersTimeout: this.#timeouts.responseHeadersMs,
-      bodyTimeout: this.#timeouts.bodyIdleMs,
-    });
+    if (peer.xfcc !== undefined) x.headers.push("x-forwarded-client-cert", peer.xfcc);
+    const proto = x.forwardedProto ?? (peer.id === undefined ? "http" : "https");
+    x.forwardTo(
+      t.app.dispatcher,
+      { host: authority ?? (x.host as string), clientAddress: peer.address, proto },
+      this.#timeouts,
+    );
   }
 
   async close(): Promise<void> {

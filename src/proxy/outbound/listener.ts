@@ -5,7 +5,6 @@
 // pool (mTLS when the endpoint has an identity). Every "no" on the way is a local reply (errors.ts).
 // The routing table is compiled once per config change (compile.ts); a request only looks things up.
 
-import { randomUUID } from "node:crypto";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import type { ProxySnapshot } from "../../model/snapshot.ts";
@@ -13,7 +12,7 @@ import { Exchange, type UpstreamTimeouts } from "../http/exchange.ts";
 import { ListenerLifecycle, type ProxyListener } from "../http/listener-lifecycle.ts";
 import { LocalReplies } from "../http/local-reply.ts";
 import { checkRequestHead, scanRequestHeaders } from "../http/request-head.ts";
-import { appendForwardedFor, parseAbsoluteForm } from "../http/request-target.ts";
+import { parseAbsoluteForm } from "../http/request-target.ts";
 import { HttpEdge, type EdgeLimits } from "../http/server-edge.ts";
 import { StatsByCode, type ProxyMetrics } from "../metrics/registry.ts";
 import type { Source, TlsMaterial } from "../types.ts";
@@ -171,20 +170,11 @@ class Outbound {
     }
 
     x.upstream = endpoint.label;
-    const h = x.headers;
-    h[1] = host;
-    const xff = appendForwardedFor(x.forwardedFor, req.socket.remoteAddress);
-    if (xff !== undefined) h.push("x-forwarded-for", xff);
-    h.push("x-forwarded-proto", "http");
-    if (x.requestId === undefined) h.push("x-request-id", randomUUID());
-    x.forward(endpoint.pool.dispatcher, {
-      method: req.method as string,
-      path: x.target,
-      headers: h,
-      body: x.hasBody ? req : null,
-      headersTimeout: this.#timeouts.responseHeadersMs,
-      bodyTimeout: this.#timeouts.bodyIdleMs,
-    });
+    x.forwardTo(
+      endpoint.pool.dispatcher,
+      { host, clientAddress: req.socket.remoteAddress, proto: "http" },
+      this.#timeouts,
+    );
   }
 
   async close(): Promise<void> {
