@@ -1,7 +1,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { parseManifests } from "./parse.ts";
-import { findDuplicates, validateManifests, validateResource } from "./validate.ts";
+import { findDuplicates, validateManifestFiles, validateManifests, validateResource } from "./validate.ts";
 import type { ValidResource } from "./validate.ts";
 import { formatViolation, formatViolations } from "./violation.ts";
 
@@ -232,4 +232,17 @@ test("store-written metadata round-trips", () => {
   );
   assert.deepEqual(violations, []);
   assert.equal(resources[0].metadata.resourceVersion, "42");
+});
+
+test("validateManifestFiles: a resource defined in two files of one apply is reported where it repeats", () => {
+  const svc = "apiVersion: weft.dev/v1alpha1\nkind: Service\nmetadata:\n  name: orders\nspec: {}\n";
+  const { violations } = validateManifestFiles([
+    { name: "a.yaml", content: svc },
+    { name: "b.yaml", content: "# repeated\n" + svc },
+  ]);
+  assert.equal(violations.length, 1);
+  assert.equal(
+    formatViolation(violations[0]),
+    "b.yaml:5:9: metadata.name: duplicate Service default/orders; first defined at a.yaml:4:9",
+  );
 });

@@ -110,13 +110,21 @@ export interface ManifestsResult {
 
 /** Parse and validate one file's text, including duplicates across its documents. */
 export function validateManifests(text: string, file: string): ManifestsResult {
-  const { resources: parsed, errors } = parseManifests(text, file);
-  const violations = [...errors];
+  return validateManifestFiles([{ name: file, content: text }]);
+}
+
+/** Parse and validate the files of one apply, including duplicates across all of them. */
+export function validateManifestFiles(files: readonly { name: string; content: string }[]): ManifestsResult {
+  const violations: Violation[] = [];
   const valid: ValidResource[] = [];
-  for (const p of parsed) {
-    const r = validateResource(p);
-    violations.push(...r.violations);
-    if (r.resource) valid.push({ resource: r.resource, parsed: p });
+  for (const f of files) {
+    const { resources: parsed, errors } = parseManifests(f.content, f.name);
+    violations.push(...errors);
+    for (const p of parsed) {
+      const r = validateResource(p);
+      violations.push(...r.violations);
+      if (r.resource) valid.push({ resource: r.resource, parsed: p });
+    }
   }
   violations.push(...findDuplicates(valid));
   return { resources: valid.map((v) => v.resource), violations: violations.sort(compareViolations) };

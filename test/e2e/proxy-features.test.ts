@@ -123,3 +123,18 @@ test("certificates are renewed before they expire, and traffic keeps flowing acr
   }
   assert.equal(failures, 0, `${failures} of ${requests} requests failed across renewals`);
 });
+
+test("a proxy started with --reach gets config only for the services it names", async () => {
+  const app = await startApp("scoped");
+  const scoped = await startProxy(cp, "scoped", app.port, ["--reach", "api"]);
+  await waitUntil(
+    async () => (await httpGet(scoped.outboundPort, "http://api/")).status === 200,
+    5000,
+    "api reachable",
+  );
+  const config = JSON.parse((await httpGet(scoped.adminPort, "/config")).body);
+  assert.deepEqual(Object.keys(config.outbound), ["api.default"]);
+  const r = await httpGet(scoped.outboundPort, "http://web/");
+  assert.equal(r.status, 404);
+  assert.equal(r.headers["x-weft-error"], "no_route");
+});

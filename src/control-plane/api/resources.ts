@@ -1,9 +1,8 @@
 // Apply / get / delete of resources. An apply is validated as a whole and written in one store
 // transaction: either every document lands or none does.
 
-import { validateManifests } from "../../model/validate.ts";
+import { validateManifestFiles } from "../../model/validate.ts";
 import { KINDS, normalizeKind, resourceKey, type AnyResource, type Kind } from "../../model/resources.ts";
-import type { Violation } from "../../model/violation.ts";
 import type { Op, Store } from "../../store/store.ts";
 import { decodeResource } from "../mesh-state.ts";
 import { ApiError } from "./http.ts";
@@ -26,30 +25,7 @@ export async function applyManifests(
   store: Store,
   files: ManifestFile[],
 ): Promise<{ results: ApplyResult[]; revision: number }> {
-  const resources: AnyResource[] = [];
-  const violations: Violation[] = [];
-  const seen = new Map<string, string>();
-  for (const f of files) {
-    const out = validateManifests(f.content, f.name);
-    violations.push(...out.violations);
-    for (const r of out.resources) {
-      const key = resourceKey(r.kind, r.metadata.namespace, r.metadata.name);
-      const first = seen.get(key);
-      if (first !== undefined && first !== f.name) {
-        violations.push({
-          file: f.name,
-          line: 1,
-          column: 1,
-          path: "metadata.name",
-          message: `${r.kind} ${r.metadata.namespace}/${r.metadata.name} is also defined in ${first}`,
-          kind: r.kind,
-          name: r.metadata.name,
-        });
-      }
-      seen.set(key, f.name);
-      resources.push(r);
-    }
-  }
+  const { resources, violations } = validateManifestFiles(files);
   const names = files.map((f) => f.name).join(", ");
   if (violations.length > 0) {
     throw new ApiError(422, "invalid", `${violations.length} violation(s) in ${names}; nothing was applied`, {

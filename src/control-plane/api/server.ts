@@ -139,7 +139,6 @@ export function createApiServer(deps: ApiDeps): Server {
         identity: spiffeId(deps.trustDomain(), namespace, service),
       });
     }
-    if (resource === "whoami" && method === "GET") return sendJson(res, 200, { caller: caller.kind });
     if (resource === "trust-bundle" && method === "GET")
       return sendJson(res, 200, { trustBundle: deps.ca.trustBundlePem });
     throw new ApiError(404, "not_found", `no such API: ${method} ${url.pathname}`);
