@@ -58,4 +58,6 @@ try {
     process.stderr.write(`weft: ${(err as Error)?.message ?? err}\n`);
     process.exitCode = 1;
   }
+  // A command that failed must not linger on whatever it had already opened (a listener, a child).
+  process.exit();
 }

@@ -78,8 +78,17 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
     graceSeconds: opts.graceSeconds ?? 10,
     debounceMs: opts.debounceMs ?? 20,
   });
-  const apiAddr = await listen(api, opts.listen ?? "127.0.0.1:15000");
-  const streamAddr = await listen(stream.server, opts.streamListen ?? "127.0.0.1:15010");
+  let apiAddr: AddressInfo, streamAddr: AddressInfo;
+  try {
+    apiAddr = await listen(api, opts.listen ?? "127.0.0.1:15000");
+    streamAddr = await listen(stream.server, opts.streamListen ?? "127.0.0.1:15010");
+  } catch (err) {
+    // Whatever did start is stopped, so a failed start leaves nothing running.
+    if (api.listening) await new Promise((r) => api.close(r));
+    state.stop();
+    if (!opts.store) await store.close();
+    throw err;
+  }
   const apiUrl = `https://${apiAddr.address}:${apiAddr.port}`;
   const streamUrl = `https://${streamAddr.address}:${streamAddr.port}`;
   await writeCliConfig(dir, { server: apiUrl, stream: streamUrl, token: adminToken, ca: ca.trustBundlePem });

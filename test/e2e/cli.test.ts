@@ -1,6 +1,7 @@
 // The CLI's contract: --help on every command, one-line errors with a hint, meaningful exit codes.
 
 import assert from "node:assert/strict";
+import { createServer, type AddressInfo } from "node:net";
 import { test } from "node:test";
 import { tempDir, weft } from "../helpers/processes.ts";
 
@@ -41,4 +42,28 @@ test("mistakes get one clear line, a hint, and exit code 2; a missing control pl
   r = await weft(["get", "services"], { WEFT_CONFIG: `${empty}/missing.json` });
   assert.equal(r.code, 1);
   assert.match(r.stderr, /cannot read weft config/);
+});
+
+test("a control plane that cannot listen says which address and exits 1 instead of lingering", async () => {
+  const busy = createServer();
+  await new Promise<void>((r) => busy.listen(0, "127.0.0.1", r));
+  const port = (busy.address() as AddressInfo).port;
+  try {
+    for (const flag of ["--listen", "--stream-listen"]) {
+      const other = flag === "--listen" ? "--stream-listen" : "--listen";
+      const r = await weft([
+        "control-plane",
+        "--data-dir",
+        tempDir(),
+        flag,
+        `127.0.0.1:${port}`,
+        other,
+        "127.0.0.1:0",
+      ]);
+      assert.equal(r.code, 1, `${flag} busy: ${r.stderr}`);
+      assert.match(r.stderr, new RegExp(`cannot listen on 127\\.0\\.0\\.1:${port}: address already in use`));
+    }
+  } finally {
+    busy.close();
+  }
 });

@@ -121,7 +121,10 @@ export interface Reply {
   body: string;
 }
 
-/** GET through an HTTP proxy port (absolute-form), or a plain GET when `url` is a path. */
+/**
+ * GET through an HTTP proxy port (absolute-form), or a plain GET when `url` is a path. A request
+ * that gets no complete answer within 10 s fails rather than hanging the test.
+ */
 export function httpGet(port: number, url: string, headers: Record<string, string> = {}): Promise<Reply> {
   return new Promise((resolve, reject) => {
     const req = request({ host: "127.0.0.1", port, path: url, headers, agent: false }, (res) => {
@@ -132,6 +135,7 @@ export function httpGet(port: number, url: string, headers: Record<string, strin
       res.on("error", reject);
     });
     req.on("error", reject);
+    req.setTimeout(10_000, () => req.destroy(new Error(`GET ${url} via :${port}: no answer within 10 s`)));
     req.end();
   });
 }

@@ -32,7 +32,8 @@ export interface Spawned {
   /** Resolves with the first match of `re` in stdout+stderr (rejects if the process exits first). */
   waitFor(re: RegExp, timeoutMs?: number): Promise<RegExpMatchArray>;
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
-  stop(signal?: NodeJS.Signals): Promise<void>;
+  /** Signals the process and waits for it to exit; fails (after SIGKILL) if it takes too long. */
+  stop(signal?: NodeJS.Signals, withinMs?: number): Promise<void>;
 }
 
 export function spawnWeft(args: string[], env: NodeJS.ProcessEnv = {}, cwd = ROOT): Spawned {
@@ -88,9 +89,18 @@ export function spawnWeft(args: string[], env: NodeJS.ProcessEnv = {}, cwd = ROO
         check();
       });
     },
-    async stop(signal = "SIGTERM") {
-      if (proc.exitCode === null && proc.signalCode === null) proc.kill(signal);
-      await exited;
+    async stop(signal = "SIGTERM", withinMs = 10_000) {
+      if (proc.exitCode !== null || proc.signalCode !== null) return;
+      proc.kill(signal);
+      let timer: NodeJS.Timeout | undefined;
+      const late = new Promise<"late">((r) => (timer = setTimeout(() => r("late"), withinMs)));
+      const outcome = await Promise.race([exited, late]);
+      clearTimeout(timer);
+      if (outcome === "late") {
+        proc.kill("SIGKILL");
+        await exited;
+        throw new Error(`weft ${args[0]} did not exit within ${withinMs} ms of ${signal}:\n${out}`);
+      }
     },
   };
 }
@@ -108,7 +118,13 @@ export function weft(
     let stderr = "";
     proc.stdout.on("data", (d) => (stdout += d));
     proc.stderr.on("data", (d) => (stderr += d));
+    // A command that should have finished but hangs is a failure with its output, not a stuck test.
+    const timer = setTimeout(() => {
+      stderr += `\n[test helper: weft ${args.join(" ")} still running after 30 s; killed]`;
+      proc.kill("SIGKILL");
+    }, 30_000);
     proc.on("exit", (code) => {
+      clearTimeout(timer);
       children.delete(proc);
       resolveRun({ code: code ?? -1, stdout, stderr });
     });

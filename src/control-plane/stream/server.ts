@@ -1,7 +1,13 @@
 // The proxy config stream server (HTTP/2 over mutual TLS, port 15010). It only speaks the protocol:
 // authenticate, hand each stream to a ProxySession, count what is connected.
 
-import { createSecureServer, constants, type Http2SecureServer, type ServerHttp2Stream } from "node:http2";
+import {
+  createSecureServer,
+  constants,
+  type Http2SecureServer,
+  type Http2Session,
+  type ServerHttp2Stream,
+} from "node:http2";
 import type { TLSSocket } from "node:tls";
 import { STREAM_PATH } from "../../model/stream-protocol.ts";
 import { parseSpiffeId, peerSpiffeId } from "../../pki/spiffe.ts";
@@ -35,9 +41,19 @@ export function createStreamServer(opts: StreamServerOptions): StreamServer {
     rejectUnauthorized: true,
     minVersion: "TLSv1.2",
   });
+  const h2sessions = new Set<Http2Session>();
+  let closing = false;
   server.on("sessionError", () => {});
+  server.on("session", (s: Http2Session) => {
+    h2sessions.add(s);
+    s.on("close", () => h2sessions.delete(s));
+  });
   server.on("stream", (stream: ServerHttp2Stream, headers) => {
     stream.on("error", () => {});
+    if (closing) {
+      stream.close(constants.NGHTTP2_REFUSED_STREAM);
+      return;
+    }
     if (headers[":path"] !== STREAM_PATH || headers[":method"] !== "POST") {
       stream.respond({ ":status": 404 });
       stream.end();
@@ -70,10 +86,18 @@ export function createStreamServer(opts: StreamServerOptions): StreamServer {
   return {
     server,
     sessions: () => [...sessions],
-    close: () =>
-      new Promise<void>((resolve) => {
-        for (const s of sessions) s.abort(constants.NGHTTP2_CANCEL);
-        server.close(() => resolve());
-      }),
+    // Stopping must not wait on the proxies: their streams are cancelled (they will reconnect to
+    // whichever control plane comes next), their connections told to go away, and destroyed if
+    // they linger.
+    async close() {
+      closing = true;
+      for (const s of sessions) s.abort(constants.NGHTTP2_CANCEL);
+      for (const s of h2sessions) s.close();
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      const deadline = Date.now() + 1000;
+      while (h2sessions.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+      for (const s of h2sessions) s.destroy();
+      await closed;
+    },
   };
 }

@@ -140,3 +140,42 @@ test("a proxy that disappears is deregistered after the grace period", async () 
   );
   assert.ok(Date.now() - lostAt >= 500, "kept for the grace period, not dropped at once");
 });
+
+test("closing the control plane does not wait on connected proxies, even one that keeps its connection open", async () => {
+  const dir = mkdtempSync(join(tmpdir(), "weft-stream-close-"));
+  const own = await startControlPlane({
+    dataDir: dir,
+    listen: "127.0.0.1:0",
+    streamListen: "127.0.0.1:0",
+    graceSeconds: 1,
+    debounceMs: 5,
+  });
+  const cert = await own.ca.issueWorkloadCertificate("spiffe://weft.local/ns/default/sa/stubborn");
+  const session = connect(own.streamUrl, {
+    ca: own.ca.trustBundlePem,
+    key: cert.keyPem,
+    cert: cert.chainPem,
+  });
+  session.on("error", () => {});
+  const stream = session.request({ ":method": "POST", ":path": STREAM_PATH }, { endStream: false });
+  stream.on("error", () => {});
+  stream.write(
+    encodeMessage({ type: "hello", workload: "stubborn-1", address: "127.0.0.1", port: 15006 } as never),
+  );
+  await new Promise((r) => stream.once("data", r));
+  // A client that never closes its session and immediately asks again on it when cancelled.
+  stream.on("close", () => {
+    if (!session.closed && !session.destroyed) {
+      const again = session.request({ ":method": "POST", ":path": STREAM_PATH }, { endStream: false });
+      again.on("error", () => {});
+    }
+  });
+  const sessionEnded = new Promise((r) => session.once("close", () => r(true)));
+  const started = Date.now();
+  await own.close();
+  const took = Date.now() - started;
+  assert.ok(took < 3000, `close took ${took} ms`);
+  const goneAway = await Promise.race([sessionEnded, new Promise((r) => setTimeout(() => r(false), 3000))]);
+  assert.ok(goneAway, "the proxy's connection was ended by the control plane");
+  session.destroy();
+});
