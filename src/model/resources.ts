@@ -4,7 +4,7 @@
 export const WEFT_API_VERSION = "weft.dev/v1alpha1";
 export const GATEWAY_API_VERSION = "gateway.networking.k8s.io/v1";
 
-export const KINDS = ["Mesh", "Service", "Workload", "HTTPRoute"] as const;
+export const KINDS = ["Mesh", "Service", "Workload", "HTTPRoute", "TrafficPolicy", "FaultInjection"] as const;
 export type Kind = (typeof KINDS)[number];
 
 /** apiVersion each kind accepts. */
@@ -13,6 +13,8 @@ export const API_VERSIONS: Record<Kind, readonly string[]> = {
   Service: [WEFT_API_VERSION],
   Workload: [WEFT_API_VERSION],
   HTTPRoute: [GATEWAY_API_VERSION, "gateway.networking.k8s.io/v1beta1"],
+  TrafficPolicy: [WEFT_API_VERSION],
+  FaultInjection: [WEFT_API_VERSION],
 };
 
 export const DEFAULT_NAMESPACE = "default";
@@ -36,6 +38,17 @@ export interface Resource<K extends Kind = Kind, S = unknown> {
   kind: K;
   metadata: Metadata;
   spec: S;
+  /** Written by weft itself (e.g. a Workload's health), never by `weft apply`. */
+  status?: Record<string, unknown>;
+}
+
+/** Status of a registered Workload, as its sidecar's active health check reports it. */
+export interface WorkloadStatus {
+  health: "Healthy" | "Unhealthy";
+  /** Why, e.g. "GET /healthz: 500" or "connect: refused". */
+  detail?: string;
+  /** ISO-8601 time of the last change. */
+  since: string;
 }
 
 export type MtlsMode = "STRICT" | "PERMISSIVE";
@@ -103,10 +116,81 @@ export interface BackendRef {
   weight?: number;
 }
 
+export interface HTTPHeader {
+  name: string;
+  value: string;
+}
+
+export interface HTTPHeaderFilter {
+  set?: HTTPHeader[];
+  add?: HTTPHeader[];
+  remove?: string[];
+}
+
+export interface HTTPPathModifier {
+  type: "ReplaceFullPath" | "ReplacePrefixMatch";
+  replaceFullPath?: string;
+  replacePrefixMatch?: string;
+}
+
+export type HTTPRouteFilterType =
+  | "RequestHeaderModifier"
+  | "ResponseHeaderModifier"
+  | "RequestRedirect"
+  | "URLRewrite"
+  | "RequestMirror"
+  | "ExtensionRef";
+
+/** Gateway API HTTPRouteFilter: `type` says which one of the other fields is set. */
+export interface HTTPRouteFilter {
+  type: HTTPRouteFilterType;
+  requestHeaderModifier?: HTTPHeaderFilter;
+  responseHeaderModifier?: HTTPHeaderFilter;
+  requestRedirect?: {
+    scheme?: "http" | "https";
+    hostname?: string;
+    path?: HTTPPathModifier;
+    port?: number;
+    statusCode?: 301 | 302 | 303 | 307 | 308;
+  };
+  urlRewrite?: { hostname?: string; path?: HTTPPathModifier };
+  requestMirror?: {
+    backendRef: BackendRef;
+    /** 0-100; default 100. */
+    percent?: number;
+    fraction?: { numerator: number; denominator?: number };
+  };
+  /** weft: { group: weft.dev, kind: FaultInjection, name } */
+  extensionRef?: { group: string; kind: string; name: string };
+}
+
+/** Gateway API durations: "1h", "10s", "500ms", "1m30s". */
+export type GatewayDuration = string;
+
+export interface HTTPRouteRetry {
+  /** Gateway API (GEP-1731): retries after the first attempt. */
+  attempts?: number;
+  /** Gateway API: retry on these status codes. */
+  codes?: number[];
+  /** Gateway API: initial backoff; doubles per retry, with jitter. */
+  backoff?: GatewayDuration;
+  /** weft: conditions besides `codes`. Default [connect-failure, reset, gateway-error]. */
+  on?: ("5xx" | "gateway-error" | "connect-failure" | "reset" | "timeout")[];
+  /** weft: cap on the backoff. Default 10 × backoff. */
+  maxBackoff?: GatewayDuration;
+  /** weft: also retry POST/PATCH. Default false. */
+  nonIdempotent?: boolean;
+  /** weft: hedging: send another attempt after this delay without an answer. */
+  hedge?: { delay: GatewayDuration; maxHedges?: number };
+}
+
 export interface HTTPRouteRule {
   name?: string;
   matches?: HTTPRouteMatch[];
+  filters?: HTTPRouteFilter[];
   backendRefs?: BackendRef[];
+  timeouts?: { request?: GatewayDuration; backendRequest?: GatewayDuration };
+  retry?: HTTPRouteRetry;
 }
 
 export interface HTTPRouteSpec {
@@ -115,11 +199,60 @@ export interface HTTPRouteSpec {
   rules?: HTTPRouteRule[];
 }
 
+export interface PolicyTargetRef {
+  group?: string;
+  kind: "Service";
+  name: string;
+}
+
+export interface TrafficPolicySpec {
+  /** The Service (same namespace) whose traffic this policy shapes. */
+  targetRef: PolicyTargetRef;
+  loadBalancer?: {
+    type?: "RoundRobin" | "Random" | "LeastRequest" | "PeakEWMA" | "RingHash" | "Maglev";
+    hash?: { header?: string; cookie?: string; sourceAddress?: boolean };
+    tableSize?: number;
+  };
+  locality?: { enabled?: boolean; minHealthyPercent?: number };
+  connectionPool?: {
+    maxConnections?: number;
+    maxPendingRequests?: number;
+    maxRequests?: number;
+    maxRetries?: number;
+  };
+  outlierDetection?: {
+    consecutiveFailures?: number;
+    consecutiveGatewayErrors?: number;
+    baseEjectionTime?: GatewayDuration;
+    maxEjectionTime?: GatewayDuration;
+    maxEjectionPercent?: number;
+  };
+  slowStart?: GatewayDuration;
+  retryBudget?: { percent?: number; minRetriesPerSecond?: number };
+  healthCheck?: {
+    http?: { path?: string; expectedStatuses?: number[] };
+    tcp?: Record<string, never>;
+    interval?: GatewayDuration;
+    timeout?: GatewayDuration;
+    healthyThreshold?: number;
+    unhealthyThreshold?: number;
+  };
+  /** Inbound: limits requests to each instance of the target service. */
+  rateLimit?: { requestsPerSecond: number; burst?: number; perSource?: boolean };
+}
+
+export interface FaultInjectionSpec {
+  delay?: { fixedDelay: GatewayDuration; percent?: number };
+  abort?: { httpStatus: number; percent?: number };
+}
+
 export type Mesh = Resource<"Mesh", MeshSpec>;
 export type Service = Resource<"Service", ServiceSpec>;
 export type Workload = Resource<"Workload", WorkloadSpec>;
 export type HTTPRoute = Resource<"HTTPRoute", HTTPRouteSpec>;
-export type AnyResource = Mesh | Service | Workload | HTTPRoute;
+export type TrafficPolicy = Resource<"TrafficPolicy", TrafficPolicySpec>;
+export type FaultInjection = Resource<"FaultInjection", FaultInjectionSpec>;
+export type AnyResource = Mesh | Service | Workload | HTTPRoute | TrafficPolicy | FaultInjection;
 
 /** Store key of a resource: /weft/resources/<Kind>/<namespace>/<name>. */
 export function resourceKey(kind: Kind, namespace: string, name: string): string {
@@ -146,6 +279,10 @@ export function normalizeKind(s: string): Kind | undefined {
     wl: "Workload",
     httproute: "HTTPRoute",
     route: "HTTPRoute",
+    trafficpolicy: "TrafficPolicy",
+    tp: "TrafficPolicy",
+    faultinjection: "FaultInjection",
+    fault: "FaultInjection",
   };
   return aliases[l];
 }

@@ -22,12 +22,36 @@ export interface ProxyIdentity {
   identity: string;
   /** Name of the Workload the proxy registered. */
   workload: string;
+  /** The proxy's zone (locality-aware balancing prefers endpoints there). */
+  zone?: string;
 }
 
 export interface InboundConfig {
   /** Where the local app listens. */
   appAddress: string;
   appPort: number;
+  /** Local rate limit on requests to this instance (from the proxy's own service's TrafficPolicy). */
+  rateLimit?: RateLimit;
+  /** Active health check of the local app; results are reported to the control plane. */
+  healthCheck?: HealthCheck;
+}
+
+/** Token bucket: `requestsPerSecond` refill, `burst` capacity; `perSource` keeps one bucket per peer identity. */
+export interface RateLimit {
+  requestsPerSecond: number;
+  burst: number;
+  perSource: boolean;
+}
+
+export interface HealthCheck {
+  /** HTTP GET of `path`, healthy when the status is in `expectedStatuses`; or a TCP connect. */
+  http?: { path: string; expectedStatuses: number[] };
+  tcp?: Record<string, never>;
+  intervalMs: number;
+  timeoutMs: number;
+  /** Consecutive successes to turn healthy, consecutive failures to turn unhealthy. */
+  healthyThreshold: number;
+  unhealthyThreshold: number;
 }
 
 export interface OutboundService {
@@ -47,6 +71,94 @@ export interface Route {
   name: string;
   matches: RouteMatch[];
   backends: WeightedBackend[];
+  /** Present only when the rule uses them: a route without them costs nothing extra per request. */
+  filters?: RouteFilters;
+  timeouts?: RouteTimeouts;
+  retry?: RetryPolicy;
+  /** Hedged requests: a second attempt after `delayMs` without an answer; the first answer wins. */
+  hedge?: HedgePolicy;
+  fault?: FaultPolicy;
+  mirrors?: Mirror[];
+}
+
+export interface HeaderModifier {
+  /** Replace (or add) these headers. Names lower-case. */
+  set?: { name: string; value: string }[];
+  /** Append these values. */
+  add?: { name: string; value: string }[];
+  /** Remove these headers (lower-case names). */
+  remove?: string[];
+}
+
+export type PathModifier =
+  | { type: "ReplaceFullPath"; value: string }
+  /** Replaces the matched PathPrefix (the route's single path match) with `value`. */
+  | { type: "ReplacePrefixMatch"; value: string };
+
+export interface RouteFilters {
+  requestHeaders?: HeaderModifier;
+  responseHeaders?: HeaderModifier;
+  /** Answer with a redirect instead of forwarding. Unset parts keep the request's own. */
+  redirect?: {
+    scheme?: "http" | "https";
+    hostname?: string;
+    port?: number;
+    path?: PathModifier;
+    statusCode: 301 | 302 | 303 | 307 | 308;
+  };
+  /** Rewrite before forwarding. */
+  rewrite?: { hostname?: string; path?: PathModifier };
+}
+
+export interface RouteTimeouts {
+  /** Whole request, from the proxy receiving it to the response headers, retries included (ms). */
+  requestMs?: number;
+  /** Each attempt to a backend (ms): the per-try timeout. */
+  backendRequestMs?: number;
+}
+
+/** Conditions under which an attempt is retried. */
+export type RetryCondition =
+  /** Any 5xx response from the upstream. */
+  | "5xx"
+  /** 502, 503, 504 from the upstream. */
+  | "gateway-error"
+  /** The connection to the endpoint could not be made (refused, TLS failure, ...). */
+  | "connect-failure"
+  /** The upstream reset or closed the connection before response headers. */
+  | "reset"
+  /** The per-try timeout fired. */
+  | "timeout";
+
+export interface RetryPolicy {
+  /** Retries after the first attempt (so at most attempts + 1 requests). */
+  attempts: number;
+  on: RetryCondition[];
+  /** Also retry on these exact status codes. */
+  codes: number[];
+  /** Exponential backoff with full jitter: delay = random(0, min(maxMs, baseMs * 2^retry)). */
+  backoff: { baseMs: number; maxMs: number };
+  /** Retry non-idempotent methods (POST, PATCH) too. Default false. */
+  nonIdempotent: boolean;
+  /** Request bodies up to this size are buffered so they can be replayed; larger ones are not retried. */
+  maxBufferedBodyBytes: number;
+}
+
+export interface HedgePolicy {
+  delayMs: number;
+  /** Extra attempts at most (1 = one hedge). */
+  maxHedges: number;
+}
+
+export interface FaultPolicy {
+  delay?: { ms: number; percent: number };
+  abort?: { status: number; percent: number };
+}
+
+export interface Mirror {
+  cluster: string;
+  /** Share of requests mirrored, 0-100 (fractions allowed). */
+  percent: number;
 }
 
 /** All present conditions must hold. An empty match accepts every request. */
@@ -68,6 +180,43 @@ export interface Cluster {
   service: string;
   namespace: string;
   endpoints: Endpoint[];
+  /** From the TrafficPolicy targeting the cluster's Service; absent = defaults. */
+  policy?: ClusterPolicy;
+}
+
+export type LoadBalancerType = "RoundRobin" | "Random" | "LeastRequest" | "PeakEWMA" | "RingHash" | "Maglev";
+
+export interface ClusterPolicy {
+  loadBalancer?: {
+    type: LoadBalancerType;
+    /** What consistent hashing (RingHash, Maglev) hashes; exactly one is set for those types. */
+    hashOn?: { header?: string; cookie?: string; sourceAddress?: boolean };
+    /** Ring size (RingHash: minimum ring entries; Maglev: table size, prime). */
+    tableSize?: number;
+  };
+  /** Prefer endpoints in the caller's zone while at least `minHealthyPercent` of them are available there. */
+  locality?: { enabled: boolean; minHealthyPercent: number };
+  circuitBreaker?: {
+    maxConnections?: number;
+    maxPendingRequests?: number;
+    maxRequests?: number;
+    maxRetries?: number;
+  };
+  outlierDetection?: {
+    /** Consecutive failures (5xx, gateway errors, connect errors) that eject an endpoint. */
+    consecutiveFailures: number;
+    /** Consecutive gateway errors (502/503/504, connect errors, resets) that eject; 0 = off. */
+    consecutiveGatewayErrors: number;
+    /** First ejection lasts this long; the n-th lasts n times as long (capped by maxEjectionMs). */
+    baseEjectionMs: number;
+    maxEjectionMs: number;
+    /** Never eject more than this share of the cluster's endpoints. */
+    maxEjectionPercent: number;
+  };
+  /** An endpoint that joins (or returns from ejection) gets traffic ramping up over this window (ms). */
+  slowStartMs?: number;
+  /** Retries to this cluster may add at most `percent` % of requests, plus `minPerSecond`. */
+  retryBudget?: { percent: number; minPerSecond: number };
 }
 
 export interface Endpoint {

@@ -4,6 +4,7 @@
 //   proxy → cp   hello   once, first: who it is (workload address/ports/labels) and the version it runs
 //   cp → proxy   snapshot whenever that proxy's compiled config changes (debounced)
 //   proxy → cp   ack | nack   for each snapshot, by nonce
+//   proxy → cp   health  when its active health check of the local app changes state
 //   proxy → cp   bye     before a graceful exit: deregister now instead of after the grace period
 
 import type { ProxySnapshot } from "./snapshot.ts";
@@ -44,7 +45,15 @@ export interface ByeMessage {
   type: "bye";
 }
 
-export type ProxyMessage = HelloMessage | AckMessage | NackMessage | ByeMessage;
+/** The local app's health as the sidecar's active check sees it; recorded as the Workload's status. */
+export interface HealthMessage {
+  type: "health";
+  healthy: boolean;
+  /** What the last check saw, e.g. "GET /healthz: 500". */
+  detail?: string;
+}
+
+export type ProxyMessage = HelloMessage | AckMessage | NackMessage | HealthMessage | ByeMessage;
 
 export interface SnapshotMessage {
   type: "snapshot";
