@@ -1,7 +1,8 @@
 // The whole demo, for real: `weft demo` in a temporary directory, on ports that do not collide with a
 // demo the developer may be running. Checks that traffic flows, that a traffic split applied with the
-// plain CLI from that directory takes effect, that Ctrl-C and the time limit both stop everything
-// with exit code 0, and that no process is left behind.
+// plain CLI from that directory takes effect, that `weft demo chaos` breaks an app and the summary
+// shows it, that Ctrl-C and the time limit both stop everything with exit code 0, and that no
+// process is left behind.
 
 import assert from "node:assert/strict";
 import { spawn, execFile } from "node:child_process";
@@ -108,19 +109,25 @@ test(
       await run.waitFor("the mesh is up", 60_000);
       await new Promise((r) => setTimeout(r, 4000));
       // The user's CLI, from the same directory, with no flags: finds the demo's control plane in ./.weft.
-      const applied = await weftCli(run.dir, ["apply", "-f", join(DEMO_DIR, "try/reviews-v2-only.yaml")]);
+      const applied = await weftCli(run.dir, ["apply", "-f", join(DEMO_DIR, "try/canary-3-v2-only.yaml")]);
       assert.match(applied, /httproute\/reviews \(default\) created/);
       splitAt = Date.now();
+      // The chaos switch, through the CLI from the same directory: ratings now fails everything.
+      assert.equal(
+        await weftCli(run.dir, ["demo", "chaos", "ratings", "fail=1", "status=503"]),
+        "ratings: fails every request with 503\n  (undo: weft demo chaos ratings reset)\n",
+      );
+      assert.match(await weftCli(run.dir, ["demo", "chaos"]), /^reviews-v3 +off$/m);
       assert.match(await weftCli(run.dir, ["get", "workloads"]), /service=reviews .*version=v2/);
-      await new Promise((r) => setTimeout(r, 5000));
+      await new Promise((r) => setTimeout(r, 7000));
       run.signal("SIGINT");
       assert.equal(await run.exit, 0, run.output());
     } finally {
       run.signal("SIGKILL");
     }
     const out = run.output();
-    assert.match(out, /SERVICE +REQ\/S +SUCCESS +P50 +P99 +REQUESTS/);
-    assert.match(out, /reviews-90-10\.yaml +# send 10% of reviews traffic to v2/);
+    assert.match(out, /SERVICE +REQ\/S +SUCCESS +CALLERS OK +P50 +P99 +REQUESTS/);
+    assert.match(out, /canary-1-90-10\.yaml +# canary: 10% of reviews to v2/);
     assert.match(out, /SIGINT, stopping/);
     assert.match(out, /stopped \d+ processes in [\d.]+ s; logs are in \.weft\/demo-logs\//);
 
@@ -162,6 +169,17 @@ test(
     assert.ok(
       row(last, "reviews/v2").total - row(settled, "reviews/v2").total > 10,
       "v2 serves everything after the split",
+    );
+    // ratings answers 503 to everything now; reviews v2 shows its page without stars, so its callers
+    // (the storefront) see no failure.
+    assert.ok(row(last, "ratings").success! < 0.7, `ratings success ${row(last, "ratings").success}`);
+    assert.ok(
+      row(last, "ratings").callers! < 0.7,
+      `ratings as its callers saw it ${row(last, "ratings").callers}`,
+    );
+    assert.ok(
+      row(last, "reviews").callers! > 0.9,
+      `reviews as the storefront saw it ${row(last, "reviews").callers}`,
     );
 
     await assertNothingLeft(run);

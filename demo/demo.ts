@@ -30,7 +30,16 @@ export type { DemoOptions } from "./options.ts";
 /** One summary refresh, as written to demo-logs/summary.json. */
 export interface HistoryEntry {
   at: number;
-  rows: { key: string; rps?: number; success?: number; p50?: number; p99?: number; total: number }[];
+  rows: {
+    key: string;
+    rps?: number;
+    success?: number;
+    p50?: number;
+    p99?: number;
+    total: number;
+    /** Success rate as the service's callers saw it (service rows only). */
+    callers?: number;
+  }[];
 }
 
 export async function runDemo(options: DemoOptions = {}): Promise<number> {
@@ -109,6 +118,7 @@ export async function runDemo(options: DemoOptions = {}): Promise<number> {
     await liveSummary(o, w, cp, workloads, stop, screen, history, {
       logsDir: rel(logsDir),
       demoDir: rel(DEMO_DIR),
+      docsFile: rel(join(REPO_DIR, "docs", "demo.md")),
     });
   } catch (err) {
     if (!(err instanceof Stopped)) stop.request({ code: 1, message: `weft demo: ${(err as Error).message}` });
@@ -144,11 +154,16 @@ async function liveSummary(
   stop: StopSignal,
   screen: Screen,
   history: HistoryEntry[],
-  paths: { logsDir: string; demoDir: string },
+  paths: { logsDir: string; demoDir: string; docsFile: string },
 ): Promise<void> {
-  const services = workloads.filter((wl) => wl.spec !== TRAFFIC);
+  // Every sidecar, the traffic's too: it has no row, but its calls are what the storefront's callers saw.
   const scraper = new MetricsScraper(
-    services.map((wl) => ({ service: wl.spec.service, version: wl.spec.version, adminPort: wl.ports.admin })),
+    workloads.map((wl) => ({
+      service: wl.spec.service,
+      version: wl.spec.version,
+      adminPort: wl.ports.admin,
+      hidden: wl.spec === TRAFFIC,
+    })),
   );
   const started = Date.now();
   const timer = o.durationMs
@@ -172,6 +187,7 @@ async function liveSummary(
             controlPlane: cp.url,
             cli,
             demoDir: paths.demoDir,
+            docsFile: paths.docsFile,
             logsDir: paths.logsDir,
             reviewsAdminPort: workloads.find((wl) => wl.spec.name === "reviews-v1")?.ports.admin,
             trafficOutboundPort: workloads.find((wl) => wl.spec === TRAFFIC)?.ports.outbound,
@@ -193,10 +209,13 @@ function shortPath(cwd: string, p: string): string {
 
 function flatten(r: SummaryRow): HistoryEntry["rows"][number] {
   const { rps, success, p50, p99, total } = r.signals;
-  return { key: r.key, rps, success, p50, p99, total };
+  return { key: r.key, rps, success, p50, p99, total, callers: r.callers?.success };
 }
 
-/** demo-logs/state.json: what runs where, for people (admin ports to curl) and for the demo's test. */
+/**
+ * demo-logs/state.json: what runs where, for people (admin ports to curl), for `weft demo chaos`
+ * (app ports) and for the demo's test.
+ */
 async function writeState(
   logsDir: string,
   cp: DemoControlPlane,

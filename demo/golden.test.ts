@@ -1,7 +1,16 @@
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { test } from "node:test";
-import { add, delta, emptyCounts, histogramQuantile, inboundCounts, signals, type Counts } from "./golden.ts";
+import {
+  add,
+  delta,
+  emptyCounts,
+  histogramQuantile,
+  inboundCounts,
+  outboundCounts,
+  signals,
+  type Counts,
+} from "./golden.ts";
 import { parsePrometheusText } from "./prometheus.ts";
 
 const FIXTURE = readFileSync(new URL("./testdata/proxy-metrics.txt", import.meta.url), "utf8");
@@ -19,6 +28,27 @@ test("inbound counts sum every inbound series; 5xx are failures; outbound is ign
       [Infinity, 100],
     ],
   );
+});
+
+test("429 (refused by a rate limit) is a failure, other 4xx are not; outbound counts per destination", () => {
+  const samples = parsePrometheusText(
+    [
+      `weft_requests_total{direction="inbound",response_code="200"} 5`,
+      `weft_requests_total{direction="inbound",response_code="404"} 2`,
+      `weft_requests_total{direction="inbound",response_code="429"} 3`,
+      `weft_requests_total{direction="outbound",destination_service="ratings.default",response_code="200"} 7`,
+      `weft_requests_total{direction="outbound",destination_service="ratings.default",response_code="503"} 1`,
+      `weft_requests_total{direction="outbound",destination_service="catalog.default",response_code="0"} 4`,
+    ].join("\n"),
+  );
+  const inbound = inboundCounts(samples);
+  assert.equal(inbound.requests, 10);
+  assert.equal(inbound.failures, 3);
+  const out = outboundCounts(samples);
+  assert.deepEqual([...out.keys()], ["ratings.default", "catalog.default"]);
+  assert.equal(out.get("ratings.default")!.requests, 8);
+  assert.equal(out.get("ratings.default")!.failures, 1);
+  assert.equal(out.get("catalog.default")!.failures, 4, "no response at all is a failure");
 });
 
 test("histogram quantile interpolates inside the bucket, like Prometheus", () => {

@@ -1,7 +1,9 @@
 // Golden signals (requests/s, success rate, latency quantiles) from two scrapes of a proxy's
 // /metrics: the counters' difference over the time between them, as Prometheus' rate() and
-// histogram_quantile() would compute it. Only direction="inbound" series count: on a service's own
-// sidecar they are the requests that service served.
+// histogram_quantile() would compute it. On a service's own sidecar the direction="inbound" series
+// are the requests that service served; the direction="outbound" series, per destination_service,
+// are what its calls to others got — after the caller's sidecar retried, injected faults or refused
+// them (circuit breaking), none of which the destination's own sidecar sees.
 
 import { matches, type Sample } from "./prometheus.ts";
 
@@ -11,7 +13,7 @@ export const DURATION_BUCKET = "weft_request_duration_seconds_bucket";
 /** Cumulative counts read from one scrape (or the difference of two). */
 export interface Counts {
   requests: number;
-  /** Requests answered 5xx (or with no response at all: code 0). */
+  /** Requests answered 5xx or 429 (refused by a rate limit), or with no response at all (code 0). */
   failures: number;
   /** Histogram: upper bound in seconds (`le`) → requests at most that slow. */
   buckets: Map<number, number>;
@@ -20,7 +22,7 @@ export interface Counts {
 export interface Signals {
   /** Requests per second over the window; undefined before there are two scrapes. */
   rps?: number;
-  /** Fraction of requests not answered 5xx; undefined when there were none. */
+  /** Fraction of requests not answered 5xx or 429; undefined when there were none. */
   success?: number;
   /** Latency quantiles in seconds; undefined when there were no requests. */
   p50?: number;
@@ -39,21 +41,35 @@ export function inboundCounts(
   match: Record<string, string> = { direction: "inbound" },
 ): Counts {
   const c = emptyCounts();
-  for (const s of samples) {
-    if (!matches(s.labels, match)) continue;
-    if (s.name === REQUESTS) {
-      c.requests += s.value;
-      if (isFailure(s.labels.response_code)) c.failures += s.value;
-    } else if (s.name === DURATION_BUCKET) {
-      const le = s.labels.le === "+Inf" ? Infinity : Number(s.labels.le);
-      if (!Number.isNaN(le)) c.buckets.set(le, (c.buckets.get(le) ?? 0) + s.value);
-    }
-  }
+  for (const s of samples) if (matches(s.labels, match)) count(c, s);
   return c;
 }
 
+/** The outbound counts in one scrape, per destination_service ("reviews-v2.default"). */
+export function outboundCounts(samples: Sample[]): Map<string, Counts> {
+  const out = new Map<string, Counts>();
+  for (const s of samples) {
+    if (s.labels.direction !== "outbound" || !s.labels.destination_service) continue;
+    let c = out.get(s.labels.destination_service);
+    if (!c) out.set(s.labels.destination_service, (c = emptyCounts()));
+    count(c, s);
+  }
+  return out;
+}
+
+function count(c: Counts, s: Sample): void {
+  if (s.name === REQUESTS) {
+    c.requests += s.value;
+    if (isFailure(s.labels.response_code)) c.failures += s.value;
+  } else if (s.name === DURATION_BUCKET) {
+    const le = s.labels.le === "+Inf" ? Infinity : Number(s.labels.le);
+    if (!Number.isNaN(le)) c.buckets.set(le, (c.buckets.get(le) ?? 0) + s.value);
+  }
+}
+
+/** Not a success: 5xx, 429 (a rate limit refused it: not served either), or no response at all. */
 function isFailure(code: string | undefined): boolean {
-  return code === undefined || code === "" || code === "0" || code.startsWith("5");
+  return code === undefined || code === "" || code === "0" || code === "429" || code.startsWith("5");
 }
 
 /** What happened between two scrapes. A counter that went down means the proxy restarted: count from zero. */

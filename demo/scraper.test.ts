@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { MetricsScraper, type ScrapeTarget } from "./scraper.ts";
+import { MetricsScraper, serviceOf, type ScrapeTarget } from "./scraper.ts";
 
 /** Prometheus text for `n` inbound requests (`failed` of them 503), all faster than `le` seconds. */
 function text(n: number, failed = 0, le = 0.005): string {
@@ -77,4 +77,64 @@ test("a failed scrape is reported on its row and keeps the previous data", async
   const [row] = scraper.rows();
   assert.match(row.error!, /admin :1: connect ECONNREFUSED/);
   assert.equal(row.signals.total, 10);
+});
+
+/** Outbound series of one sidecar: destination_service → [requests, of which failed with `code`]. */
+function outbound(to: Record<string, [number, number]>, code = "503"): string {
+  return Object.entries(to)
+    .flatMap(([dest, [n, failed]]) => [
+      `weft_requests_total{direction="outbound",destination_service="${dest}",route="default",response_code="200"} ${n - failed}`,
+      `weft_requests_total{direction="outbound",destination_service="${dest}",route="default",response_code="${code}"} ${failed}`,
+    ])
+    .join("\n");
+}
+
+test("callers' view: each service row adds its callers' outbound requests, subsets included; hidden targets have no row", async () => {
+  const t: ScrapeTarget[] = [
+    { service: "storefront", version: "v1", adminPort: 1 },
+    { service: "reviews", version: "v1", adminPort: 2 },
+    { service: "reviews", version: "v2", adminPort: 3 },
+    { service: "traffic", version: "v1", adminPort: 4, hidden: true },
+  ];
+  const now: Record<number, string> = {
+    1: text(0) + outbound({ "reviews-v1.default": [0, 0], "reviews-v2.default": [0, 0] }),
+    2: text(0),
+    3: text(0),
+    4: outbound({ "storefront.default": [0, 0] }),
+  };
+  const scraper = new MetricsScraper(t, { fetchText: async (port) => now[port] });
+  await scraper.scrape(0);
+  Object.assign(now, {
+    // The storefront served 40, all fine as far as its own sidecar knows...
+    1:
+      text(40) +
+      // ...and called reviews 40 times: v1 answered 20, v2 20 of which 2 failed; catalog is no row.
+      outbound({ "reviews-v1.default": [20, 0], "reviews-v2.default": [20, 2], "catalog.default": [40, 40] }),
+    2: text(20),
+    3: text(20, 2),
+    // The traffic's sidecar saw 10 of its 40 storefront calls fail: refused by a rate limit (429).
+    4: outbound({ "storefront.default": [40, 10] }, "429"),
+  });
+  await scraper.scrape(2000);
+  const rows = scraper.rows();
+  assert.deepEqual(
+    rows.map((r) => r.key),
+    ["storefront", "reviews", "reviews/v1", "reviews/v2"],
+    "no row for the hidden traffic target",
+  );
+  const byKey = Object.fromEntries(rows.map((r) => [r.key, r]));
+  assert.equal(byKey.storefront.signals.success, 1);
+  assert.equal(byKey.storefront.callers!.success, 0.75, "429s count as failures");
+  assert.equal(byKey.storefront.callers!.rps, 20);
+  assert.equal(byKey.reviews.callers!.success, 1 - 2 / 40);
+  assert.equal(byKey.reviews.callers!.total, 40);
+  assert.equal(byKey["reviews/v1"].callers, undefined, "version rows have no callers' view");
+});
+
+test("serviceOf maps a destination to its service, subsets by name, the longest match first", () => {
+  assert.equal(serviceOf("catalog.default", ["catalog", "reviews"]), "catalog");
+  assert.equal(serviceOf("reviews-v2.default", ["catalog", "reviews"]), "reviews");
+  assert.equal(serviceOf("reviews-v2.default", ["reviews", "reviews-v2"]), "reviews-v2");
+  assert.equal(serviceOf("reviewsx.default", ["reviews"]), undefined);
+  assert.equal(serviceOf("unknown", ["reviews"]), undefined);
 });

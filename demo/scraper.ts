@@ -1,9 +1,22 @@
 // Scrapes every demo sidecar's admin /metrics and turns the last scrapes into one summary row per
 // service, plus one row per version when a service runs several (reviews v1/v2/v3). Rates and
 // quantiles cover a sliding window (default the last 10 s), so a traffic shift shows within seconds.
+//
+// A service's row is what its own sidecars served (inbound). Beside it, `callers` is what the
+// service's callers got, from their sidecars' outbound series: retries, injected faults and circuit
+// breaking happen in the caller's sidecar, so only that side shows them.
 
 import { get } from "node:http";
-import { add, delta, emptyCounts, inboundCounts, signals, type Counts, type Signals } from "./golden.ts";
+import {
+  add,
+  delta,
+  emptyCounts,
+  inboundCounts,
+  outboundCounts,
+  signals,
+  type Counts,
+  type Signals,
+} from "./golden.ts";
 import { parsePrometheusText } from "./prometheus.ts";
 
 export interface ScrapeTarget {
@@ -11,6 +24,8 @@ export interface ScrapeTarget {
   /** e.g. "v2"; shown as its own row when the service has several versions. */
   version: string;
   adminPort: number;
+  /** Scraped only for the calls it makes (the demo's traffic): no row of its own. */
+  hidden?: boolean;
 }
 
 export interface SummaryRow {
@@ -21,6 +36,12 @@ export interface SummaryRow {
   /** A version row under its service's row. */
   sub: boolean;
   signals: Signals;
+  /**
+   * Service rows: the same signals as the service's callers measured them (their sidecars' outbound
+   * requests to it or to its subsets, e.g. reviews-v2). Undefined on version rows, since a caller
+   * that calls `reviews` does not say which version answered.
+   */
+  callers?: Signals;
   /** Why some of this row's metrics are missing (scrape failed), if they are. */
   error?: string;
 }
@@ -28,6 +49,8 @@ export interface SummaryRow {
 interface Point {
   t: number;
   counts: Counts;
+  /** Outbound, by destination_service. */
+  outbound: Map<string, Counts>;
 }
 
 export type FetchText = (port: number) => Promise<string>;
@@ -51,9 +74,9 @@ export class MetricsScraper {
     await Promise.all(
       this.targets.map(async (t) => {
         try {
-          const counts = inboundCounts(parsePrometheusText(await this.fetchText(t.adminPort)));
+          const samples = parsePrometheusText(await this.fetchText(t.adminPort));
           const points = this.history.get(t)!;
-          points.push({ t: now, counts });
+          points.push({ t: now, counts: inboundCounts(samples), outbound: outboundCounts(samples) });
           // Keep the newest point plus everything inside the window (and one point just before it).
           while (points.length > 2 && points[1].t <= now - this.windowMs) points.shift();
           this.errors.delete(t);
@@ -66,7 +89,8 @@ export class MetricsScraper {
 
   /** Rows in target order: a service's row, then its versions' rows if it has more than one. */
   rows(): SummaryRow[] {
-    const services = [...new Set(this.targets.map((t) => t.service))];
+    const services = [...new Set(this.targets.filter((t) => !t.hidden).map((t) => t.service))];
+    const callers = this.callerWindows(services);
     const out: SummaryRow[] = [];
     for (const service of services) {
       const members = this.targets.filter((t) => t.service === service);
@@ -81,11 +105,13 @@ export class MetricsScraper {
         seconds = Math.max(seconds, w.seconds);
       }
       const errors = members.map((t) => this.errors.get(t)).filter((e): e is string => !!e);
+      const seen = callers.get(service);
       out.push({
         key: service,
         name: service,
         sub: false,
         signals: signals(sum, seconds, total),
+        callers: signals(seen?.counts, seen?.seconds ?? 0, seen?.total ?? 0),
         ...(errors.length ? { error: errors[0] } : {}),
       });
       if (members.length < 2) continue;
@@ -104,6 +130,35 @@ export class MetricsScraper {
     return out;
   }
 
+  /**
+   * Per service: every target's outbound requests to it, over the window. A destination belongs to
+   * the service it names, or whose subset it is by the demo's naming (reviews-v2 → reviews).
+   */
+  private callerWindows(
+    services: string[],
+  ): Map<string, { counts?: Counts; seconds: number; total: number }> {
+    const out = new Map<string, { counts?: Counts; seconds: number; total: number }>();
+    for (const t of this.targets) {
+      const points = this.history.get(t)!;
+      const last = points[points.length - 1];
+      if (!last) continue;
+      const first = points.length > 1 ? points[0] : undefined;
+      for (const [destination, cur] of last.outbound) {
+        const service = serviceOf(destination, services);
+        if (service === undefined) continue;
+        const acc = out.get(service) ?? { seconds: 0, total: 0 };
+        acc.total += cur.requests;
+        if (first) {
+          const d = delta(first.outbound.get(destination) ?? emptyCounts(), cur);
+          acc.counts = add(acc.counts ?? emptyCounts(), d);
+          acc.seconds = Math.max(acc.seconds, (last.t - first.t) / 1000);
+        }
+        out.set(service, acc);
+      }
+    }
+    return out;
+  }
+
   private window(t: ScrapeTarget): { counts?: Counts; seconds: number; total: number } {
     const points = this.history.get(t)!;
     const last = points[points.length - 1];
@@ -116,6 +171,19 @@ export class MetricsScraper {
       total: last.counts.requests,
     };
   }
+}
+
+/**
+ * The service a destination_service label belongs to: "catalog.default" → catalog, and a subset
+ * Service named after its parent, "reviews-v2.default" → reviews (the longest match wins).
+ */
+export function serviceOf(destination: string, services: readonly string[]): string | undefined {
+  const name = destination.split(".")[0];
+  let best: string | undefined;
+  for (const s of services) {
+    if ((name === s || name.startsWith(`${s}-`)) && (best === undefined || s.length > best.length)) best = s;
+  }
+  return best;
 }
 
 /** GET http://127.0.0.1:PORT/metrics, as text. */

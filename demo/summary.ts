@@ -12,13 +12,15 @@ export interface SummaryView {
   cli: string;
   /** Path (relative to the user's directory) of the demo's folder, e.g. "demo". */
   demoDir: string;
+  /** Path of docs/demo.md, the guided scenarios. */
+  docsFile: string;
   logsDir: string;
   /** A reviews sidecar's admin port and the traffic sidecar's outbound port, for the curl examples. */
   reviewsAdminPort?: number;
   trafficOutboundPort?: number;
 }
 
-const COLUMNS = ["SERVICE", "REQ/S", "SUCCESS", "P50", "P99", "REQUESTS"];
+const COLUMNS = ["SERVICE", "REQ/S", "SUCCESS", "CALLERS OK", "P50", "P99", "REQUESTS"];
 
 export function formatRate(rps: number | undefined): string {
   return rps === undefined ? "-" : rps.toFixed(1);
@@ -42,12 +44,16 @@ export function formatUptime(ms: number): string {
   return `${Math.floor(s / 60)}:${String(s % 60).padStart(2, "0")}`;
 }
 
-/** The table: a header and one line per row, columns aligned; version rows indented under their service. */
+/**
+ * The table: a header and one line per row, columns aligned; version rows indented under their
+ * service, with CALLERS OK left empty (callers do not know which version answered).
+ */
 export function renderTable(rows: SummaryRow[]): string[] {
   const cells = rows.map((r) => [
     r.sub ? `  ${r.name}` : r.name,
     formatRate(r.signals.rps),
     formatSuccess(r.signals.success),
+    r.sub ? "" : formatSuccess(r.callers?.success),
     formatLatency(r.signals.p50),
     formatLatency(r.signals.p99),
     String(r.signals.total),
@@ -67,15 +73,12 @@ export function renderSummary(v: SummaryView): { table: string; footer: string }
   const w = v.cli;
   const tries: [string, string][] = [
     [
-      `${w} apply -f ${v.demoDir}/try/reviews-90-10.yaml`,
-      "send 10% of reviews traffic to v2 and watch it shift",
+      `${w} apply -f ${v.demoDir}/try/canary-1-90-10.yaml`,
+      "canary: 10% of reviews to v2; then canary-2-50-50, canary-3-v2-only",
     ],
-    [
-      `${w} apply -f ${v.demoDir}/try/reviews-v2-only.yaml`,
-      "all of it to v2 (black stars, slower, calls ratings)",
-    ],
-    [`${w} apply -f ${v.demoDir}/try/reviews-v1-only.yaml`, "all of it to v1: ratings goes quiet"],
     [`${w} delete httproute reviews`, "balance over v1, v2 and v3 again"],
+    [`${w} demo chaos reviews-v3 fail=0.3`, "make v3 fail 30% of requests (… reviews-v3 reset to stop)"],
+    [`ls ${v.demoDir}/try`, "more: mirroring, faults, retries, ejection, circuit breaking, rate limits"],
     [`${w} get workloads`, "the sidecars registered with the control plane"],
   ];
   if (v.reviewsAdminPort)
@@ -95,8 +98,11 @@ export function renderSummary(v: SummaryView): { table: string; footer: string }
     ...renderTable(v.rows),
   ];
   const footer = [
+    "CALLERS OK: success (no 5xx or 429) as the callers' sidecars saw it, after retries, faults, circuit breaking",
+    "",
     `Try (the CLI is \`${w} …\`; from elsewhere use the path to bin/weft.js):`,
     ...tries.map(([c, why]) => `  ${c.padEnd(width)}   # ${why}`),
+    `Every file in ${v.demoDir}/try/ says what to run, watch and undo; the walk-through is ${v.docsFile}`,
     "",
     `Control plane ${v.controlPlane} · logs in ${v.logsDir}/ · Ctrl-C stops everything`,
   ];

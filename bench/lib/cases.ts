@@ -29,6 +29,27 @@ export interface CaseDef {
 }
 
 const BODY = UPSTREAM_BODY.toString("utf8");
+
+const ROUTED_ROUTE = `apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: { name: bench-routed }
+spec:
+  parentRefs: [{ kind: Service, name: bench-routed }]
+  rules:
+    - matches: [{ path: { type: PathPrefix, value: /api/v2 }, headers: [{ name: x-canary, value: "true" }] }]
+      backendRefs: [{ name: bench-routed }]
+    - matches: [{ path: { type: Exact, value: /healthz } }]
+      backendRefs: [{ name: bench-routed }]
+    - matches: [{ path: { type: PathPrefix, value: /admin }, method: POST }]
+      backendRefs: [{ name: bench-routed }]
+    - matches: [{ path: { type: PathPrefix, value: / } }]
+      filters:
+        - type: RequestHeaderModifier
+          requestHeaderModifier: { set: [{ name: x-mesh, value: weft }] }
+      timeouts: { request: 5s }
+      retry: { attempts: 2, codes: [503], backoff: 25ms }
+      backendRefs: [{ name: bench-routed }]
+`;
 const OUTBOUND_OK = ["weft_requests_total{", 'direction="outbound"', 'response_code="200"'];
 // The server sidecar knows the caller's service only from its mTLS client certificate.
 const INBOUND_OK = [
@@ -114,6 +135,41 @@ export const CASES: CaseDef[] = [
           startupMs: Math.max(client.startupMs, server.startupMs),
           notes: [
             `ready: server sidecar ${Math.round(server.startupMs)} ms, client sidecar ${Math.round(client.startupMs)} ms; CPU and RSS are both sidecars summed`,
+          ],
+          stop: () => stopAll([sc.child, sv.child]),
+        };
+      } catch (err) {
+        await stopAll([client?.child, server?.child]);
+        throw err;
+      }
+    },
+  },
+  {
+    id: "weft-routed",
+    label: "(c2) weft pair, mTLS, realistic route",
+    async prepare(ctx) {
+      const mesh = await ctx.mesh();
+      const s = ctx.settings;
+      // A route as a user would write one: a few matches, retries and a timeout on the rule that
+      // takes the traffic, a request header set (metrics are always on).
+      await mesh.apply("bench-routed-route", ROUTED_ROUTE);
+      let server: Sidecar | undefined;
+      let client: Sidecar | undefined;
+      try {
+        server = await mesh.startProxy("bench-routed", ctx.upstreamPort, s.proxyCore);
+        client = await mesh.startProxy("bench-client", await freePort(), s.proxyCore);
+        const url = `http://127.0.0.1:${client.outboundPort}/`;
+        await checkThrough(url, "bench-routed", server, INBOUND_OK);
+        const config = await (await fetch(`http://127.0.0.1:${client.adminPort}/config`)).text();
+        if (!config.includes('"retry"')) throw new Error("the client sidecar runs no route with retries");
+        const sc = client;
+        const sv = server;
+        return {
+          target: { url, host: "bench-routed" },
+          rootPids: [client.child.pid, server.child.pid],
+          startupMs: Math.max(client.startupMs, server.startupMs),
+          notes: [
+            "route: 4 rules (header, exact, prefix, method matches); retry 2 attempts on 503; 5 s request timeout; a request header set — compare with (c)",
           ],
           stop: () => stopAll([sc.child, sv.child]),
         };

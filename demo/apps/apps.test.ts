@@ -8,13 +8,17 @@ import { after, before, test } from "node:test";
 import { freePorts } from "../ports.ts";
 
 const apps: Record<string, { port: number; args: string[]; proc?: ChildProcess }> = {};
-const seen: { url: string; host: string }[] = [];
+const seen: { url: string; host: string; user?: string }[] = [];
 let proxy: Server;
 let proxyPort: number;
 
-function get(port: number, path: string): Promise<{ status: number; json: any }> {
+function get(
+  port: number,
+  path: string,
+  opts: { method?: string; headers?: Record<string, string> } = {},
+): Promise<{ status: number; json: any }> {
   return new Promise((resolve, reject) => {
-    request({ host: "127.0.0.1", port, path }, (res) => {
+    request({ host: "127.0.0.1", port, path, method: opts.method, headers: opts.headers }, (res) => {
       let body = "";
       res.on("data", (c) => (body += c));
       res.on("end", () => resolve({ status: res.statusCode!, json: JSON.parse(body) }));
@@ -46,7 +50,11 @@ before(async () => {
   });
   // The fake sidecar: "http://reviews:9080/reviews/1" → 127.0.0.1:<reviews app port>/reviews/1.
   proxy = createServer((req, res) => {
-    seen.push({ url: req.url!, host: req.headers.host! });
+    seen.push({
+      url: req.url!,
+      host: req.headers.host!,
+      user: req.headers["x-demo-user"] as string | undefined,
+    });
     const u = new URL(req.url!);
     const app = apps[u.hostname];
     if (!app) return res.writeHead(502).end();
@@ -102,6 +110,29 @@ test("every app answers /healthz with its pid; unknown paths are 404", async () 
     assert.equal(h.json.pid, app.proc!.pid);
   }
   assert.equal((await get(apps.catalog.port, "/nope")).status, 404);
+});
+
+test("the storefront passes x-demo-user on, so routes on reviews can match the user", async () => {
+  seen.length = 0;
+  await get(apps.storefront.port, "/products/2", { headers: { "x-demo-user": "jason" } });
+  const reviews = seen.find((s) => s.url.startsWith("http://reviews"));
+  assert.equal(reviews?.user, "jason");
+});
+
+test("every app has the chaos switch; it never touches /healthz", async () => {
+  const set = await get(apps.ratings.port, "/chaos?fail=1&status=500", { method: "POST" });
+  assert.equal(set.json.description, "fails every request with 500");
+  try {
+    assert.equal((await get(apps.ratings.port, "/healthz")).status, 200);
+    // reviews v2 degrades: its page has no stars, and says why.
+    const page = await get(apps.storefront.port, "/products/1");
+    assert.equal(page.status, 200);
+    assert.deepEqual(page.json.reviews.stars, { error: "ratings answered 500" });
+  } finally {
+    await get(apps.ratings.port, "/chaos?reset", { method: "POST" });
+  }
+  const page = await get(apps.storefront.port, "/products/1");
+  assert.deepEqual(page.json.reviews.stars, { color: "black", ratings: [5, 4] });
 });
 
 test("SIGTERM stops an app with exit code 0", async () => {

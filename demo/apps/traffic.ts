@@ -1,11 +1,15 @@
 // traffic: steady demo load. Sends GET http://storefront/ through its own sidecar at a fixed rate
 // (WEFT_DEMO_RPS, default 20 per second), never more than MAX_IN_FLIGHT at once, so a slow or broken
-// mesh makes it skip requests instead of piling them up. Logs a tally every 10 s.
+// mesh makes it skip requests instead of piling them up. Every 10th request comes from the user
+// "jason" (header x-demo-user: jason), for routes that match on it (demo/try/reviews-by-header.yaml).
+// Logs a tally every 10 s.
 
 import { callService, serve } from "./lib.ts";
 
 const rps = Math.max(0.1, Number(process.env.WEFT_DEMO_RPS ?? "20"));
 const MAX_IN_FLIGHT = 50;
+/** Every JASON_EVERY-th request carries `x-demo-user: jason`. */
+const JASON_EVERY = 10;
 const target = process.env.WEFT_DEMO_TARGET ?? "http://storefront/";
 
 let inFlight = 0;
@@ -23,7 +27,8 @@ function fire(): void {
   }
   inFlight++;
   tally.sent++;
-  callService(target, { timeoutMs: 5000 })
+  const headers: Record<string, string> = tally.sent % JASON_EVERY === 0 ? { "x-demo-user": "jason" } : {};
+  callService(target, { timeoutMs: 5000, headers })
     .then((r) => {
       if (r.status < 500) tally.ok++;
       else tally.failed++;

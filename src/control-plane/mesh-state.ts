@@ -1,7 +1,14 @@
 // An in-memory view of every resource in the store, kept current by a watch. The compiler reads it;
 // listeners hear about each new revision.
 
-import { RESOURCE_PREFIX, type AnyResource, type HTTPRoute, type Kind } from "../model/resources.ts";
+import {
+  RESOURCE_PREFIX,
+  type AnyResource,
+  type FaultInjection,
+  type HTTPRoute,
+  type Kind,
+  type TrafficPolicy,
+} from "../model/resources.ts";
 import type { Store, Watcher } from "../store/store.ts";
 import type { MeshState } from "./compile/compile.ts";
 
@@ -69,6 +76,8 @@ export class MeshStateCache {
       services: all.filter((r) => r.kind === "Service") as MeshState["services"],
       workloads: all.filter((r) => r.kind === "Workload") as MeshState["workloads"],
       routes: all.filter((r): r is HTTPRoute => r.kind === "HTTPRoute"),
+      trafficPolicies: all.filter((r): r is TrafficPolicy => r.kind === "TrafficPolicy"),
+      faultInjections: all.filter((r): r is FaultInjection => r.kind === "FaultInjection"),
     };
     return this.#state;
   }

@@ -269,7 +269,8 @@ export function parseServiceName(s: string): { name: string; namespace: string }
 
 /** Accepts kind names case-insensitively and in plural, as `weft get` does. */
 export function normalizeKind(s: string): Kind | undefined {
-  const l = s.toLowerCase().replace(/s$/, "");
+  // Plurals: "services" → "service", "trafficpolicies" → "trafficpolicy".
+  const l = s.toLowerCase().replace(/ies$/, "y").replace(/s$/, "");
   const aliases: Record<string, Kind> = {
     mesh: "Mesh",
     meshe: "Mesh",

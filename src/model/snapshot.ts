@@ -44,7 +44,10 @@ export interface RateLimit {
 }
 
 export interface HealthCheck {
-  /** HTTP GET of `path`, healthy when the status is in `expectedStatuses`; or a TCP connect. */
+  /**
+   * HTTP GET of `path`, healthy when the status is in `expectedStatuses`; or a TCP connect. An empty
+   * `expectedStatuses` means any status from 200 to 399.
+   */
   http?: { path: string; expectedStatuses: number[] };
   tcp?: Record<string, never>;
   intervalMs: number;
@@ -110,6 +113,7 @@ export interface RouteFilters {
   rewrite?: { hostname?: string; path?: PathModifier };
 }
 
+/** 0 disables a timeout, as "0s" does in the Gateway API. */
 export interface RouteTimeouts {
   /** Whole request, from the proxy receiving it to the response headers, retries included (ms). */
   requestMs?: number;
@@ -179,6 +183,10 @@ export interface Cluster {
   /** The Service the cluster is (metrics' destination_service). */
   service: string;
   namespace: string;
+  /**
+   * Workloads reported Unhealthy are left out, unless every workload of the cluster is: then all are
+   * kept (panic mode), since a chance of success beats certain failure.
+   */
   endpoints: Endpoint[];
   /** From the TrafficPolicy targeting the cluster's Service; absent = defaults. */
   policy?: ClusterPolicy;

@@ -138,13 +138,13 @@ spec:
   ]);
 });
 
-test("backendRefs: Service kind, integer weights in range, unsupported filters", () => {
+test("backendRefs: Service kind, integer weights in range, unsupported rule fields", () => {
   const text = `${HEAD}metadata: {name: r}
 spec:
   parentRefs: [{kind: Service, name: a}]
   rules:
   - name: split
-    filters: []
+    sessionPersistence: {sessionName: s}
     backendRefs:
     - {name: a-v1, weight: 1.5}
     - {name: a-v2, weight: 1000001}
@@ -153,7 +153,7 @@ spec:
   - name: split
 `;
   assert.deepEqual(lines(text), [
-    'route.yaml:8:5: spec.rules[0].filters: field "filters" is not supported by weft yet',
+    'route.yaml:8:5: spec.rules[0].sessionPersistence: field "sessionPersistence" is not supported by weft yet',
     "route.yaml:10:28: spec.rules[0].backendRefs[0].weight: must be an integer between 0 and 1000000 (got 1.5)",
     "route.yaml:11:28: spec.rules[0].backendRefs[1].weight: must be an integer between 0 and 1000000 (got 1000001)",
     'route.yaml:12:26: spec.rules[0].backendRefs[2].kind: must be "Service": weft routes to Services, not to other kinds (got "ServiceImport")',

@@ -1,30 +1,29 @@
 // HTTPRoute (Gateway API, unchanged): attached to a Service through parentRefs as in the Gateway API's
-// mesh support (GAMMA); each rule sends matching requests to weighted Service backends.
+// mesh support (GAMMA); each rule sends matching requests to weighted Service backends, through its
+// filters (validate-httproute-filters.ts), within its timeouts and with its retry policy
+// (validate-httproute-retry.ts).
 
-import type { Checker, StringRule } from "./checker.ts";
+import type { Checker } from "./checker.ts";
 import { compact } from "./checker.ts";
 import type { FieldPath } from "./field-path.ts";
 import { formatPath } from "./field-path.ts";
 import { dnsLabel, routeHostname, sectionName } from "./names.ts";
 import { DEFAULT_BACKEND_WEIGHT, HTTPROUTE_LIMITS, MAX_BACKEND_WEIGHT } from "./resources.ts";
 import type { BackendRef, HTTPRouteRule, HTTPRouteSpec, Metadata, ParentRef } from "./resources.ts";
+import { validateFilters } from "./validate-httproute-filters.ts";
 import { validateMatch } from "./validate-httproute-match.ts";
+import { validateRetry, validateTimeouts } from "./validate-httproute-retry.ts";
+import { coreGroup, serviceKind } from "./validate-refs.ts";
 
 export const HTTPROUTE_SPEC_FIELDS = ["parentRefs", "hostnames", "rules"] as const;
 export const PARENT_REF_FIELDS = ["group", "kind", "name", "namespace", "port"] as const;
-export const RULE_FIELDS = ["name", "matches", "backendRefs"] as const;
+export const RULE_FIELDS = ["name", "matches", "filters", "backendRefs", "timeouts", "retry"] as const;
 export const BACKEND_REF_FIELDS = ["group", "kind", "name", "namespace", "port", "weight"] as const;
 
 /** Gateway API fields weft does not implement yet: reported as such, not as typos. */
 const UNSUPPORTED_PARENT_REF_FIELDS = ["sectionName"];
-const UNSUPPORTED_RULE_FIELDS = ["filters", "timeouts", "retry", "sessionPersistence"];
+const UNSUPPORTED_RULE_FIELDS = ["sessionPersistence"];
 const UNSUPPORTED_BACKEND_REF_FIELDS = ["filters"];
-
-/** Services live in the Kubernetes core group, spelled "" (or "core" by some tools). */
-const coreGroup: StringRule = (s) =>
-  s === "" || s === "core" ? undefined : 'must be "" (the core group, where Service lives)';
-const serviceKind: StringRule = (s) =>
-  s === "Service" ? undefined : 'must be "Service": weft routes to Services, not to other kinds';
 
 export function validateHTTPRouteSpec(
   c: Checker,
@@ -117,10 +116,22 @@ function validateRule(c: Checker, path: FieldPath, value: unknown): HTTPRouteRul
     max: HTTPROUTE_LIMITS.backendRefsPerRule,
   });
   const backendRefs = backendsRaw?.map((b, i) => validateBackendRef(c, [...path, "backendRefs", i], b));
+  // Filters are checked against the rule's matches and backends (ReplacePrefixMatch needs PathPrefix
+  // matches; a redirect excludes backends), so they come after both.
+  const filters = validateFilters(
+    c,
+    { path, matches, hasBackendRefs: (backendsRaw?.length ?? 0) > 0 },
+    raw.filters,
+  );
+  const timeouts = validateTimeouts(c, [...path, "timeouts"], raw.timeouts);
+  const retry = validateRetry(c, [...path, "retry"], raw.retry);
   return compact({
     name,
     matches: matches?.filter((m) => m !== undefined),
+    filters,
     backendRefs: backendRefs?.filter((b) => b !== undefined),
+    timeouts,
+    retry,
   });
 }
 

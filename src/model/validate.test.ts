@@ -90,7 +90,22 @@ test("unknown top-level and metadata fields are rejected", () => {
     "apiVersion: weft.dev/v1alpha1\nkind: Mesh\nmetadata: {name: default, lables: {a: b}}\nstatus: {}\n";
   assert.deepEqual(lines(text), [
     't.yaml:3:27: metadata.lables: unknown field "lables"; did you mean "labels"?',
-    't.yaml:4:1: status: unknown field "status" (known fields: apiVersion, kind, metadata, spec)',
+    't.yaml:4:1: status: field "status" cannot be applied: status is written by weft; remove it from the file',
+  ]);
+});
+
+test("status is never applied: weft writes it, for every kind", () => {
+  const workload =
+    "apiVersion: weft.dev/v1alpha1\nkind: Workload\nmetadata: {name: w}\nspec: {service: a, address: 10.0.0.1, port: 80}\nstatus: {health: Healthy, since: '2026-01-01T00:00:00Z'}\n";
+  const { resources, violations } = validateManifests(workload, "w.yaml");
+  assert.deepEqual(resources, []);
+  assert.deepEqual(violations.map(formatViolation), [
+    'w.yaml:5:1: status: field "status" cannot be applied: status is written by weft; remove it from the file',
+  ]);
+  const policy =
+    "apiVersion: weft.dev/v1alpha1\nkind: TrafficPolicy\nmetadata: {name: p}\nspec: {targetRef: {kind: Service, name: a}}\nstatus: {}\n";
+  assert.deepEqual(lines(policy), [
+    't.yaml:5:1: status: field "status" cannot be applied: status is written by weft; remove it from the file',
   ]);
 });
 
@@ -98,12 +113,12 @@ test("kind must be known; close misspellings and planned kinds get their own mes
   const [typo] = lines("apiVersion: weft.dev/v1alpha1\nkind: Servce\nmetadata: {name: a}\n");
   assert.equal(
     typo,
-    't.yaml:2:7: kind: unknown kind "Servce"; did you mean "Service"? (known kinds: Mesh, Service, Workload, HTTPRoute)',
+    't.yaml:2:7: kind: unknown kind "Servce"; did you mean "Service"? (known kinds: Mesh, Service, Workload, HTTPRoute, TrafficPolicy, FaultInjection)',
   );
   const [planned] = lines("apiVersion: gateway.networking.k8s.io/v1\nkind: GRPCRoute\nmetadata: {name: a}\n");
   assert.match(planned, /kind "GRPCRoute" is not supported by weft yet/);
   assert.deepEqual(lines("apiVersion: weft.dev/v1alpha1\nmetadata: {name: a}\n"), [
-    "t.yaml:1:1: kind: is required: one of Mesh, Service, Workload, HTTPRoute",
+    "t.yaml:1:1: kind: is required: one of Mesh, Service, Workload, HTTPRoute, TrafficPolicy, FaultInjection",
   ]);
 });
 

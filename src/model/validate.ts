@@ -11,10 +11,12 @@ import { parseManifests } from "./parse.ts";
 import { API_VERSIONS, KINDS } from "./resources.ts";
 import type { AnyResource, Kind, Metadata } from "./resources.ts";
 import { didYouMean } from "./suggest.ts";
+import { validateFaultInjectionSpec } from "./validate-faultinjection.ts";
 import { validateHTTPRouteSpec } from "./validate-httproute.ts";
 import { validateMeshSpec } from "./validate-mesh.ts";
 import { validateMetadata } from "./validate-metadata.ts";
 import { validateServiceSpec } from "./validate-service.ts";
+import { validateTrafficPolicySpec } from "./validate-trafficpolicy.ts";
 import { validateWorkloadSpec } from "./validate-workload.ts";
 import { compareViolations } from "./violation.ts";
 import type { Violation } from "./violation.ts";
@@ -25,8 +27,6 @@ export const ENVELOPE_FIELDS = ["apiVersion", "kind", "metadata", "spec"] as con
 const PLANNED_KINDS = [
   "GRPCRoute",
   "Gateway",
-  "TrafficPolicy",
-  "FaultInjection",
   "AuthorizationPolicy",
   "RequestAuthentication",
   "ExternalService",
@@ -39,6 +39,8 @@ const SPEC_VALIDATORS: Record<Kind, SpecValidator> = {
   Service: validateServiceSpec,
   Workload: validateWorkloadSpec,
   HTTPRoute: validateHTTPRouteSpec,
+  TrafficPolicy: validateTrafficPolicySpec,
+  FaultInjection: validateFaultInjectionSpec,
 };
 
 export interface ValidationResult {
@@ -56,7 +58,19 @@ export function validateResource(parsed: ParsedResource): ValidationResult {
   if (typeof rawMeta === "object" && rawMeta !== null && typeof rawMeta.name === "string")
     c.name = rawMeta.name;
 
-  c.mapping([], raw, ENVELOPE_FIELDS);
+  // `status` is weft's to write (a Workload's health, from its sidecar): accepting it from an apply
+  // would let a stale `weft get -o yaml` copy overwrite what the control plane observed. It gets its
+  // own message rather than "unknown field", because the field is real, just not the user's.
+  const { status, ...envelope } = raw;
+  c.mapping([], envelope, ENVELOPE_FIELDS);
+  if (status !== undefined)
+    c.report(
+      ["status"],
+      'field "status" cannot be applied: status is written by weft; remove it from the file',
+      {
+        key: true,
+      },
+    );
   const kind = checkKind(c, raw.kind);
   const apiVersion = checkApiVersion(c, raw.apiVersion, kind);
   const metadata = validateMetadata(c, raw.metadata, kind);

@@ -12,7 +12,7 @@ export const LOCAL_REPLIES = {
   upstream_reset: { status: 502 },
   /** TLS handshake with the upstream failed, or its SPIFFE ID is not the one expected. */
   upstream_tls_error: { status: 502 },
-  /** The upstream did not send response headers in time. */
+  /** The upstream did not send response headers in time (per-try or the route's request timeout). */
   timeout: { status: 504 },
   /** The client was too slow sending its request headers. */
   request_timeout: { status: 408 },
@@ -26,6 +26,14 @@ export const LOCAL_REPLIES = {
   unsupported: { status: 501 },
   /** A plaintext client on the inbound (mTLS STRICT) port. */
   mtls_required: { status: 400 },
+  /** The inbound local rate limit refused the request (token bucket empty). */
+  rate_limited: { status: 429 },
+  /** A destination's connection-pool limit (max connections, pending or concurrent requests) is reached. */
+  circuit_open: { status: 503 },
+  /** The proxy itself is at a limit (e.g. max concurrent retries); shed instead of queueing. */
+  overloaded: { status: 503 },
+  /** A FaultInjection abort: the status is the one configured (the catalogue's is the fallback). */
+  fault_injected: { status: 503 },
   /** A bug in the proxy, caught at the edge so that one request fails, not the process. */
   internal_error: { status: 500 },
 } as const;
@@ -94,6 +102,8 @@ export function classifyUpstreamError(err: unknown, upstream: string): Classifie
       return { code: "bad_request", detail: "request body length does not match Content-Length" };
     case "UND_ERR_INVALID_ARG":
       return { code: "bad_request", detail: `request cannot be forwarded: ${(err as Error).message}` };
+    case "WEFT_ERR_CIRCUIT_OPEN":
+      return { code: "circuit_open", detail: `${upstream}: ${(err as Error).message}` };
     case "WEFT_ERR_POOL_CLOSED":
     case "UND_ERR_CLOSED":
     case "UND_ERR_DESTROYED":

@@ -1,4 +1,4 @@
-import { normalizeKind, KINDS, type AnyResource } from "../../model/resources.ts";
+import { normalizeKind, KINDS, type AnyResource, type WorkloadStatus } from "../../model/resources.ts";
 import { api, connectionFlags, connectionOptions } from "../client.ts";
 import { CliError, type Command } from "../command.ts";
 
@@ -49,15 +49,19 @@ export const getCommand: Command = {
   },
 };
 
-function table(items: AnyResource[]): string {
+export function table(items: AnyResource[]): string {
   if (items.length === 0) return "No resources found.\n";
+  // Workloads get a HEALTH column: what their sidecar's health check last reported ("-" when none
+  // has, e.g. a static workload), since an Unhealthy workload receives no traffic.
+  const withHealth = items.every((r) => r.kind === "Workload");
   const rows = items.map((r) => [
     r.metadata.namespace,
     r.metadata.name,
+    ...(withHealth ? [health(r)] : []),
     summary(r),
     age(r.metadata.creationTimestamp),
   ]);
-  const head = ["NAMESPACE", "NAME", "DETAILS", "AGE"];
+  const head = ["NAMESPACE", "NAME", ...(withHealth ? ["HEALTH"] : []), "DETAILS", "AGE"];
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((row) => row[i].length)));
   return (
     [head, ...rows]
@@ -85,7 +89,32 @@ function summary(r: AnyResource): string {
       return `parents=${r.spec.parentRefs.map((p) => p.name).join(",")} rules=${r.spec.rules?.length ?? 0}`;
     case "Mesh":
       return `trustDomain=${r.spec.trustDomain ?? "weft.local"} mtls=${r.spec.mtls?.mode ?? "STRICT"}`;
+    case "TrafficPolicy": {
+      const s = r.spec;
+      const parts = [`target=${s.targetRef.name}`];
+      if (s.loadBalancer) parts.push(`lb=${s.loadBalancer.type ?? "LeastRequest"}`);
+      if (s.rateLimit) parts.push(`rateLimit=${s.rateLimit.requestsPerSecond}/s`);
+      if (s.healthCheck)
+        parts.push(`healthCheck=${s.healthCheck.http ? `http:${s.healthCheck.http.path ?? "/"}` : "tcp"}`);
+      // The remaining sections by name only: the table says what is shaped, -o yaml says how.
+      const others = (
+        ["locality", "connectionPool", "outlierDetection", "slowStart", "retryBudget"] as const
+      ).filter((k) => s[k] !== undefined);
+      if (others.length) parts.push(others.join(","));
+      return parts.join(" ");
+    }
+    case "FaultInjection": {
+      const { delay, abort } = r.spec;
+      const parts: string[] = [];
+      if (delay) parts.push(`delay=${delay.fixedDelay}@${delay.percent ?? 100}%`);
+      if (abort) parts.push(`abort=${abort.httpStatus}@${abort.percent ?? 100}%`);
+      return parts.join(" ") || "-";
+    }
   }
+}
+
+function health(r: AnyResource): string {
+  return (r.status as Partial<WorkloadStatus> | undefined)?.health ?? "-";
 }
 
 function age(ts?: string): string {

@@ -62,12 +62,20 @@ export async function applyManifests(
   }
 }
 
-/** The stored form: no resourceVersion (the store's modRevision is the truth); creation time kept. */
+/**
+ * The stored form: no resourceVersion (the store's modRevision is the truth); creation time kept;
+ * status kept. Status is written only by the control plane (a Workload's health, from its sidecar):
+ * validation rejects it in applied files, and re-applying a resource must not clear it either, or
+ * an unhealthy workload would get traffic again until its next health report.
+ */
 function stamp(r: AnyResource, prev: AnyResource | undefined): AnyResource {
   const metadata = { ...r.metadata };
   delete metadata.resourceVersion;
   metadata.creationTimestamp = prev?.metadata.creationTimestamp ?? new Date().toISOString();
-  return { ...r, metadata } as AnyResource;
+  const next = { ...r, metadata } as AnyResource;
+  if (prev?.status !== undefined) next.status = prev.status;
+  else delete next.status;
+  return next;
 }
 
 export function parseKind(s: string): Kind {

@@ -1,24 +1,46 @@
 // Golden-file tests: each testdata/<case>.yaml holds resources (and, in comments, which proxy to
-// compile for); testdata/<case>.golden.json is what that proxy receives. Regenerate after an
+// compile for, what it reaches, and which workloads are unhealthy — status cannot be applied, so the
+// test sets it); testdata/<case>.golden.json is what that proxy receives. Regenerate after an
 // intended change with UPDATE_GOLDEN=1 and review the diff.
 
 import assert from "node:assert/strict";
 import { readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { test } from "node:test";
-import type { AnyResource, HTTPRoute, Mesh, Service, Workload } from "../../model/resources.ts";
+import type {
+  AnyResource,
+  FaultInjection,
+  HTTPRoute,
+  Mesh,
+  Service,
+  TrafficPolicy,
+  Workload,
+  WorkloadStatus,
+} from "../../model/resources.ts";
 import { validateManifests } from "../../model/validate.ts";
 import { compileSnapshot, type MeshState } from "./compile.ts";
 
 const dir = join(import.meta.dirname, "testdata");
+const UNHEALTHY: WorkloadStatus = {
+  health: "Unhealthy",
+  detail: "GET /healthz: 500",
+  since: "2026-01-01T00:01:00Z",
+};
 
 function load(file: string): { state: MeshState; proxy: Workload; reach?: string[] } {
   const text = readFileSync(join(dir, file), "utf8");
   const { resources, violations } = validateManifests(text, file);
   assert.deepEqual(violations, [], `testdata ${file} must be valid`);
+  const unhealthy = new Set(
+    text
+      .match(/^# unhealthy: (.+)$/m)?.[1]
+      .split(",")
+      .map((s) => s.trim()),
+  );
   const stamped = resources.map((r, i) => ({
     ...r,
     metadata: { ...r.metadata, creationTimestamp: `2026-01-01T00:00:${String(i).padStart(2, "0")}Z` },
+    ...(r.kind === "Workload" && unhealthy.has(r.metadata.name) ? { status: UNHEALTHY } : {}),
   })) as AnyResource[];
   const of = <T extends AnyResource>(k: string) => stamped.filter((r) => r.kind === k) as T[];
   const state: MeshState = {
@@ -26,6 +48,8 @@ function load(file: string): { state: MeshState; proxy: Workload; reach?: string
     services: of<Service>("Service"),
     workloads: of<Workload>("Workload"),
     routes: of<HTTPRoute>("HTTPRoute"),
+    trafficPolicies: of<TrafficPolicy>("TrafficPolicy"),
+    faultInjections: of<FaultInjection>("FaultInjection"),
   };
   const proxyName = text.match(/^# proxy: (\S+)/m)?.[1];
   const proxy = state.workloads.find((w) => w.metadata.name === proxyName);
@@ -84,4 +108,79 @@ test("with no route attached, a service gets a catch-all route to itself", () =>
     { name: "default", matches: [{}], backends: [{ cluster: "backend.default", weight: 1 }] },
   ]);
   assert.equal(s.clusters["legacy.default"].endpoints[0].identity, undefined);
+});
+
+test("a route without filters, timeouts or retry carries none of their fields", () => {
+  const { state, proxy, reach } = load("route-filters.yaml");
+  const s = compileSnapshot(state, { workload: proxy, appPort: 8080, reach });
+  const plain = s.outbound["reviews.default"].routes.find((r) => r.name === "default/reviews/plain");
+  assert.deepEqual(Object.keys(plain ?? {}), ["name", "matches", "backends"]);
+  // Mirror targets are clusters even though the proxy does not reach those services.
+  assert.deepEqual(Object.keys(s.outbound), ["reviews.default"]);
+  assert.deepEqual(Object.keys(s.clusters).sort(), ["audit.ops", "reviews.default", "shadow.default"]);
+});
+
+test("an ExtensionRef to a missing FaultInjection aborts with 500 until the FaultInjection exists", () => {
+  const { state, proxy, reach } = load("route-resilience.yaml");
+  const fault = (st: MeshState) =>
+    compileSnapshot(st, { workload: proxy, appPort: 8080, reach }).outbound["ratings.default"].routes.find(
+      (r) => r.name === "default/ratings/missing-fault",
+    )?.fault;
+  assert.deepEqual(fault(state), { abort: { status: 500, percent: 100 } });
+  const added = structuredClone(state);
+  added.faultInjections.push({
+    apiVersion: "weft.dev/v1alpha1",
+    kind: "FaultInjection",
+    metadata: { name: "nowhere", namespace: "default" },
+    spec: { delay: { fixedDelay: "250ms" } },
+  });
+  assert.deepEqual(fault(added), { delay: { ms: 250, percent: 100 } });
+});
+
+test("the oldest TrafficPolicy targeting a Service wins, then the first by name", () => {
+  const { state, proxy } = load("traffic-policy.yaml");
+  const lb = (st: MeshState) =>
+    compileSnapshot(st, { workload: proxy, appPort: 8080 }).clusters["ratings.default"].policy?.loadBalancer
+      ?.type;
+  assert.equal(lb(state), "RoundRobin"); // ratings-first is older
+  const swapped = structuredClone(state);
+  const byName = (n: string) => swapped.trafficPolicies.find((p) => p.metadata.name === n)!;
+  byName("ratings-second").metadata.creationTimestamp = "2025-12-31T00:00:00Z";
+  assert.equal(lb(swapped), "Random");
+  // Same creation time: the name decides, so the result never depends on the store's order.
+  byName("ratings-first").metadata.creationTimestamp = "2025-12-31T00:00:00Z";
+  swapped.trafficPolicies.reverse();
+  assert.equal(lb(swapped), "RoundRobin");
+});
+
+test("a policy with only inbound settings gives callers no cluster policy; its own proxies get them", () => {
+  const { state, proxy } = load("traffic-policy.yaml");
+  const s = compileSnapshot(state, { workload: proxy, appPort: 8080 });
+  assert.equal(s.clusters["web.default"].policy, undefined);
+  assert.equal(s.clusters["catalog.default"].policy, undefined);
+  assert.deepEqual(s.inbound.rateLimit, { requestsPerSecond: 2.5, burst: 3, perSource: false });
+  // A proxy of another service does not receive web's inbound settings.
+  const reviews = state.workloads.find((w) => w.metadata.name === "reviews-1")!;
+  const other = compileSnapshot(state, { workload: reviews, appPort: 8080 });
+  assert.deepEqual(other.inbound, { appAddress: "127.0.0.1", appPort: 8080 });
+  assert.equal(other.proxy.zone, "zone-a");
+});
+
+test("an unhealthy workload leaves its cluster and comes back when healthy again", () => {
+  const { state, proxy } = load("endpoint-health.yaml");
+  const endpoints = (st: MeshState) =>
+    compileSnapshot(st, { workload: proxy, appPort: 8080 }).clusters["reviews.default"].endpoints.map(
+      (e) => e.workload,
+    );
+  assert.deepEqual(endpoints(state), ["reviews-a", "reviews-c"]);
+  const recovered = structuredClone(state);
+  recovered.workloads.find((w) => w.metadata.name === "reviews-b")!.status = {
+    health: "Healthy",
+    since: "2026-01-01T00:02:00Z",
+  };
+  assert.deepEqual(endpoints(recovered), ["reviews-a", "reviews-b", "reviews-c"]);
+  assert.notEqual(
+    compileSnapshot(recovered, { workload: proxy, appPort: 8080 }).version,
+    compileSnapshot(state, { workload: proxy, appPort: 8080 }).version,
+  );
 });

@@ -6,19 +6,40 @@ import { createHash } from "node:crypto";
 import {
   DEFAULT_TRUST_DOMAIN,
   SERVICE_LABEL,
+  type FaultInjection,
   type HTTPRoute,
   type Mesh,
   type Service,
+  type TrafficPolicy,
   type Workload,
+  type WorkloadStatus,
 } from "../../model/resources.ts";
-import type { Cluster, Endpoint, OutboundService, ProxySnapshot, Route } from "../../model/snapshot.ts";
+import type {
+  Cluster,
+  Endpoint,
+  InboundConfig,
+  OutboundService,
+  ProxyIdentity,
+  ProxySnapshot,
+  Route,
+} from "../../model/snapshot.ts";
 import { attachedRoutes } from "./routes.ts";
+import {
+  clusterPolicy,
+  faultIndex,
+  healthCheck,
+  policyIndex,
+  rateLimit,
+  type FaultIndex,
+} from "./traffic.ts";
 
 export interface MeshState {
   mesh?: Mesh;
   services: Service[];
   workloads: Workload[];
   routes: HTTPRoute[];
+  trafficPolicies: TrafficPolicy[];
+  faultInjections: FaultInjection[];
 }
 
 export interface ProxyRequest {
@@ -35,14 +56,20 @@ export function compileSnapshot(state: MeshState, proxy: ProxyRequest): ProxySna
   const namespace = self.metadata.namespace;
   const services = serviceIndex(state);
   const reach = proxy.reach && new Set(proxy.reach.map((r) => canonical(r, namespace)));
+  const faults = faultIndex(state.faultInjections);
+  const policies = policyIndex(state.trafficPolicies);
 
   const outbound: Record<string, OutboundService> = {};
   const clusters: Record<string, Cluster> = {};
+  const addCluster = (name: string) => (clusters[name] ??= cluster(name, services, state, policies));
   for (const [key, svc] of [...services.entries()].sort(([a], [b]) => (a < b ? -1 : 1))) {
     if (reach && !reach.has(key)) continue;
-    const routes = routesFor(svc, state.routes);
-    for (const r of routes)
-      for (const b of r.backends) clusters[b.cluster] ??= cluster(b.cluster, services, state);
+    const routes = routesFor(svc, state.routes, faults);
+    for (const r of routes) {
+      for (const b of r.backends) addCluster(b.cluster);
+      // Mirrored copies go to their own cluster, which the proxy must have like any backend's.
+      for (const m of r.mirrors ?? []) addCluster(m.cluster);
+    }
     const port = svc.spec.ports?.[0];
     outbound[key] = {
       name: svc.metadata.name,
@@ -54,18 +81,30 @@ export function compileSnapshot(state: MeshState, proxy: ProxyRequest): ProxySna
     };
   }
 
+  const identity: ProxyIdentity = {
+    service: self.spec.service,
+    namespace,
+    identity: self.spec.identity ?? "",
+    workload: self.metadata.name,
+  };
+  if (self.spec.zone) identity.zone = self.spec.zone;
+
+  // The policy of the proxy's own service also guards its inbound side: every instance limits and
+  // health-checks its own app.
+  const inbound: InboundConfig = { appAddress: "127.0.0.1", appPort: proxy.appPort };
+  const own = policies.get(`${self.spec.service}.${namespace}`);
+  const limit = own && rateLimit(own);
+  if (limit) inbound.rateLimit = limit;
+  const check = own && healthCheck(own);
+  if (check) inbound.healthCheck = check;
+
   const body = {
-    proxy: {
-      service: self.spec.service,
-      namespace,
-      identity: self.spec.identity ?? "",
-      workload: self.metadata.name,
-    },
+    proxy: identity,
     mesh: {
       trustDomain: state.mesh?.spec.trustDomain ?? DEFAULT_TRUST_DOMAIN,
       mtlsMode: state.mesh?.spec.mtls?.mode ?? "STRICT",
     },
-    inbound: { appAddress: "127.0.0.1", appPort: proxy.appPort },
+    inbound,
     outbound,
     clusters,
   };
@@ -90,19 +129,25 @@ function serviceIndex(state: MeshState): Map<string, Service> {
   return out;
 }
 
-function routesFor(svc: Service, all: HTTPRoute[]): Route[] {
-  const attached = attachedRoutes(svc, all);
+function routesFor(svc: Service, all: HTTPRoute[], faults: FaultIndex): Route[] {
+  const attached = attachedRoutes(svc, all, faults);
   if (attached.length > 0) return attached;
   const self = `${svc.metadata.name}.${svc.metadata.namespace}`;
   return [{ name: "default", matches: [{}], backends: [{ cluster: self, weight: 1 }] }];
 }
 
-function cluster(name: string, services: Map<string, Service>, state: MeshState): Cluster {
+function cluster(
+  name: string,
+  services: Map<string, Service>,
+  state: MeshState,
+  policies: Map<string, TrafficPolicy>,
+): Cluster {
   const svc = services.get(name);
   const [svcName, ns] = splitCanonical(name);
-  const endpoints: Endpoint[] = [];
+  let endpoints: Endpoint[] = [];
   if (svc) {
     const selector = svc.spec.selector ?? { [SERVICE_LABEL]: svcName };
+    const healthy: Endpoint[] = [];
     for (const w of state.workloads) {
       if (w.metadata.namespace !== ns) continue;
       const labels: Record<string, string> = { ...w.metadata.labels, [SERVICE_LABEL]: w.spec.service };
@@ -111,10 +156,26 @@ function cluster(name: string, services: Map<string, Service>, state: MeshState)
       if (w.spec.identity) ep.identity = w.spec.identity;
       if (w.spec.zone) ep.zone = w.spec.zone;
       endpoints.push(ep);
+      if (!isUnhealthy(w)) healthy.push(ep);
     }
+    // Workloads whose sidecar reports their app unhealthy get no traffic — unless every workload of
+    // the cluster is unhealthy. Then all are kept ("panic mode", as Envoy's panic threshold): the
+    // health check itself may be what is wrong, and a chance of success beats certain failure.
+    if (healthy.length > 0) endpoints = healthy;
     endpoints.sort((a, b) => (a.workload < b.workload ? -1 : a.workload > b.workload ? 1 : 0));
   }
-  return { name, service: svcName, namespace: ns, endpoints };
+  const out: Cluster = { name, service: svcName, namespace: ns, endpoints };
+  // No TrafficPolicy (or one that sets nothing for callers): no `policy`, and the proxy uses its
+  // default balancer.
+  const tp = policies.get(name);
+  const policy = tp && clusterPolicy(tp);
+  if (policy) out.policy = policy;
+  return out;
+}
+
+/** Only an explicit "Unhealthy" counts: a workload without status (static, or not checked) is healthy. */
+function isUnhealthy(w: Workload): boolean {
+  return (w.status as Partial<WorkloadStatus> | undefined)?.health === "Unhealthy";
 }
 
 /** Host names that reach a service from a proxy in `fromNamespace` (as Kubernetes DNS search would). */

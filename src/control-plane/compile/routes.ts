@@ -1,8 +1,10 @@
 // HTTPRoute → ordered proxy routes for one Service, following the Gateway API's precedence rules:
-// one proxy route per (rule, match) pair, sorted so the most specific match is tried first.
+// one proxy route per (rule, match) pair, sorted so the most specific match is tried first. Each
+// route carries its rule's filters, timeouts, retry and mirrors (traffic.ts).
 
 import type { HTTPRoute, HTTPRouteMatch, Service } from "../../model/resources.ts";
 import type { Route, RouteMatch } from "../../model/snapshot.ts";
+import { ruleTraffic, type FaultIndex } from "./traffic.ts";
 
 interface Candidate {
   route: Route;
@@ -12,7 +14,7 @@ interface Candidate {
   index: number;
 }
 
-export function attachedRoutes(svc: Service, all: HTTPRoute[]): Route[] {
+export function attachedRoutes(svc: Service, all: HTTPRoute[], faults: FaultIndex): Route[] {
   const candidates: Candidate[] = [];
   for (const hr of all) {
     if (!attachesTo(hr, svc)) continue;
@@ -22,11 +24,17 @@ export function attachedRoutes(svc: Service, all: HTTPRoute[]): Route[] {
         cluster: `${b.name}.${b.namespace ?? ns}`,
         weight: b.weight ?? 1,
       }));
+      const traffic = ruleTraffic(rule, ns, faults);
       const matches: HTTPRouteMatch[] = rule.matches?.length ? rule.matches : [{}];
       for (const m of matches) {
         const match = normalizeMatch(m);
         candidates.push({
-          route: { name: `${ns}/${hr.metadata.name}/${rule.name ?? i}`, matches: [match], backends },
+          route: {
+            name: `${ns}/${hr.metadata.name}/${rule.name ?? i}`,
+            matches: [match],
+            backends,
+            ...traffic,
+          },
           match,
           created: hr.metadata.creationTimestamp ?? "",
           key: `${ns}/${hr.metadata.name}`,

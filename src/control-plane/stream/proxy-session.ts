@@ -1,14 +1,16 @@
 // One connected proxy: registers its Workload under a lease that lives as long as the stream (plus a
 // grace period), compiles its snapshot whenever the mesh changes, and pushes it when it differs from
-// what the proxy already runs.
+// what the proxy already runs. Health reports from the proxy's check of its app become the
+// Workload's status, re-put under the same lease (so the registration still ends with the stream).
 
 import type { ServerHttp2Stream } from "node:http2";
 import { isIP } from "node:net";
-import { resourceKey, WEFT_API_VERSION, type Workload } from "../../model/resources.ts";
+import { resourceKey, WEFT_API_VERSION, type Workload, type WorkloadStatus } from "../../model/resources.ts";
 import {
   encodeMessage,
   LineDecoder,
   type ControlPlaneMessage,
+  type HealthMessage,
   type HelloMessage,
   type ProxyMessage,
 } from "../../model/stream-protocol.ts";
@@ -36,6 +38,10 @@ export class ProxySession {
   ackedVersion?: string;
   lastNack?: string;
   #closed = false;
+  /** Health reported before the registration was stored: written with it. */
+  #pendingStatus?: WorkloadStatus;
+  /** Status writes, one after another, so the store ends with the latest report. */
+  #writes: Promise<void> = Promise.resolve();
 
   constructor(stream: ServerHttp2Stream, peer: Peer, opts: StreamServerOptions) {
     this.peer = peer;
@@ -69,6 +75,13 @@ export class ProxySession {
         this.lastNack = msg.error;
         console.error(`weft control-plane: ${this.workload} rejected config ${msg.version}: ${msg.error}`);
         return;
+      case "health": {
+        if (!this.#hello) return this.#fail("bad_message", "health before hello");
+        const problem = checkHealth(msg);
+        if (problem) return this.#fail("bad_message", problem);
+        this.#recordHealth(msg);
+        return;
+      }
       case "bye":
         this.#deregister()
           .catch(() => {})
@@ -113,14 +126,51 @@ export class ProxySession {
         identity: this.peer.id,
         ...(hello.zone ? { zone: hello.zone } : {}),
       },
+      ...(this.#pendingStatus ? { status: { ...this.#pendingStatus } } : {}),
     };
-    await store.put(key, JSON.stringify(this.#workload), { lease });
+    this.#pendingStatus = undefined;
+    // Health reports that arrive from here on queue behind the registration itself.
+    const registered = store.put(key, JSON.stringify(this.#workload), { lease });
+    this.#writes = registered.then(
+      () => {},
+      () => {},
+    );
+    await registered;
     const period = Math.max(200, (this.#opts.graceSeconds * 1000) / 3);
     this.#keepAlive = setInterval(() => {
       store.leaseKeepAlive(lease).catch(() => this.#fail("lease_lost", "registration lease expired"));
     }, period);
     this.#unsubscribe = this.#opts.state.onChange(() => this.#schedulePush());
     this.#push();
+  }
+
+  /**
+   * Records the app's health as the Workload's status. `since` is when the control plane learnt of
+   * the state, kept when a report repeats the current one (a proxy re-sends its state on reconnect).
+   */
+  #recordHealth(msg: HealthMessage): void {
+    const health = msg.healthy ? "Healthy" : "Unhealthy";
+    const current = (this.#workload?.status ?? this.#pendingStatus) as WorkloadStatus | undefined;
+    const status: WorkloadStatus = {
+      health,
+      ...(msg.detail ? { detail: msg.detail } : {}),
+      since: current?.health === health ? current.since : new Date().toISOString(),
+    };
+    // Hello is still being stored: the registration will carry this status.
+    if (!this.#workload) {
+      this.#pendingStatus = status;
+      return;
+    }
+    this.#workload = { ...this.#workload, status: { ...status } };
+    const workload = this.#workload;
+    this.#writes = this.#writes.then(async () => {
+      // After bye or expiry the key is gone (or someone else's): never resurrect it without a lease.
+      if (this.#closed || !this.#lease || workload !== this.#workload) return;
+      const key = resourceKey("Workload", this.peer.namespace, workload.metadata.name);
+      await this.#opts.store.put(key, JSON.stringify(workload), { lease: this.#lease });
+    });
+    this.#writes.catch((err) => this.#fail("status_failed", `recording health: ${(err as Error).message}`));
+    this.#writes = this.#writes.catch(() => {});
   }
 
   #schedulePush(): void {
@@ -174,6 +224,15 @@ export class ProxySession {
     this.#unsubscribe?.();
   }
 }
+
+function checkHealth(h: HealthMessage): string | undefined {
+  if (typeof h.healthy !== "boolean") return "health.healthy must be true or false";
+  if (h.detail !== undefined && (typeof h.detail !== "string" || h.detail.length > MAX_HEALTH_DETAIL))
+    return `health.detail must be a string of at most ${MAX_HEALTH_DETAIL} characters`;
+  return undefined;
+}
+
+const MAX_HEALTH_DETAIL = 1024;
 
 function checkHello(h: HelloMessage, peer: Peer): string | undefined {
   if (typeof h.workload !== "string" || !/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/.test(h.workload))

@@ -1,13 +1,15 @@
 // The config stream protocol against a real control plane in-process: authentication by mesh
-// certificate, hello checks, push on change, resume by version, deregistration on bye and on expiry.
+// certificate, hello checks, push on change, resume by version, deregistration on bye and on expiry,
+// health reports recorded as the Workload's status (and re-sent by the proxy's client on reconnect).
 
 import assert from "node:assert/strict";
 import { mkdtempSync } from "node:fs";
-import { connect, type ClientHttp2Session } from "node:http2";
+import { connect, constants, type ClientHttp2Session } from "node:http2";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
-import { resourceKey } from "../../model/resources.ts";
+import { resourceKey, type Workload, type WorkloadStatus } from "../../model/resources.ts";
+import type { ProxySnapshot } from "../../model/snapshot.ts";
 import {
   encodeMessage,
   LineDecoder,
@@ -15,6 +17,9 @@ import {
   type ControlPlaneMessage,
   type HelloMessage,
 } from "../../model/stream-protocol.ts";
+import { Cell } from "../../proxy/agent/cell.ts";
+import { ConfigClient } from "../../proxy/agent/config-client.ts";
+import type { TlsMaterial } from "../../proxy/types.ts";
 import { startControlPlane, type ControlPlane } from "../control-plane.ts";
 import { openEmbeddedStore } from "../../store/embedded/index.ts";
 import type { Store } from "../../store/store.ts";
@@ -178,4 +183,134 @@ test("closing the control plane does not wait on connected proxies, even one tha
   const goneAway = await Promise.race([sessionEnded, new Promise((r) => setTimeout(() => r(false), 3000))]);
   assert.ok(goneAway, "the proxy's connection was ended by the control plane");
   session.destroy();
+});
+
+/** The stored Workload and the lease it is stored under. */
+async function stored(name: string): Promise<{ workload: Workload; lease: number } | undefined> {
+  const kv = await store.get(resourceKey("Workload", "default", name));
+  return kv && { workload: JSON.parse(kv.value) as Workload, lease: kv.lease };
+}
+
+test("a health report becomes the Workload's status, stored under the registration's lease", async () => {
+  const p = await open("zeta");
+  await until(() => p.messages.find((m) => m.type === "snapshot"));
+  const registered = await stored("zeta-1");
+  assert.ok(registered && registered.lease > 0);
+  assert.equal(registered.workload.status, undefined, "no status until the proxy reports one");
+
+  const before = Date.now();
+  p.send({ type: "health", healthy: false, detail: "GET /healthz: 500" });
+  const unhealthy = await until(async () => {
+    const w = await stored("zeta-1");
+    return w?.workload.status ? w : undefined;
+  });
+  const status = unhealthy.workload.status as unknown as WorkloadStatus;
+  assert.equal(status.health, "Unhealthy");
+  assert.equal(status.detail, "GET /healthz: 500");
+  assert.ok(Date.parse(status.since) >= before - 1000 && Date.parse(status.since) <= Date.now());
+  assert.equal(unhealthy.lease, registered.lease, "still under the registration's lease");
+  assert.deepEqual(
+    unhealthy.workload.spec,
+    registered.workload.spec,
+    "the rest of the Workload is unchanged",
+  );
+
+  p.send({ type: "health", healthy: true });
+  const healthy = await until(async () => {
+    const w = await stored("zeta-1");
+    return (w?.workload.status as WorkloadStatus | undefined)?.health === "Healthy" ? w : undefined;
+  });
+  assert.equal(healthy.lease, registered.lease);
+  assert.equal((healthy.workload.status as unknown as WorkloadStatus).detail, undefined);
+
+  // The lease still ends the registration: bye removes the Workload, status and all.
+  p.send({ type: "bye" });
+  await until(async () => !(await stored("zeta-1")) || undefined);
+});
+
+test("a health report sent right behind hello is stored with the registration", async () => {
+  const p = await open("eta");
+  p.send({ type: "health", healthy: false, detail: "connect: connection refused" });
+  const w = await until(async () => {
+    const s = await stored("eta-1");
+    return s?.workload.status ? s : undefined;
+  });
+  assert.equal((w.workload.status as unknown as WorkloadStatus).health, "Unhealthy");
+  assert.ok(w.lease > 0);
+  p.send({ type: "bye" });
+});
+
+test("malformed health messages, or health before hello, end the stream with bad_message", async () => {
+  for (const bad of [
+    { type: "health", healthy: "no" },
+    { type: "health" },
+    { type: "health", healthy: false, detail: 42 },
+    { type: "health", healthy: false, detail: "x".repeat(5000) },
+  ]) {
+    const p = await open("theta");
+    await until(() => p.messages.find((m) => m.type === "snapshot"));
+    p.send(bad);
+    await p.closed;
+    const err = p.messages.find((m) => m.type === "error");
+    assert.ok(err && err.type === "error" && err.code === "bad_message", JSON.stringify(bad));
+  }
+
+  const id = "spiffe://weft.local/ns/default/sa/iota";
+  const cert = await cp.ca.issueWorkloadCertificate(id);
+  const session = connect(cp.streamUrl, { ca: cp.ca.trustBundlePem, key: cert.keyPem, cert: cert.chainPem });
+  sessions.push(session);
+  session.on("error", () => {});
+  const stream = session.request({ ":method": "POST", ":path": STREAM_PATH }, { endStream: false });
+  stream.on("error", () => {});
+  let text = "";
+  stream.setEncoding("utf8");
+  stream.on("data", (c: string) => (text += c));
+  stream.on("end", () => stream.end());
+  stream.write(encodeMessage({ type: "health", healthy: false }));
+  await new Promise((r) => stream.on("close", r));
+  assert.match(text, /"code":"bad_message".*health before hello/);
+});
+
+test("the proxy's config client reports health, and re-sends it after a reconnect re-registers the Workload", async (t) => {
+  const id = "spiffe://weft.local/ns/default/sa/kappa";
+  const cert = await cp.ca.issueWorkloadCertificate(id);
+  const tls = new Cell<TlsMaterial>();
+  tls.set({
+    keyPem: cert.keyPem,
+    certChainPem: cert.chainPem,
+    trustBundlePem: cp.ca.trustBundlePem,
+    spiffeId: id,
+  });
+  const client = new ConfigClient({
+    snapshot: new Cell<ProxySnapshot>(),
+    url: cp.streamUrl,
+    ca: cp.ca.trustBundlePem,
+    tls,
+    log: () => {},
+    hello: { workload: "kappa-1", address: "127.0.0.1", port: 15006, appPort: 8080 },
+    minBackoffMs: 10,
+    maxBackoffMs: 50,
+  });
+  t.after(() => client.stop(true));
+  client.start();
+  await until(() => client.snapshot.current());
+  client.reportHealth(false, "GET /healthz: 503");
+  const first = await until(async () => {
+    const w = await stored("kappa-1");
+    return w?.workload.status ? w : undefined;
+  });
+  assert.equal((first.workload.status as unknown as WorkloadStatus).health, "Unhealthy");
+
+  // The control plane drops the stream; the client reconnects, and its new session registers the
+  // Workload afresh (new lease, no status) — the client's re-sent report restores the status.
+  const session = cp.stream.sessions().find((s) => s.workload === "kappa-1");
+  assert.ok(session);
+  session.abort(constants.NGHTTP2_CANCEL);
+  const again = await until(async () => {
+    const w = await stored("kappa-1");
+    return w && w.lease !== first.lease && w.workload.status ? w : undefined;
+  });
+  const status = again.workload.status as unknown as WorkloadStatus;
+  assert.equal(status.health, "Unhealthy");
+  assert.equal(status.detail, "GET /healthz: 503");
 });

@@ -1,7 +1,9 @@
 // The proxy's end of the config stream: one HTTP/2 request to the control plane, authenticated with the
 // mesh certificate. Each snapshot is checked, then ACKed and published — or NACKed and ignored. When the
 // control plane goes away the proxy keeps its last good snapshot and reconnects with backoff and jitter,
-// telling the control plane which version it runs so an unchanged snapshot is not resent.
+// telling the control plane which version it runs so an unchanged snapshot is not resent. The app's
+// health (health-check.ts) goes up the same stream; the latest state is re-sent after every hello,
+// because a new session registers the Workload afresh, without the status the old one recorded.
 
 import { connect, type ClientHttp2Session, type ClientHttp2Stream } from "node:http2";
 import type { ProxySnapshot } from "../../model/snapshot.ts";
@@ -10,6 +12,7 @@ import {
   LineDecoder,
   STREAM_PATH,
   type ControlPlaneMessage,
+  type HealthMessage,
   type HelloMessage,
   type ProxyMessage,
 } from "../../model/stream-protocol.ts";
@@ -39,6 +42,8 @@ export class ConfigClient {
   #attempt = 0;
   #timer?: NodeJS.Timeout;
   #stopped = false;
+  /** The last health state reported; undefined while nothing was ever reported (healthy by default). */
+  #health?: HealthMessage;
 
   constructor(opts: ConfigClientOptions) {
     this.#opts = opts;
@@ -84,6 +89,16 @@ export class ConfigClient {
     stream.on("error", (err) => this.#lost(session, err.message));
     stream.on("close", () => this.#lost(session, "stream closed"));
     this.#send({ type: "hello", ...this.#opts.hello, version: this.snapshot.current()?.version });
+    if (this.#health) this.#send(this.#health);
+  }
+
+  /**
+   * Reports the local app's health to the control plane (recorded as the Workload's status). Sent now
+   * if connected; in any case remembered and sent again after each (re)connect's hello.
+   */
+  reportHealth(healthy: boolean, detail?: string): void {
+    this.#health = { type: "health", healthy, ...(detail ? { detail } : {}) };
+    this.#send(this.#health);
   }
 
   #onMessage(msg: ControlPlaneMessage): void {

@@ -1,6 +1,8 @@
 // A sidecar proxy, assembled: identity (certificate by CSR) → listeners (inbound mTLS, outbound,
 // explicit upstream ports, admin) → config stream. Ready when it has a certificate, a snapshot and
 // every listener is up. Draining deregisters first, so peers stop sending before listeners close.
+// When the snapshot asks for it, the agent also checks its app's health and reports it upstream
+// (health-check.ts); readiness stays about the sidecar itself.
 
 import { createHash } from "node:crypto";
 import { hostname } from "node:os";
@@ -13,6 +15,7 @@ import { createOutboundListener } from "../outbound/listener.ts";
 import { CertificateManager } from "./certificates.ts";
 import { Cell } from "./cell.ts";
 import { ConfigClient } from "./config-client.ts";
+import { AppHealth } from "./health-check.ts";
 
 export interface ProxyOptions {
   service: string;
@@ -106,11 +109,18 @@ export async function startProxy(opts: ProxyOptions): Promise<RunningProxy> {
       reach: opts.reach,
     },
   });
+  const appHealth = new AppHealth({
+    config: snapshot,
+    metrics,
+    log,
+    report: (healthy, detail) => client.reportHealth(healthy, detail),
+  });
   client.start();
 
   async function drain(): Promise<void> {
     if (draining) return;
     draining = true;
+    appHealth.stop();
     await client.stop(true);
     certs.stop();
     const timeout = opts.drainTimeoutMs ?? 5_000;

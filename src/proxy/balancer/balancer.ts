@@ -1,5 +1,6 @@
-// Load balancers pick one endpoint of a cluster per request. A family: one file per algorithm
-// (round-robin.ts today; least-request, ring-hash and locality-aware later), registered by name.
+// A pick-only balancer over a plain list, for callers that need no feedback from requests. The
+// outbound path's endpoint selection (every ClusterPolicy algorithm, locality, outlier detection,
+// slow start) is EndpointSet in endpoint-set.ts, which needs start()/end() around each request.
 
 import { RoundRobin } from "./round-robin.ts";
 

@@ -21,6 +21,8 @@ import type { RequestHeadFacts } from "./request-head.ts";
 import { copyResponseHeaders, trailersObject, type ResponseHeadFacts } from "./response-head.ts";
 import type { UpstreamDispatcher, UpstreamHandler, UpstreamRequest } from "../transport/upstream.ts";
 import { appendForwardedFor } from "./request-target.ts";
+import type { HeaderModifier } from "../../model/snapshot.ts";
+import { modifyHeaders } from "../outbound/filters.ts";
 
 const kExchange = Symbol("weft.exchange");
 type TaggedResponse = ServerResponse & { [kExchange]?: Exchange };
@@ -84,6 +86,15 @@ export class Exchange implements RequestView, RequestHeadFacts, ResponseHeadFact
   peer: PeerInfo | undefined = undefined;
   state = OPEN;
   status = 0;
+  /** ResponseHeaderModifier of the route, applied to the upstream's response headers. */
+  responseHeaders: HeaderModifier | undefined = undefined;
+  /**
+   * Called once when the exchange ends, with the local reply code if it failed here. Listeners
+   * that account per endpoint (balancers, outlier detection, circuit breakers) set it with
+   * `accountRef`; a module-level function, so no closure per request.
+   */
+  onEnd: ((x: Exchange, failure: LocalReplyCode | undefined) => void) | undefined = undefined;
+  accountRef: unknown = undefined;
 
   // RequestHeadFacts
   host: string | undefined = undefined;
@@ -102,6 +113,7 @@ export class Exchange implements RequestView, RequestHeadFacts, ResponseHeadFact
   #drainHooked = false;
   #params: URLSearchParams | undefined = undefined;
   #path: string | undefined = undefined;
+  #failure: LocalReplyCode | undefined = undefined;
 
   constructor(req: IncomingMessage, res: ServerResponse, edge: HttpEdge, stats: StatsByCode) {
     this.req = req;
@@ -147,14 +159,27 @@ export class Exchange implements RequestView, RequestHeadFacts, ResponseHeadFact
    * an unread request body is read and discarded, so the connection can carry the next request —
    * closing on a client that is still sending would reset the connection and lose the reply.
    */
-  reply(code: LocalReplyCode, detail: string, close = false): void {
+  reply(code: LocalReplyCode, detail: string, close = false, status?: number): void {
     if (this.state === DONE) return;
     this.state = DONE;
     if (!close && this.hasBody && !this.req.complete) this.req.resume();
-    this.#record(this.edge.replies.send(this.res, code, detail, close || this.edge.draining));
+    this.#failure = code;
+    this.#record(this.edge.replies.send(this.res, code, detail, close || this.edge.draining, status));
   }
 
-  /** Sends the request upstream. */
+  /** Answers with a response the proxy makes itself that is not an error (a route's redirect). */
+  respond(status: number, headers: string[]): void {
+    if (this.state === DONE) return;
+    this.state = DONE;
+    if (this.hasBody && !this.req.complete) this.req.resume();
+    const res = this.res;
+    headers.push("content-length", "0");
+    if (this.edge.draining) headers.push("connection", "close");
+    res.writeHead(status, headers);
+    res.end();
+    this.#record(status);
+  }
+
   /**
    * Forwards this request with the headers every hop adds: Host, X-Forwarded-For (appended),
    * X-Forwarded-Proto, and an x-request-id when the client sent none.
@@ -164,26 +189,36 @@ export class Exchange implements RequestView, RequestHeadFacts, ResponseHeadFact
     hop: { host: string; clientAddress: string | undefined; proto: string },
     timeouts: { responseHeadersMs: number; bodyIdleMs: number },
   ): void {
-    const h = this.headers;
-    h[1] = hop.host;
-    const xff = appendForwardedFor(this.forwardedFor, hop.clientAddress);
-    if (xff !== undefined) h.push("x-forwarded-for", xff);
-    h.push("x-forwarded-proto", hop.proto);
-    if (this.requestId === undefined) h.push("x-request-id", randomUUID());
     this.forward(dispatcher, {
       method: this.req.method as string,
       path: this.target,
-      headers: h,
+      headers: this.hopHeaders(hop),
       body: this.hasBody ? this.req : null,
       headersTimeout: timeouts.responseHeadersMs,
       bodyTimeout: timeouts.bodyIdleMs,
     });
   }
 
-  forward(dispatcher: UpstreamDispatcher, request: UpstreamRequest): void {
+  /** From now on, the client going away cancels whatever is under way for this exchange. */
+  watchClient(): void {
     const res = this.res as TaggedResponse;
     res[kExchange] = this;
     res.on("close", onResponseClose);
+  }
+
+  /** Request headers for `forwardTo` with the per-hop ones added (Host, X-Forwarded-*, x-request-id). */
+  hopHeaders(hop: { host: string; clientAddress: string | undefined; proto: string }): string[] {
+    const h = this.headers;
+    h[1] = hop.host;
+    const xff = appendForwardedFor(this.forwardedFor, hop.clientAddress);
+    if (xff !== undefined) h.push("x-forwarded-for", xff);
+    h.push("x-forwarded-proto", hop.proto);
+    if (this.requestId === undefined) h.push("x-request-id", randomUUID());
+    return h;
+  }
+
+  forward(dispatcher: UpstreamDispatcher, request: UpstreamRequest): void {
+    this.watchClient();
     if (request.body === null) dispatcher.dispatch(request, this);
     // With a body, wait until the parser has consumed the rest of this read: a framing error in it
     // (bad chunk, ...) then stops the request before the upstream sees anything. (nextTick is too
@@ -209,6 +244,7 @@ export class Exchange implements RequestView, RequestHeadFacts, ResponseHeadFact
 
   #record(status: number): void {
     this.stats.get(status, this.grpcStatus).record((performance.now() - this.startedAt) / 1000);
+    if (this.onEnd !== undefined) this.onEnd(this, this.#failure);
   }
 
   // --- UpstreamHandler (transport/upstream.ts): the upstream's response, streamed to the client ---
@@ -222,6 +258,7 @@ export class Exchange implements RequestView, RequestHeadFacts, ResponseHeadFact
     if (this.state !== OPEN) return false;
     const out: string[] = [];
     copyResponseHeaders(raw, out, this);
+    if (this.responseHeaders !== undefined) modifyHeaders(out, this.responseHeaders);
     if (this.edge.draining) out.push("connection", "close");
     const res = this.res;
     res.sendDate = false;
@@ -271,6 +308,7 @@ export class Exchange implements RequestView, RequestHeadFacts, ResponseHeadFact
     }
     // Response already started: abort it so the client sees a failure, not a short body.
     this.state = DONE;
+    this.#failure = "upstream_reset";
     this.res.destroy();
     this.#record(this.status);
   }

@@ -1,5 +1,5 @@
 // The inbound listener with real certificates from the mesh CA: mTLS STRICT, peer identity,
-// X-Forwarded-Client-Cert, renewal, PERMISSIVE.
+// X-Forwarded-Client-Cert, renewal, PERMISSIVE, the local rate limit.
 
 import { test } from "node:test";
 import assert from "node:assert/strict";
@@ -10,6 +10,7 @@ import { createTestCa, sid } from "../testing/certs.ts";
 import { request } from "../testing/client.ts";
 import { metricValue, startInbound } from "../testing/harness.ts";
 import { buildSnapshot } from "../testing/snapshots.ts";
+import type { RateLimit } from "../../model/snapshot.ts";
 import type { TlsMaterial } from "../types.ts";
 
 const ca = await createTestCa();
@@ -205,4 +206,129 @@ test("an inbound listener started before its certificate serves once the certifi
   const r = await request(p.port, { path: "/late", headers: { host: "reviews" }, tls: web });
   assert.equal(r.status, 200);
   assert.equal(r.body, "reviews GET /late");
+});
+
+/** The snapshot of the reviews proxy with an inbound rate limit (and a fixed version, so tests can keep it). */
+function limited(appPort: number, rateLimit: RateLimit | undefined, version: string) {
+  const s = buildSnapshot({ appPort, proxy: appProxy, version });
+  if (rateLimit) s.inbound.rateLimit = rateLimit;
+  return s;
+}
+
+test("rate limit: an empty bucket is a local 429 rate_limited with Retry-After; the app never sees it; tokens come back", async (t) => {
+  const app = await startApp("reviews");
+  const now = { t: 0 };
+  const p = await startInbound(
+    limited(app.port, { requestsPerSecond: 2, burst: 3, perSource: false }, "v1"),
+    await ca.material(APP),
+    { rateLimitClock: () => now.t },
+  );
+  t.after(() => Promise.all([p.close(), app.close()]));
+  const web = clientTls(await ca.material(WEB));
+  const agent = new https.Agent({ keepAlive: true, ...web });
+  t.after(() => agent.destroy());
+  const get = (path: string, body?: string) =>
+    request(p.port, {
+      method: body === undefined ? "GET" : "POST",
+      path,
+      headers: { host: "reviews" },
+      body,
+      agent,
+      tls: web,
+    });
+
+  const codes = [];
+  for (let i = 0; i < 5; i++) codes.push((await get(`/r${i}`)).status);
+  assert.deepEqual(codes, [200, 200, 200, 429, 429]);
+  // A refused request with a body: its body is read and discarded, the connection carries on.
+  const refused = await get("/with-body", "x".repeat(10_000));
+  assert.equal(refused.status, 429);
+  assert.equal(refused.headers["x-weft-error"], "rate_limited");
+  assert.equal(refused.headers["retry-after"], "1", "a token every 500 ms: retry after 1 s (rounded up)");
+  assert.match(refused.body, /^rate_limited: reviews\.default accepts 2 requests\/s \(burst 3\)/);
+  assert.equal(app.seen.length, 3, "refused requests never reach the app");
+
+  now.t += 500; // one token
+  assert.equal((await get("/after")).status, 200);
+  assert.equal((await get("/again")).status, 429);
+
+  const text = p.metrics.render();
+  const rl = { source_service: "web.default", destination_service: "reviews.default" };
+  assert.equal(metricValue(text, "weft_rate_limited_total", rl), 4);
+  assert.equal(
+    metricValue(text, "weft_local_replies_total", { direction: "inbound", code: "rate_limited" }),
+    4,
+  );
+  assert.equal(
+    metricValue(text, "weft_requests_total", { direction: "inbound", ...rl, response_code: "429" }),
+    4,
+  );
+  assert.equal(
+    metricValue(text, "weft_downstream_connections_total", { direction: "inbound" }),
+    1,
+    "429s keep the connection open",
+  );
+});
+
+test("rate limit perSource: each caller identity has its own bucket", async (t) => {
+  const app = await startApp("reviews");
+  const now = { t: 0 };
+  const p = await startInbound(
+    limited(app.port, { requestsPerSecond: 1, burst: 2, perSource: true }, "v1"),
+    await ca.material(APP),
+    { rateLimitClock: () => now.t },
+  );
+  t.after(() => Promise.all([p.close(), app.close()]));
+  const callers = {
+    web: clientTls(await ca.material(WEB)),
+    ratings: clientTls(await ca.material(sid("ratings"))),
+  };
+  const burst = async (tlsOpts: https.RequestOptions) => {
+    const codes = [];
+    for (let i = 0; i < 4; i++)
+      codes.push((await request(p.port, { headers: { host: "reviews" }, tls: tlsOpts })).status);
+    return codes;
+  };
+  assert.deepEqual(await burst(callers.web), [200, 200, 429, 429]);
+  assert.deepEqual(
+    await burst(callers.ratings),
+    [200, 200, 429, 429],
+    "web's burst did not use ratings' tokens",
+  );
+  const text = p.metrics.render();
+  for (const source of ["web.default", "ratings.default"])
+    assert.equal(
+      metricValue(text, "weft_rate_limited_total", {
+        source_service: source,
+        destination_service: "reviews.default",
+      }),
+      2,
+    );
+});
+
+test("rate limit across config changes: same settings keep the buckets, new settings start afresh, none removes it", async (t) => {
+  const app = await startApp("reviews");
+  const now = { t: 0 };
+  const rl: RateLimit = { requestsPerSecond: 1, burst: 2, perSource: false };
+  const p = await startInbound(limited(app.port, rl, "v1"), await ca.material(APP), {
+    rateLimitClock: () => now.t,
+  });
+  t.after(() => Promise.all([p.close(), app.close()]));
+  const web = clientTls(await ca.material(WEB));
+  const status = async () => (await request(p.port, { headers: { host: "reviews" }, tls: web })).status;
+  assert.equal(await status(), 200);
+  assert.equal(await status(), 200);
+  assert.equal(await status(), 429);
+
+  // An unrelated change (a new version, equal limit): still empty, not refilled by the push.
+  p.config.set(limited(app.port, { ...rl }, "v2"));
+  assert.equal(await status(), 429);
+
+  // A changed limit: a fresh bucket with the new burst.
+  p.config.set(limited(app.port, { ...rl, burst: 3 }, "v3"));
+  assert.deepEqual([await status(), await status(), await status(), await status()], [200, 200, 200, 429]);
+
+  // Removed: no limit at all.
+  p.config.set(limited(app.port, undefined, "v4"));
+  for (let i = 0; i < 10; i++) assert.equal(await status(), 200);
 });

@@ -3,19 +3,22 @@
 // a weft SPIFFE ID; TLS 1.2+ (1.3 preferred), ALPN http/1.1, the certificate swapped in place with
 // setSecureContext on renewal. A request then goes: peer (cached per connection) → head checks →
 // forward to the local app (config.inbound.appAddress:appPort) on a plaintext keep-alive pool, with
-// X-Forwarded-Client-Cert set from the verified peer (any client-supplied one is removed).
+// X-Forwarded-Client-Cert set from the verified peer (any client-supplied one is removed). When the
+// snapshot sets inbound.rateLimit, a token bucket (rate-limit.ts) is consulted once the peer is known
+// and the head is valid: an empty bucket is a local 429 `rate_limited` with Retry-After.
 
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type https from "node:https";
 import type { AddressInfo, Socket } from "node:net";
 import type { TLSSocket } from "node:tls";
-import type { ProxySnapshot } from "../../model/snapshot.ts";
+import type { ProxySnapshot, RateLimit } from "../../model/snapshot.ts";
 import { Exchange, type UpstreamTimeouts } from "../http/exchange.ts";
 import { ListenerLifecycle, type ProxyListener } from "../http/listener-lifecycle.ts";
 import { LocalReplies } from "../http/local-reply.ts";
 import { checkRequestHead, scanRequestHeaders } from "../http/request-head.ts";
 import { parseAbsoluteForm } from "../http/request-target.ts";
 import { HttpEdge, type EdgeLimits } from "../http/server-edge.ts";
+import type { CounterSeries } from "../metrics/families.ts";
 import { StatsByCode, type ProxyMetrics } from "../metrics/registry.ts";
 import { ALPN_HTTP1, MIN_TLS_VERSION, serverContextOptions } from "../tls/secure-context.ts";
 import type { Source, TlsMaterial } from "../types.ts";
@@ -23,6 +26,7 @@ import { UpstreamPools, type PoolOptions, type UpstreamPool } from "../transport
 import { DEFAULT_TIMEOUTS } from "../outbound/listener.ts";
 import { attachPlaintextPeer, attachTlsPeer, peerOf, type InboundPeer } from "./peer.ts";
 import { createSniffingServer } from "./protocol-sniffer.ts";
+import { monotonicClock, RateLimiter, type Clock } from "./rate-limit.ts";
 import { tlsFailureReason } from "./tls-failures.ts";
 
 export interface InboundListenerOptions {
@@ -32,6 +36,8 @@ export interface InboundListenerOptions {
   limits?: EdgeLimits;
   timeouts?: Partial<UpstreamTimeouts>;
   pool?: PoolOptions;
+  /** Clock of the rate limit's token buckets (ms, monotonic); injectable for tests. */
+  rateLimitClock?: Clock;
 }
 
 export interface InboundListener extends ProxyListener {
@@ -46,10 +52,21 @@ class InboundTable {
   readonly appLabel: string;
   readonly destination: string;
   readonly permissive: boolean;
+  /** Undefined without a rate limit: the request path then pays one comparison. */
+  readonly limiter: RateLimiter | undefined;
+  readonly limitDetail: string;
   readonly #metrics: ProxyMetrics;
   readonly #bySource = new Map<string, StatsByCode>();
+  readonly #limitedBySource = new Map<string, CounterSeries>();
 
-  constructor(s: ProxySnapshot, generation: number, pools: UpstreamPools, metrics: ProxyMetrics) {
+  constructor(
+    s: ProxySnapshot,
+    generation: number,
+    pools: UpstreamPools,
+    metrics: ProxyMetrics,
+    previous: RateLimiter | undefined,
+    clock: Clock,
+  ) {
     this.version = s.version;
     this.generation = generation;
     this.app = pools.get({ address: s.inbound.appAddress, port: s.inbound.appPort });
@@ -57,6 +74,21 @@ class InboundTable {
     this.destination = `${s.proxy.service}.${s.proxy.namespace}`;
     this.permissive = s.mesh.mtlsMode === "PERMISSIVE";
     this.#metrics = metrics;
+    const rl = s.inbound.rateLimit;
+    // Unrelated config changes (a new endpoint elsewhere) must not refill everyone's buckets.
+    this.limiter =
+      rl === undefined ? undefined : previous?.sameSettings(rl) ? previous : new RateLimiter(rl, clock);
+    this.limitDetail = rl === undefined ? "" : describeLimit(this.destination, rl);
+  }
+
+  /** weft_rate_limited_total for one source, bound on its first refusal. */
+  limitedFor(source: string): CounterSeries {
+    let c = this.#limitedBySource.get(source);
+    if (c === undefined) {
+      c = this.#metrics.rateLimited.series(source, this.destination);
+      this.#limitedBySource.set(source, c);
+    }
+    return c;
   }
 
   statsFor(source: string): StatsByCode {
@@ -160,7 +192,14 @@ class Inbound {
 
   apply(s: ProxySnapshot): void {
     if (s.version === this.table?.version) return;
-    this.table = new InboundTable(s, ++this.#generation, this.pools, this.#opts.metrics);
+    this.table = new InboundTable(
+      s,
+      ++this.#generation,
+      this.pools,
+      this.#opts.metrics,
+      this.table?.limiter,
+      this.#opts.rateLimitClock ?? monotonicClock,
+    );
     this.pools.sync();
     this.#opts.metrics.configUpdates.series("inbound").value++;
   }
@@ -196,6 +235,16 @@ class Inbound {
       return x.reply("unsupported", `Upgrade to ${x.upgrade} is not supported yet`, true);
     }
     if (t === undefined) return x.reply("not_ready", "the proxy has no config from the control plane yet");
+    if (t.limiter !== undefined) {
+      // Keyed by SPIFFE ID (perSource); plaintext PERMISSIVE peers have none and share one bucket.
+      const waitMs = t.limiter.take(peer.id ?? "");
+      if (waitMs > 0) {
+        t.limitedFor(peer.service).value++;
+        // Whole seconds, rounded up (RFC 9110); LocalReplies' writeHead keeps headers set here.
+        res.setHeader("retry-after", String(Math.ceil(waitMs / 1000)));
+        return x.reply("rate_limited", t.limitDetail);
+      }
+    }
 
     x.upstream = t.appLabel;
     if (peer.xfcc !== undefined) x.headers.push("x-forwarded-client-cert", peer.xfcc);
@@ -218,6 +267,11 @@ class Inbound {
     for (const u of this.#unsubscribe) u();
     await this.pools.close();
   }
+}
+
+function describeLimit(destination: string, rl: RateLimit): string {
+  const scope = rl.perSource ? "from each caller (by SPIFFE ID)" : "to this instance";
+  return `${destination} accepts ${rl.requestsPerSecond} requests/s (burst ${rl.burst}) ${scope}`;
 }
 
 export function createInboundListener(opts: InboundListenerOptions): InboundListener {

@@ -84,6 +84,63 @@ export class ProxyMetrics {
     ["direction"],
   );
 
+  // Traffic management decisions (issue 3): every one visible, per route and destination.
+  readonly retries: MetricFamily<CounterSeries> = this.registry.counter(
+    "weft_retries_total",
+    "Retry attempts sent, by the condition that caused them.",
+    ["source_service", "destination_service", "route", "reason"],
+  );
+  readonly retryBudgetExhausted: MetricFamily<CounterSeries> = this.registry.counter(
+    "weft_retry_budget_exhausted_total",
+    "Retries not sent because the destination's retry budget (or max concurrent retries) was spent.",
+    ["source_service", "destination_service", "route"],
+  );
+  readonly hedges: MetricFamily<CounterSeries> = this.registry.counter(
+    "weft_hedges_total",
+    "Hedged attempts sent after the hedge delay; outcome=won when the hedge answered first.",
+    ["source_service", "destination_service", "route", "outcome"],
+  );
+  readonly mirrored: MetricFamily<CounterSeries> = this.registry.counter(
+    "weft_mirrored_requests_total",
+    "Requests copied to a mirror backend; outcome = the mirror's status class or error code.",
+    ["source_service", "destination_service", "route", "outcome"],
+  );
+  readonly faults: MetricFamily<CounterSeries> = this.registry.counter(
+    "weft_faults_injected_total",
+    "Faults injected by a FaultInjection filter.",
+    ["source_service", "destination_service", "route", "fault"],
+  );
+  readonly circuitOverflows: MetricFamily<CounterSeries> = this.registry.counter(
+    "weft_circuit_breaker_overflows_total",
+    "Requests refused because a destination's connection-pool limit was reached.",
+    ["source_service", "destination_service", "limit"],
+  );
+  readonly ejections: MetricFamily<CounterSeries> = this.registry.counter(
+    "weft_outlier_ejections_total",
+    "Endpoints ejected by outlier detection.",
+    ["destination_service", "reason"],
+  );
+  readonly ejectedEndpoints: MetricFamily<CounterSeries> = this.registry.gauge(
+    "weft_outlier_ejected_endpoints",
+    "Endpoints currently ejected by outlier detection.",
+    ["destination_service"],
+  );
+  readonly rateLimited: MetricFamily<CounterSeries> = this.registry.counter(
+    "weft_rate_limited_total",
+    "Inbound requests refused by the local rate limit.",
+    ["source_service", "destination_service"],
+  );
+  readonly healthChecks: MetricFamily<CounterSeries> = this.registry.counter(
+    "weft_health_checks_total",
+    "Active health checks of the local app, by result.",
+    ["result"],
+  );
+  readonly appHealthy: MetricFamily<CounterSeries> = this.registry.gauge(
+    "weft_app_healthy",
+    "1 when the active health check finds the local app healthy, 0 when not (absent: no check).",
+    [],
+  );
+
   /** A pre-bound pair (counter + histogram) for one label set; bind per route/peer and status, not per request. */
   requestStats(
     direction: Direction,

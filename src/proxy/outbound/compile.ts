@@ -4,9 +4,22 @@
 // metric handles for each (route, backend). Three kinds of target, as in linkerd2-proxy:
 // logical (service + routes) → concrete (a cluster, balanced) → endpoint (one address, pooled).
 
-import type { Cluster, OutboundService, ProxySnapshot } from "../../model/snapshot.ts";
-import { createBalancer, type Balancer } from "../balancer/balancer.ts";
+import type {
+  Cluster,
+  ClusterPolicy,
+  FaultPolicy,
+  HedgePolicy,
+  OutboundService,
+  ProxySnapshot,
+  RetryPolicy,
+  Route,
+  RouteFilters,
+  RouteTimeouts,
+} from "../../model/snapshot.ts";
+import { EndpointSet } from "../balancer/endpoint-set.ts";
+import type { CounterSeries } from "../metrics/families.ts";
 import { StatsByCode, type ProxyMetrics } from "../metrics/registry.ts";
+import { DEFAULT_RETRY_BUDGET, RetryBudget } from "./retry.ts";
 import type { UpstreamPool, UpstreamPools } from "../transport/upstream-pools.ts";
 import { WeightedPicker } from "./backend-picker.ts";
 import { HostTable } from "./host-table.ts";
@@ -16,18 +29,96 @@ export interface CompiledEndpoint {
   readonly pool: UpstreamPool;
   /** "reviews.default at 10.0.0.7:9080", for error details. */
   readonly label: string;
+  /** The cluster this endpoint belongs to (set once the cluster is built). */
+  cluster: CompiledCluster;
+}
+
+/**
+ * Per-destination state that outlives config changes (carried over by cluster name): in-flight
+ * counts for the circuit breaker and the retry budget. Limits are 0 when unset.
+ */
+export class ClusterLimits {
+  maxRequests = 0;
+  maxRetries = 0;
+  /** Attempts in flight to this destination (first attempts, retries, hedges). */
+  active = 0;
+  /** Retries and hedges in flight. */
+  activeRetries = 0;
+  budget: RetryBudget = new RetryBudget(DEFAULT_RETRY_BUDGET.percent, DEFAULT_RETRY_BUDGET.minPerSecond);
+  overflowRequests: CounterSeries | undefined;
+  overflowRetries: CounterSeries | undefined;
+  overflowPending: CounterSeries | undefined;
 }
 
 export interface CompiledCluster {
   readonly name: string;
   /** metrics' destination_service: "name.namespace". */
   readonly destination: string;
-  readonly endpoints: Balancer<CompiledEndpoint>;
+  readonly endpoints: EndpointSet<CompiledEndpoint>;
+  readonly policy: ClusterPolicy | undefined;
+  /** What consistent hashing hashes (RingHash / Maglev); undefined for other balancers. */
+  readonly hashOn: { header?: string; cookie?: string; sourceAddress?: boolean } | undefined;
+  readonly limits: ClusterLimits;
 }
 
 export interface CompiledBackend {
   readonly cluster: CompiledCluster;
   readonly stats: StatsByCode;
+}
+
+/** Metric handles of one (route, destination), bound on first use. */
+export class RouteCounters {
+  readonly #metrics: ProxyMetrics;
+  readonly #labels: [string, string, string];
+  readonly #cache = new Map<string, CounterSeries>();
+  constructor(metrics: ProxyMetrics, source: string, destination: string, route: string) {
+    this.#metrics = metrics;
+    this.#labels = [source, destination, route];
+  }
+  retry(reason: string): CounterSeries {
+    return this.#get("r" + reason, () => this.#metrics.retries.series(...this.#labels, reason));
+  }
+  budgetExhausted(): CounterSeries {
+    return this.#get("b", () => this.#metrics.retryBudgetExhausted.series(...this.#labels));
+  }
+  hedge(outcome: "sent" | "won"): CounterSeries {
+    return this.#get("h" + outcome, () => this.#metrics.hedges.series(...this.#labels, outcome));
+  }
+  mirrored(outcome: string): CounterSeries {
+    return this.#get("m" + outcome, () => this.#metrics.mirrored.series(...this.#labels, outcome));
+  }
+  fault(kind: "delay" | "abort"): CounterSeries {
+    return this.#get("f" + kind, () => this.#metrics.faults.series(...this.#labels, kind));
+  }
+  #get(key: string, make: () => CounterSeries): CounterSeries {
+    let c = this.#cache.get(key);
+    if (c === undefined) this.#cache.set(key, (c = make()));
+    return c;
+  }
+}
+
+export interface CompiledMirror {
+  readonly cluster: CompiledCluster;
+  /** 0..1 */
+  readonly fraction: number;
+  readonly counters: RouteCounters;
+}
+
+/**
+ * What a route does beyond picking a backend. Undefined on routes that use none of it, so a plain
+ * route takes the fast path and pays nothing for features it does not use.
+ */
+export interface RouteFeatures {
+  readonly filters: RouteFilters | undefined;
+  readonly timeouts: RouteTimeouts | undefined;
+  readonly retry: RetryPolicy | undefined;
+  readonly hedge: HedgePolicy | undefined;
+  readonly fault: FaultPolicy | undefined;
+  readonly mirrors: readonly CompiledMirror[];
+  /** The route's PathPrefix value (ReplacePrefixMatch rewrites replace it). */
+  readonly matchedPrefix: string;
+  /** Counters per destination ("name.namespace"), for retries, hedges and faults. */
+  counters(destination: string): RouteCounters;
 }
 
 export interface CompiledRoute {
@@ -36,6 +127,7 @@ export interface CompiledRoute {
   readonly backends: WeightedPicker<CompiledBackend>;
   /** Local replies on this route before a backend is known (upstream_unavailable). */
   readonly stats: StatsByCode;
+  readonly features: RouteFeatures | undefined;
 }
 
 export interface CompiledService {
@@ -50,6 +142,7 @@ export interface OutboundTable {
   readonly version: string;
   readonly hosts: HostTable<CompiledService>;
   readonly services: ReadonlyMap<string, CompiledService>;
+  readonly clusters: ReadonlyMap<string, CompiledCluster>;
   /** The proxy's own service, "name.namespace": metrics' source_service. */
   readonly source: string;
   /** Local replies before a service is known (no_route for unknown hosts, bad requests). */
@@ -65,11 +158,16 @@ export function matchRoute(svc: CompiledService, r: RequestView): CompiledRoute 
   return undefined;
 }
 
-/** Builds the table; gets (and marks) pools for every endpoint — the caller then calls pools.sync(). */
+/**
+ * Builds the table; gets (and marks) pools for every endpoint — the caller then calls pools.sync().
+ * State that must survive a config change (endpoint health, in-flight counts, retry budgets) is
+ * carried over from `previous` by cluster name.
+ */
 export function compileOutbound(
   s: ProxySnapshot,
   pools: UpstreamPools,
   metrics: ProxyMetrics,
+  previous?: OutboundTable,
 ): OutboundTable {
   const source = `${s.proxy.service}.${s.proxy.namespace}`;
   const clusters = new Map<string, CompiledCluster>();
@@ -78,7 +176,8 @@ export function compileOutbound(
     if (c === undefined) {
       const spec = s.clusters[name];
       if (spec === undefined) return undefined;
-      clusters.set(name, (c = compileCluster(spec, pools)));
+      const before = previous?.clusters.get(name);
+      clusters.set(name, (c = compileCluster(spec, pools, metrics, source, s.proxy.zone, before)));
     }
     return c;
   };
@@ -105,6 +204,7 @@ export function compileOutbound(
           backends.filter((b) => b.item !== undefined) as { item: CompiledBackend; weight: number }[],
         ),
         stats: new StatsByCode(metrics, "outbound", source, name, r.name),
+        features: compileFeatures(r, clusterOf, metrics, source),
       };
     });
     const compiled: CompiledService = {
@@ -120,16 +220,92 @@ export function compileOutbound(
     version: s.version,
     hosts: HostTable.build(entries, s.proxy.namespace),
     services,
+    clusters,
     source,
     unknownStats: new StatsByCode(metrics, "outbound", source, "unknown", ""),
   };
 }
 
-function compileCluster(c: Cluster, pools: UpstreamPools): CompiledCluster {
+function compileFeatures(
+  r: Route,
+  clusterOf: (name: string) => CompiledCluster | undefined,
+  metrics: ProxyMetrics,
+  source: string,
+): RouteFeatures | undefined {
+  if (!r.filters && !r.timeouts && !r.retry && !r.hedge && !r.fault && !r.mirrors?.length) return undefined;
+  const byDestination = new Map<string, RouteCounters>();
+  const counters = (destination: string): RouteCounters => {
+    let c = byDestination.get(destination);
+    if (c === undefined)
+      byDestination.set(destination, (c = new RouteCounters(metrics, source, destination, r.name)));
+    return c;
+  };
+  const mirrors: CompiledMirror[] = [];
+  for (const m of r.mirrors ?? []) {
+    const cluster = clusterOf(m.cluster);
+    if (cluster === undefined || !(m.percent > 0)) continue;
+    mirrors.push({
+      cluster,
+      fraction: Math.min(1, m.percent / 100),
+      counters: counters(cluster.destination),
+    });
+  }
+  const path = r.matches[0]?.path;
+  return {
+    filters: r.filters,
+    timeouts: r.timeouts,
+    retry: r.retry,
+    hedge: r.hedge,
+    fault: r.fault,
+    mirrors,
+    matchedPrefix: path?.type === "PathPrefix" ? path.value : "/",
+    counters,
+  };
+}
+
+function compileCluster(
+  c: Cluster,
+  pools: UpstreamPools,
+  metrics: ProxyMetrics,
+  source: string,
+  zone: string | undefined,
+  before: CompiledCluster | undefined,
+): CompiledCluster {
   const destination = `${c.service}.${c.namespace}`;
-  const endpoints = c.endpoints.map((ep) => {
+  const policy = c.policy;
+  const cb = policy?.circuitBreaker;
+  const inputs = c.endpoints.map((ep) => {
     const pool = pools.get({ address: ep.address, port: ep.port, identity: ep.identity });
-    return { pool, label: `${destination} at ${pool.label}` };
+    pool.setLimits?.(cb?.maxConnections ?? 0, cb?.maxPendingRequests ?? 0);
+    const value = { pool, label: `${destination} at ${pool.label}` } as CompiledEndpoint;
+    return { value, key: pool.key, zone: ep.zone };
   });
-  return { name: c.name, destination, endpoints: createBalancer(endpoints) };
+  const ejections = (reason: string) => metrics.ejections.series(destination, reason);
+  const ejected = metrics.ejectedEndpoints.series(destination);
+  const endpoints = new EndpointSet<CompiledEndpoint>(inputs, policy, {
+    localZone: zone,
+    events: {
+      onEject: (_key, reason) => {
+        ejections(reason).inc();
+        ejected.inc();
+      },
+      onReturn: () => ejected.dec(),
+    },
+  });
+  if (before !== undefined) endpoints.inheritFrom(before.endpoints);
+  // Carry in-flight counts and the budget's window over; take the new limits.
+  const limits = before?.limits ?? new ClusterLimits();
+  limits.maxRequests = cb?.maxRequests ?? 0;
+  limits.maxRetries = cb?.maxRetries ?? 0;
+  const rb = policy?.retryBudget ?? DEFAULT_RETRY_BUDGET;
+  if (limits.budget.percent !== rb.percent || limits.budget.minPerSecond !== rb.minPerSecond)
+    limits.budget = new RetryBudget(rb.percent, rb.minPerSecond);
+  limits.overflowRequests = metrics.circuitOverflows.series(source, destination, "max_requests");
+  limits.overflowRetries = metrics.circuitOverflows.series(source, destination, "max_retries");
+  limits.overflowPending = metrics.circuitOverflows.series(source, destination, "max_pending_requests");
+  const lb = policy?.loadBalancer;
+  const hashOn = lb && (lb.type === "RingHash" || lb.type === "Maglev") ? lb.hashOn : undefined;
+  const cluster: CompiledCluster = { name: c.name, destination, endpoints, policy, hashOn, limits };
+  for (const i of inputs) i.value.cluster = cluster;
+  return cluster;
 }

@@ -18,7 +18,16 @@ import { StatsByCode, type ProxyMetrics } from "../metrics/registry.ts";
 import type { Source, TlsMaterial } from "../types.ts";
 import { UpstreamPools, type PoolOptions } from "../transport/upstream-pools.ts";
 import type { LocalReplyCode } from "../errors.ts";
-import { compileOutbound, matchRoute, type CompiledService, type OutboundTable } from "./compile.ts";
+import type { EndpointHandle, Outcome } from "../balancer/endpoint-set.ts";
+import { hashKeyOf } from "../balancer/hash-key.ts";
+import {
+  compileOutbound,
+  matchRoute,
+  type CompiledEndpoint,
+  type CompiledService,
+  type OutboundTable,
+} from "./compile.ts";
+import { answerRedirect, outcomeOfStatus, REAL_CLOCK, runRoute, type RouteClock } from "./routed-request.ts";
 import { acceptConnect, tunnelAuthorityOf } from "./connect-tunnel.ts";
 
 export interface OutboundListenerOptions {
@@ -32,6 +41,8 @@ export interface OutboundListenerOptions {
   pool?: PoolOptions;
   /** Where config problems are reported (a snapshot that does not compile keeps the previous one). */
   log?: (msg: string) => void;
+  /** Timers and randomness for routes with faults, retries, hedging and timeouts (tests inject them). */
+  clock?: RouteClock;
 }
 
 export interface OutboundListener extends ProxyListener {
@@ -50,12 +61,14 @@ class Outbound {
   readonly lifecycle: ListenerLifecycle;
   readonly #opts: OutboundListenerOptions;
   readonly #timeouts: UpstreamTimeouts;
+  readonly #clock: RouteClock;
   readonly #notReadyStats: StatsByCode;
   readonly #unsubscribe: () => void;
 
   constructor(opts: OutboundListenerOptions) {
     this.#opts = opts;
     this.#timeouts = { ...DEFAULT_TIMEOUTS, ...opts.timeouts };
+    this.#clock = opts.clock ?? REAL_CLOCK;
     this.#notReadyStats = new StatsByCode(opts.metrics, "outbound", "unknown", "unknown", "");
     this.pools = new UpstreamPools({
       tls: opts.tls,
@@ -80,7 +93,7 @@ class Outbound {
     if (snapshot.version === this.table?.version) return;
     let table: OutboundTable;
     try {
-      table = compileOutbound(snapshot, this.pools, this.#opts.metrics);
+      table = compileOutbound(snapshot, this.pools, this.#opts.metrics, this.table);
     } catch (err) {
       this.#opts.log?.(`outbound: snapshot ${snapshot.version} not applied: ${(err as Error).message}`);
       return;
@@ -152,6 +165,11 @@ class Outbound {
       x.stats = svc.stats;
       return x.reply("no_route", `no route of ${svc.name} matches ${req.method} ${x.path}`);
     }
+    const redirect = route.features?.filters?.redirect;
+    if (redirect !== undefined) {
+      x.stats = route.stats;
+      return answerRedirect(x, redirect, route.features!.matchedPrefix, host);
+    }
     const backend = route.backends.pick();
     if (backend === undefined) {
       x.stats = route.stats;
@@ -161,20 +179,45 @@ class Outbound {
       );
     }
     x.stats = backend.stats;
-    const endpoint = backend.cluster.endpoints.pick();
+    const cluster = backend.cluster;
+    const clientAddress = req.socket.remoteAddress;
+    const hashKey = cluster.hashOn === undefined ? undefined : hashKeyOf(cluster.hashOn, x, clientAddress);
+    if (route.features !== undefined) {
+      return runRoute({
+        x,
+        route,
+        features: route.features,
+        backend,
+        host,
+        clientAddress,
+        hashKey,
+        timeouts: this.#timeouts,
+        clock: this.#clock,
+      });
+    }
+
+    // The plain path: one attempt, accounted per endpoint (balancer load, outlier detection).
+    const limits = cluster.limits;
+    if (limits.maxRequests > 0 && limits.active >= limits.maxRequests) {
+      limits.overflowRequests?.inc();
+      return x.reply(
+        "circuit_open",
+        `${cluster.destination}: ${limits.maxRequests} requests already in flight`,
+      );
+    }
+    const endpoint = cluster.endpoints.pick(hashKey);
     if (endpoint === undefined) {
       return x.reply(
         "upstream_unavailable",
-        `${backend.cluster.destination} has no endpoints (cluster ${backend.cluster.name})`,
+        `${cluster.destination} has no endpoints (cluster ${cluster.name})`,
       );
     }
-
-    x.upstream = endpoint.label;
-    x.forwardTo(
-      endpoint.pool.dispatcher,
-      { host, clientAddress: req.socket.remoteAddress, proto: "http" },
-      this.#timeouts,
-    );
+    cluster.endpoints.start(endpoint);
+    limits.active++;
+    x.accountRef = endpoint;
+    x.onEnd = endPlainExchange;
+    x.upstream = endpoint.value.label;
+    x.forwardTo(endpoint.value.pool.dispatcher, { host, clientAddress, proto: "http" }, this.#timeouts);
   }
 
   async close(): Promise<void> {
@@ -188,6 +231,36 @@ class Outbound {
     this.#unsubscribe();
     await this.pools.close();
   }
+}
+
+/** Ends a plain exchange's accounting: the endpoint's load and health, the destination's in-flight count. */
+function endPlainExchange(x: Exchange, failure: LocalReplyCode | undefined): void {
+  const ep = x.accountRef as EndpointHandle<CompiledEndpoint>;
+  const cluster = ep.value.cluster;
+  cluster.limits.active--;
+  let outcome: Outcome;
+  switch (failure) {
+    case undefined:
+      outcome = outcomeOfStatus(x.status);
+      break;
+    case "upstream_unavailable":
+    case "upstream_tls_error":
+      outcome = "connect";
+      break;
+    case "upstream_reset":
+      outcome = "reset";
+      break;
+    case "timeout":
+      outcome = "timeout";
+      break;
+    case "circuit_open":
+      cluster.limits.overflowPending?.inc();
+      outcome = "local";
+      break;
+    default:
+      outcome = "local";
+  }
+  cluster.endpoints.end(ep, outcome, performance.now() - x.startedAt);
 }
 
 export function createOutboundListener(opts: OutboundListenerOptions): OutboundListener {

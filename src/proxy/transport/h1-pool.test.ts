@@ -164,3 +164,53 @@ test("chunked request bodies stream out; the response may arrive before the requ
   body.push(null);
   assert.equal(pool.idleConnections, 0, "not reused while its request body was unfinished");
 });
+
+test("circuit breaker: at maxConnections requests wait in a bounded FIFO; past maxPendingRequests they are refused at once", async (t) => {
+  const held: net.Socket[] = [];
+  const up = await rawServer((_h, s) => held.push(s)); // answers only when the test says so
+  const pool = new H1Pool(plainConnector(up.port), {
+    keepAliveTimeoutMs: 10_000,
+    keepAliveMaxTimeoutMs: 60_000,
+  });
+  pool.setLimits(1, 1);
+  t.after(() => Promise.all([pool.destroy(), up.close()]));
+  const first = run(pool, req({ path: "/1" }));
+  const second = run(pool, req({ path: "/2" }));
+  const third = await run(pool, req({ path: "/3" }));
+  assert.deepEqual(third, { error: "WEFT_ERR_CIRCUIT_OPEN" }, "the queue holds one: the third is refused");
+  assert.equal(pool.pending, 1);
+  while (held.length < 1) await new Promise((r) => setTimeout(r, 5));
+  held[0].write(OK);
+  assert.deepEqual(await first, { status: 200, body: "ok" });
+  // The waiting request runs on the connection the first one freed: still one connection.
+  while (held.length < 2) await new Promise((r) => setTimeout(r, 5));
+  held[1].write(OK);
+  assert.deepEqual(await second, { status: 200, body: "ok" });
+  assert.equal(up.sockets.length, 1);
+  assert.equal(pool.pending, 0);
+});
+
+test("circuit breaker: a waiting request that is cancelled leaves the queue", async (t) => {
+  const up = await rawServer(() => {});
+  const pool = new H1Pool(plainConnector(up.port), {
+    keepAliveTimeoutMs: 10_000,
+    keepAliveMaxTimeoutMs: 60_000,
+  });
+  pool.setLimits(1, 5);
+  t.after(() => Promise.all([pool.destroy(), up.close()]));
+  void run(pool, req());
+  let abort: ((e?: Error) => void) | undefined;
+  const waited = new Promise<string>((resolve) =>
+    pool.dispatch(req(), {
+      onConnect: (a) => (abort = a),
+      onHeaders: () => true,
+      onData: () => true,
+      onComplete: () => resolve("complete"),
+      onError: (e) => resolve(e.message),
+    }),
+  );
+  assert.equal(pool.pending, 1);
+  abort!(new Error("client went away"));
+  assert.equal(await waited, "client went away");
+  assert.equal(pool.pending, 0);
+});

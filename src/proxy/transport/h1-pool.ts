@@ -1,6 +1,8 @@
 // weft's HTTP/1.1 connection pool for one upstream endpoint: idle keep-alive connections are
-// reused most-recently-used first; a request that finds none opens a new one (no limit yet —
-// circuit breaking will add one). Idle connections close after the keep-alive timeout (the
+// reused most-recently-used first; a request that finds none opens a new one — unless the circuit
+// breaker's maxConnections is reached, when it waits (FIFO) for a connection to come free, and a
+// request that finds maxPendingRequests already waiting is refused at once (WEFT_ERR_CIRCUIT_OPEN):
+// a bounded queue, never an unbounded one. Idle connections close after the keep-alive timeout (the
 // upstream's Keep-Alive hint minus a second, capped). A request that fails on a stale reused
 // connection before any response byte is retried once on a fresh connection when replayable.
 
@@ -22,6 +24,14 @@ export interface H1PoolOptions {
 }
 
 const HINT_MARGIN_MS = 1_000;
+/** Waiting requests allowed when maxConnections is set without maxPendingRequests (Envoy's default). */
+const DEFAULT_MAX_PENDING = 1024;
+
+interface Waiter {
+  request: UpstreamRequest;
+  handler: UpstreamHandler;
+  cancelled: boolean;
+}
 
 export class H1Pool implements UpstreamDispatcher, ConnectionOwner {
   readonly #connect: Connector;
@@ -31,6 +41,9 @@ export class H1Pool implements UpstreamDispatcher, ConnectionOwner {
   #connecting = 0;
   #closed = false;
   #drained: (() => void) | undefined;
+  #maxConnections = 0;
+  #maxPending = 0;
+  readonly #waiting: Waiter[] = [];
 
   constructor(connect: Connector, opts: H1PoolOptions) {
     this.#connect = connect;
@@ -43,6 +56,18 @@ export class H1Pool implements UpstreamDispatcher, ConnectionOwner {
 
   get idleConnections(): number {
     return this.#idle.length;
+  }
+
+  /** Requests waiting for a connection (only when maxConnections is reached). */
+  get pending(): number {
+    return this.#waiting.length;
+  }
+
+  /** Circuit-breaker limits; 0 = unlimited connections (and then nothing ever waits). */
+  setLimits(maxConnections: number, maxPendingRequests: number): void {
+    this.#maxConnections = maxConnections;
+    this.#maxPending = maxConnections > 0 ? maxPendingRequests || DEFAULT_MAX_PENDING : 0;
+    this.#admitWaiting();
   }
 
   dispatch(request: UpstreamRequest, handler: UpstreamHandler): boolean {
@@ -58,8 +83,52 @@ export class H1Pool implements UpstreamDispatcher, ConnectionOwner {
       conn.run(request, handler);
       return true;
     }
+    if (this.#maxConnections > 0 && this.#all.size + this.#connecting >= this.#maxConnections) {
+      this.#wait(request, handler);
+      return true;
+    }
     this.#open(request, handler);
     return true;
+  }
+
+  #wait(request: UpstreamRequest, handler: UpstreamHandler): void {
+    if (this.#waiting.length >= this.#maxPending) {
+      handler.onError(
+        new UpstreamError(
+          "WEFT_ERR_CIRCUIT_OPEN",
+          `${this.#maxConnections} connections busy and ${this.#waiting.length} requests already waiting`,
+        ),
+      );
+      return;
+    }
+    const w: Waiter = { request, handler, cancelled: false };
+    this.#waiting.push(w);
+    handler.onConnect((err?: Error) => {
+      if (w.cancelled) return;
+      w.cancelled = true;
+      const i = this.#waiting.indexOf(w);
+      if (i !== -1) this.#waiting.splice(i, 1);
+      handler.onError(err ?? new UpstreamError("WEFT_ERR_UPSTREAM_CLOSED", "request aborted"));
+    });
+  }
+
+  /** Hands free capacity to waiting requests: an idle connection, or room for a new one. */
+  #admitWaiting(): void {
+    while (this.#waiting.length > 0 && !this.#closed) {
+      const idle = this.#idle.pop();
+      if (idle !== undefined) {
+        if (!idle.usable) continue;
+        const w = this.#waiting.shift() as Waiter;
+        w.cancelled = true; // no longer cancellable as a waiter: the connection's abort takes over
+        w.handler.onConnect(idle.abort);
+        idle.run(w.request, w.handler);
+        continue;
+      }
+      if (this.#maxConnections > 0 && this.#all.size + this.#connecting >= this.#maxConnections) return;
+      const w = this.#waiting.shift() as Waiter;
+      w.cancelled = true;
+      this.#open(w.request, w.handler);
+    }
   }
 
   #open(request: UpstreamRequest, handler: UpstreamHandler): void {
@@ -75,6 +144,7 @@ export class H1Pool implements UpstreamDispatcher, ConnectionOwner {
       if (err !== null || socket === null) {
         if (!cancelled)
           handler.onError(err ?? new UpstreamError("WEFT_ERR_UPSTREAM_CLOSED", "connect failed"));
+        if (this.#waiting.length > 0) this.#admitWaiting();
         this.#checkDrained();
         return;
       }
@@ -108,12 +178,14 @@ export class H1Pool implements UpstreamDispatcher, ConnectionOwner {
     }
     conn.idle(ms);
     this.#idle.push(conn);
+    if (this.#waiting.length > 0) this.#admitWaiting();
   }
 
   remove(conn: H1Connection): void {
     this.#all.delete(conn);
     const i = this.#idle.indexOf(conn);
     if (i !== -1) this.#idle.splice(i, 1);
+    if (this.#waiting.length > 0) this.#admitWaiting();
     this.#checkDrained();
   }
 
@@ -125,6 +197,7 @@ export class H1Pool implements UpstreamDispatcher, ConnectionOwner {
   /** Closes idle connections now and the others once their response is done. */
   close(): Promise<void> {
     this.#closed = true;
+    this.#failWaiting();
     for (const c of this.#idle.splice(0)) c.destroy();
     if (this.#all.size === 0 && this.#connecting === 0) return Promise.resolve();
     return new Promise((resolve) => (this.#drained = resolve));
@@ -133,9 +206,17 @@ export class H1Pool implements UpstreamDispatcher, ConnectionOwner {
   /** Closes every connection now (in-flight requests fail); connects under way are dropped when done. */
   destroy(): Promise<void> {
     this.#closed = true;
+    this.#failWaiting();
     this.#idle.length = 0;
     for (const c of [...this.#all]) c.destroy();
     return Promise.resolve();
+  }
+
+  #failWaiting(): void {
+    for (const w of this.#waiting.splice(0)) {
+      w.cancelled = true;
+      w.handler.onError(new UpstreamError("WEFT_ERR_POOL_CLOSED", "the endpoint's connection pool closed"));
+    }
   }
 
   #checkDrained(): void {

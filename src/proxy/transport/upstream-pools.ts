@@ -37,6 +37,8 @@ export interface UpstreamPool {
   /** "address:port", for error details. */
   readonly label: string;
   readonly dispatcher: UpstreamDispatcher;
+  /** Circuit-breaker connection limits for this endpoint (weft's own transport only). */
+  setLimits(maxConnections: number, maxPendingRequests: number): void;
 }
 
 export class UpstreamPools {
@@ -73,7 +75,15 @@ export class UpstreamPools {
               keepAliveMaxTimeout: keepAliveMaxTimeoutMs,
             }) as unknown as UpstreamDispatcher)
           : new H1Pool(connect, { keepAliveTimeoutMs, keepAliveMaxTimeoutMs });
-      p = { key, endpoint, label: `${ep.address}:${ep.port}`, dispatcher };
+      p = {
+        key,
+        endpoint,
+        label: `${ep.address}:${ep.port}`,
+        dispatcher,
+        setLimits(maxConnections: number, maxPending: number) {
+          if (dispatcher instanceof H1Pool) dispatcher.setLimits(maxConnections, maxPending);
+        },
+      };
       this.#pools.set(key, p);
     }
     return p;

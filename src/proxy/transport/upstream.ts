@@ -54,7 +54,8 @@ export type UpstreamErrorCode =
   | "WEFT_ERR_UPSTREAM_PROTOCOL"
   | "WEFT_ERR_UPSTREAM_CLOSED"
   | "WEFT_ERR_REQUEST_BODY"
-  | "WEFT_ERR_POOL_CLOSED";
+  | "WEFT_ERR_POOL_CLOSED"
+  | "WEFT_ERR_CIRCUIT_OPEN";
 
 export class UpstreamError extends Error {
   readonly code: UpstreamErrorCode;

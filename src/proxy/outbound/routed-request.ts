@@ -1,0 +1,596 @@
+// The outbound path for routes that use more than "pick a backend and forward": redirects, faults,
+// header and URL rewrites, mirrors, timeouts, retries and hedging. Plain routes never come here
+// (listener.ts forwards them directly), so none of this costs anything where it is not configured.
+//
+// Order, as in Envoy's HTTP filter chain for a route:
+//   redirect (answered here) → fault delay → fault abort → request header / URL rewrite →
+//   body buffered if it may be replayed (retry, hedge, mirror) → mirrors sent → attempts.
+// Attempts: the first goes out at once. A failure the retry policy covers (a status, a connect
+// failure, a reset, a per-try timeout) schedules another after an exponential backoff with jitter,
+// on another endpoint when there is one — if attempts remain, the method is safe to repeat (or the
+// rule allows it), the body could be kept for replay, and the destination's retry budget and
+// max-retries limit allow it. A hedge is a further attempt sent when none answered within the
+// hedge delay; the first acceptable response wins and the others are cancelled. Nothing is written
+// to the client until one attempt wins, so a retried or hedged failure is never seen by it.
+
+import { Readable } from "node:stream";
+import type { UpstreamHandler, UpstreamRequest } from "../transport/upstream.ts";
+import type { Exchange, UpstreamTimeouts } from "../http/exchange.ts";
+import type { EndpointHandle, Outcome } from "../balancer/endpoint-set.ts";
+import type { RouteFilters } from "../../model/snapshot.ts";
+import type {
+  CompiledBackend,
+  CompiledCluster,
+  CompiledEndpoint,
+  CompiledMirror,
+  CompiledRoute,
+  RouteCounters,
+  RouteFeatures,
+} from "./compile.ts";
+import { modifyHeaders, redirectLocation, rewritePath, splitTarget } from "./filters.ts";
+import { backoffMs, methodRetriable, retryReason, type AttemptFailure } from "./retry.ts";
+
+/** Timers and randomness, injectable for tests. */
+export interface RouteClock {
+  setTimeout(fn: () => void, ms: number): unknown;
+  clearTimeout(t: unknown): void;
+  random(): number;
+}
+
+export const REAL_CLOCK: RouteClock = {
+  setTimeout: (fn, ms) => setTimeout(fn, ms),
+  clearTimeout: (t) => clearTimeout(t as NodeJS.Timeout),
+  random: Math.random,
+};
+
+export interface RouteContext {
+  x: Exchange;
+  route: CompiledRoute;
+  features: RouteFeatures;
+  backend: CompiledBackend;
+  /** Authority the request named (Host sent upstream unless a URLRewrite changes it). */
+  host: string;
+  clientAddress: string | undefined;
+  hashKey: string | undefined;
+  timeouts: UpstreamTimeouts;
+  clock: RouteClock;
+}
+
+/** How an attempt or exchange ended, for balancers and outlier detection. */
+export function outcomeOfStatus(status: number): Outcome {
+  if (status === 502 || status === 503 || status === 504) return "gateway";
+  if (status >= 500) return "http5xx";
+  if (status === 0) return "local";
+  return "success";
+}
+
+function failureOf(err: Error): AttemptFailure | undefined {
+  switch ((err as { code?: string }).code) {
+    case "WEFT_ERR_UPSTREAM_CONNECT":
+    case "WEFT_ERR_UPSTREAM_TLS":
+    case "WEFT_ERR_UPSTREAM_IDENTITY":
+    case "ECONNREFUSED":
+    case "EHOSTUNREACH":
+    case "ENETUNREACH":
+    case "EADDRNOTAVAIL":
+    case "ETIMEDOUT":
+    case "UND_ERR_CONNECT_TIMEOUT":
+      return { kind: "connect-failure" };
+    case "WEFT_ERR_UPSTREAM_HEADERS_TIMEOUT":
+    case "UND_ERR_HEADERS_TIMEOUT":
+      return { kind: "timeout" };
+    case "WEFT_ERR_UPSTREAM_CLOSED":
+    case "WEFT_ERR_UPSTREAM_PROTOCOL":
+    case "ECONNRESET":
+    case "EPIPE":
+    case "UND_ERR_SOCKET":
+      return { kind: "reset" };
+    default:
+      return undefined; // circuit open, pool closed, a bad request body, ...: not the endpoint's fault
+  }
+}
+
+function outcomeOfFailure(f: AttemptFailure | undefined): Outcome {
+  if (f === undefined) return "local";
+  switch (f.kind) {
+    case "connect-failure":
+      return "connect";
+    case "timeout":
+      return "timeout";
+    case "reset":
+      return "reset";
+    default:
+      return outcomeOfStatus(f.status);
+  }
+}
+
+/** A RequestRedirect rule: answered here, whether or not the rule has backends. */
+export function answerRedirect(
+  x: Exchange,
+  r: NonNullable<RouteFilters["redirect"]>,
+  matchedPrefix: string,
+  host: string,
+): void {
+  const [path, query] = splitTarget(x.target);
+  const location = redirectLocation(r, { host, path, query, scheme: "http" }, matchedPrefix);
+  x.respond(r.statusCode, ["location", location]);
+}
+
+/** Entry point from the outbound listener for a route with features (redirects excepted). */
+export function runRoute(c: RouteContext): void {
+  const { x, features: f, backend, clock } = c;
+  const counters = f.counters(backend.cluster.destination);
+  const delay = f.fault?.delay;
+  if (delay !== undefined && clock.random() * 100 < delay.percent) {
+    counters.fault("delay").inc();
+    x.watchClient();
+    clock.setTimeout(() => {
+      if (x.state === 0) afterDelay(c, counters);
+    }, delay.ms);
+    return;
+  }
+  afterDelay(c, counters);
+}
+
+function afterDelay(c: RouteContext, counters: RouteCounters): void {
+  const { x, features: f, clock } = c;
+  const abort = f.fault?.abort;
+  if (abort !== undefined && clock.random() * 100 < abort.percent) {
+    counters.fault("abort").inc();
+    return x.reply("fault_injected", `fault injected by route ${c.route.name}`, false, abort.status);
+  }
+
+  const filters = f.filters;
+  if (filters?.requestHeaders !== undefined) modifyHeaders(x.headers, filters.requestHeaders, 2);
+  if (filters?.responseHeaders !== undefined) x.responseHeaders = filters.responseHeaders;
+  let host = c.host;
+  if (filters?.rewrite !== undefined) {
+    const rw = filters.rewrite;
+    if (rw.hostname !== undefined) host = rw.hostname;
+    if (rw.path !== undefined) {
+      const [path, query] = splitTarget(x.target);
+      x.target = rewritePath(path, rw.path, f.matchedPrefix) + query;
+    }
+  }
+  const headers = x.hopHeaders({ host, clientAddress: c.clientAddress, proto: "http" });
+
+  const replay = f.retry !== undefined || f.hedge !== undefined || f.mirrors.length > 0;
+  if (!x.hasBody || !replay) return start(c, headers, x.hasBody ? x.req : null, counters);
+  const limit = f.retry?.maxBufferedBodyBytes ?? 65_536;
+  bufferBody(x, limit, (body) => {
+    if (x.state !== 0) return;
+    if (Buffer.isBuffer(body) && !hasHeader(headers, "content-length"))
+      headers.push("content-length", String(body.length));
+    start(c, headers, body, counters);
+  });
+}
+
+function hasHeader(list: string[], lower: string): boolean {
+  for (let i = 0; i < list.length; i += 2) if (list[i].toLowerCase() === lower) return true;
+  return false;
+}
+
+/**
+ * Reads the request body into memory when it fits in `limit`; otherwise hands over a stream that
+ * replays what was read and then continues with the rest (that request will not be replayed).
+ */
+function bufferBody(x: Exchange, limit: number, done: (body: Buffer | Readable) => void): void {
+  const req = x.req;
+  const chunks: Buffer[] = [];
+  let size = 0;
+  const onData = (chunk: Buffer) => {
+    size += chunk.length;
+    chunks.push(chunk);
+    if (size > limit) {
+      cleanup();
+      req.pause();
+      const rest = Readable.from(
+        (async function* () {
+          for (const ch of chunks) yield ch;
+          for await (const ch of req) yield ch as Buffer;
+        })(),
+        { objectMode: false },
+      );
+      done(rest);
+    }
+  };
+  const onEnd = () => {
+    cleanup();
+    done(Buffer.concat(chunks, size));
+  };
+  const onError = () => cleanup();
+  const cleanup = () => {
+    req.removeListener("data", onData);
+    req.removeListener("end", onEnd);
+    req.removeListener("error", onError);
+  };
+  x.watchClient();
+  req.on("data", onData);
+  req.on("end", onEnd);
+  req.on("error", onError);
+}
+
+function start(
+  c: RouteContext,
+  headers: string[],
+  body: Buffer | Readable | null,
+  counters: RouteCounters,
+): void {
+  const { x, features: f } = c;
+  if (f.mirrors.length > 0) {
+    for (const m of f.mirrors) {
+      if (m.fraction < 1 && c.clock.random() >= m.fraction) continue;
+      if (body !== null && !Buffer.isBuffer(body)) {
+        m.counters.mirrored("skipped_body_too_large").inc();
+        continue;
+      }
+      sendMirror(m, x.req.method as string, x.target, headers, body);
+    }
+  }
+  new RoutedRequest(c, headers, body, counters).start();
+}
+
+// --- mirrors: fire and forget; the response is read and dropped, failures only counted ---
+
+class MirrorHandler implements UpstreamHandler {
+  readonly #m: CompiledMirror;
+  readonly #ep: EndpointHandle<CompiledEndpoint>;
+  readonly #startedAt = performance.now();
+  #counted = false;
+  constructor(m: CompiledMirror, ep: EndpointHandle<CompiledEndpoint>) {
+    this.#m = m;
+    this.#ep = ep;
+  }
+  onConnect(): void {}
+  onHeaders(status: number): boolean {
+    this.#count(`${Math.floor(status / 100)}xx`, outcomeOfStatus(status));
+    return true;
+  }
+  onData(): boolean {
+    return true;
+  }
+  onComplete(): void {}
+  onError(err: Error): void {
+    this.#count("error", outcomeOfFailure(failureOf(err)));
+  }
+  #count(outcome: string, o: Outcome): void {
+    if (this.#counted) return;
+    this.#counted = true;
+    this.#m.counters.mirrored(outcome).inc();
+    this.#m.cluster.endpoints.end(this.#ep, o, performance.now() - this.#startedAt);
+  }
+}
+
+function sendMirror(
+  m: CompiledMirror,
+  method: string,
+  path: string,
+  headers: string[],
+  body: Buffer | null,
+): void {
+  const ep = m.cluster.endpoints.pick();
+  if (ep === undefined) {
+    m.counters.mirrored("no_endpoint").inc();
+    return;
+  }
+  const h = headers.slice();
+  // Istio/Envoy convention: the mirrored request's authority carries a "-shadow" suffix, so the
+  // receiving service (and its logs) can tell a copy from real traffic.
+  h[1] = shadowHost(h[1]);
+  m.cluster.endpoints.start(ep);
+  ep.value.pool.dispatcher.dispatch(
+    {
+      method,
+      path,
+      headers: h,
+      body: body === null || body.length === 0 ? null : Readable.from([body]),
+      headersTimeout: 10_000,
+      bodyTimeout: 10_000,
+    },
+    new MirrorHandler(m, ep),
+  );
+}
+
+function shadowHost(host: string): string {
+  const colon = host.lastIndexOf(":");
+  if (colon > 0 && !host.endsWith("]") && /^\d+$/.test(host.slice(colon + 1)))
+    return `${host.slice(0, colon)}-shadow${host.slice(colon)}`;
+  return `${host}-shadow`;
+}
+
+// --- attempts ---
+
+class Attempt implements UpstreamHandler {
+  readonly rr: RoutedRequest;
+  readonly ep: EndpointHandle<CompiledEndpoint>;
+  readonly isRetry: boolean;
+  readonly isHedge: boolean;
+  readonly startedAt = performance.now();
+  abortFn: ((err?: Error) => void) | undefined = undefined;
+  /** Cancelled by us (lost a hedge race, or its response is being retried): its errors are ignored. */
+  discarded = false;
+  finished = false;
+  outcome: Outcome = "success";
+
+  constructor(rr: RoutedRequest, ep: EndpointHandle<CompiledEndpoint>, isRetry: boolean, isHedge: boolean) {
+    this.rr = rr;
+    this.ep = ep;
+    this.isRetry = isRetry;
+    this.isHedge = isHedge;
+  }
+
+  onConnect(abort: (err?: Error) => void): void {
+    this.abortFn = abort;
+    if (this.discarded) abort(new Error("attempt cancelled"));
+  }
+  onHeaders(status: number, raw: (Buffer | string)[], resume: () => void): boolean {
+    return this.rr.headers(this, status, raw, resume);
+  }
+  onData(chunk: Buffer): boolean {
+    return this.rr.winner === this ? this.rr.x.onData(chunk) : false;
+  }
+  onComplete(trailers: (Buffer | string)[] | null): void {
+    if (this.rr.winner !== this) return;
+    this.finish(this.outcome);
+    this.rr.x.onComplete(trailers);
+    this.rr.settle();
+  }
+  onError(err: Error): void {
+    this.rr.failed(this, err);
+  }
+
+  /** Cancels this attempt; what it reports afterwards is ignored. */
+  discard(outcome: Outcome): void {
+    this.finish(outcome);
+    this.discarded = true;
+    this.abortFn?.(new Error("attempt cancelled"));
+  }
+
+  finish(outcome: Outcome): void {
+    if (this.finished) return;
+    this.finished = true;
+    const cluster = this.rr.cluster;
+    cluster.endpoints.end(this.ep, outcome, performance.now() - this.startedAt);
+    cluster.limits.active--;
+    if (this.isRetry) cluster.limits.activeRetries--;
+  }
+}
+
+class RoutedRequest {
+  readonly x: Exchange;
+  readonly cluster: CompiledCluster;
+  readonly winner: Attempt | undefined = undefined;
+  readonly #c: RouteContext;
+  readonly #counters: RouteCounters;
+  readonly #headers: string[];
+  readonly #body: Buffer | Readable | null;
+  readonly #attempts: Attempt[] = [];
+  #retries = 0;
+  #hedges = 0;
+  #settled = false;
+  #requestTimer: unknown;
+  #hedgeTimer: unknown;
+  #backoffTimer: unknown;
+  #lastEndpoint: EndpointHandle<CompiledEndpoint> | undefined;
+
+  constructor(c: RouteContext, headers: string[], body: Buffer | Readable | null, counters: RouteCounters) {
+    this.#c = c;
+    this.x = c.x;
+    this.cluster = c.backend.cluster;
+    this.#counters = counters;
+    this.#headers = headers;
+    this.#body = body;
+  }
+
+  start(): void {
+    const x = this.x;
+    x.watchClient();
+    // Until an attempt wins, the client going away cancels everything under way.
+    x.onConnect(() => this.#cancel());
+    this.cluster.limits.budget.recordRequest();
+    const ms = this.#c.features.timeouts?.requestMs;
+    if (ms !== undefined && ms > 0)
+      this.#requestTimer = this.#c.clock.setTimeout(() => this.#timedOut(ms), ms);
+    this.#launch(false, false);
+  }
+
+  #launch(isRetry: boolean, isHedge: boolean): void {
+    const x = this.x;
+    if (x.state !== 0 || this.#settled) return;
+    const lim = this.cluster.limits;
+    if (lim.maxRequests > 0 && lim.active >= lim.maxRequests) {
+      lim.overflowRequests?.inc();
+      if (this.#attempts.length === 0)
+        this.#fail(
+          "circuit_open",
+          `${this.cluster.destination}: ${lim.maxRequests} requests already in flight`,
+        );
+      return;
+    }
+    const ep = this.cluster.endpoints.pick(
+      this.#c.hashKey,
+      isRetry || isHedge ? this.#lastEndpoint : undefined,
+    );
+    if (ep === undefined) {
+      if (this.#attempts.length === 0)
+        this.#fail("upstream_unavailable", `${this.cluster.destination} has no endpoints`);
+      return;
+    }
+    const a = new Attempt(this, ep, isRetry || isHedge, isHedge);
+    this.#attempts.push(a);
+    this.#lastEndpoint = ep;
+    lim.active++;
+    if (a.isRetry) lim.activeRetries++;
+    this.cluster.endpoints.start(ep);
+    x.upstream = ep.value.label;
+    const f = this.#c.features;
+    const perTry = f.timeouts?.backendRequestMs ?? this.#c.timeouts.responseHeadersMs;
+    const body = this.#body;
+    const request: UpstreamRequest = {
+      method: x.req.method as string,
+      path: x.target,
+      headers: this.#headers,
+      body:
+        body === null
+          ? null
+          : Buffer.isBuffer(body)
+            ? body.length > 0
+              ? Readable.from([body])
+              : null
+            : body,
+      headersTimeout: perTry,
+      bodyTimeout: this.#c.timeouts.bodyIdleMs,
+    };
+    ep.value.pool.dispatcher.dispatch(request, a);
+    const hedge = f.hedge;
+    if (hedge !== undefined && this.#hedges < hedge.maxHedges && this.#replayable()) {
+      this.#c.clock.clearTimeout(this.#hedgeTimer);
+      this.#hedgeTimer = this.#c.clock.setTimeout(() => this.#hedge(), hedge.delayMs);
+    }
+  }
+
+  #hedge(): void {
+    if (this.winner !== undefined || this.#settled || this.x.state !== 0) return;
+    if (!this.#spendRetry()) return;
+    this.#hedges++;
+    this.#counters.hedge("sent").inc();
+    this.#launch(true, true);
+  }
+
+  /** Response headers of an attempt: the winner's go to the client; a retriable one is retried. */
+  headers(a: Attempt, status: number, raw: (Buffer | string)[], resume: () => void): boolean {
+    if (this.winner !== undefined || this.#settled || a.discarded) {
+      if (!a.discarded) a.discard("local");
+      return false;
+    }
+    const retry = this.#c.features.retry;
+    const reason = retry === undefined ? undefined : retryReason(retry, { kind: "status", status });
+    if (reason !== undefined) {
+      const others = this.#attempts.length > 1;
+      if (others || this.#canRetry()) {
+        this.#remove(a);
+        a.discard(outcomeOfStatus(status));
+        if (!others) this.#scheduleRetry(reason);
+        return false;
+      }
+    }
+    // This attempt wins.
+    (this as { winner: Attempt | undefined }).winner = a;
+    this.#clearTimers(false); // the request timeout keeps running until the response is complete
+    for (const other of this.#attempts) if (other !== a) other.discard("local");
+    this.#attempts.length = 0;
+    if (a.isHedge) this.#counters.hedge("won").inc();
+    a.outcome = outcomeOfStatus(status);
+    const x = this.x;
+    x.upstream = a.ep.value.label;
+    if (a.abortFn !== undefined) x.onConnect(a.abortFn);
+    return x.onHeaders(status, raw, resume);
+  }
+
+  failed(a: Attempt, err: Error): void {
+    if (a.discarded) return;
+    const x = this.x;
+    if (a === this.winner) {
+      a.finish("reset");
+      x.onError(err);
+      this.settle();
+      return;
+    }
+    this.#remove(a);
+    const failure = failureOf(err);
+    a.finish(outcomeOfFailure(failure));
+    if (this.#attempts.length > 0 || this.#settled || x.state !== 0) return;
+    const retry = this.#c.features.retry;
+    const reason = retry === undefined || failure === undefined ? undefined : retryReason(retry, failure);
+    if (reason !== undefined && this.#canRetry()) return this.#scheduleRetry(reason);
+    if ((err as { code?: string }).code === "WEFT_ERR_CIRCUIT_OPEN")
+      this.cluster.limits.overflowPending?.inc();
+    this.#clearTimers();
+    this.#settled = true;
+    x.upstream = a.ep.value.label;
+    x.onError(err);
+  }
+
+  #replayable(): boolean {
+    return this.#body === null || Buffer.isBuffer(this.#body);
+  }
+
+  #canRetry(): boolean {
+    const retry = this.#c.features.retry;
+    if (retry === undefined || this.#retries >= retry.attempts) return false;
+    if (!this.#replayable() || !methodRetriable(retry, this.x.req.method as string)) return false;
+    return this.#spendRetry();
+  }
+
+  /** Takes a retry (or hedge) from the destination's budget and max-retries limit. */
+  #spendRetry(): boolean {
+    const lim = this.cluster.limits;
+    if (lim.maxRetries > 0 && lim.activeRetries >= lim.maxRetries) {
+      lim.overflowRetries?.inc();
+      this.#counters.budgetExhausted().inc();
+      return false;
+    }
+    if (!lim.budget.tryRetry()) {
+      this.#counters.budgetExhausted().inc();
+      return false;
+    }
+    return true;
+  }
+
+  #scheduleRetry(reason: string): void {
+    const retry = this.#c.features.retry!;
+    this.#retries++;
+    this.#counters.retry(reason).inc();
+    const clock = this.#c.clock;
+    const ms = backoffMs(retry, this.#retries, () => clock.random());
+    this.#backoffTimer = this.#c.clock.setTimeout(() => this.#launch(true, false), ms);
+  }
+
+  #remove(a: Attempt): void {
+    const i = this.#attempts.indexOf(a);
+    if (i !== -1) this.#attempts.splice(i, 1);
+  }
+
+  #timedOut(ms: number): void {
+    this.#requestTimer = undefined;
+    if (this.#settled) return;
+    const w = this.winner;
+    if (w !== undefined) {
+      // The response has started: cut it off so the client sees a failure, not a short body.
+      w.abortFn?.(new Error(`route ${this.#c.route.name}: request timeout (${ms} ms)`));
+      return;
+    }
+    this.#fail("timeout", `route ${this.#c.route.name}: no response within the request timeout (${ms} ms)`);
+  }
+
+  #fail(code: "timeout" | "circuit_open" | "upstream_unavailable", detail: string): void {
+    this.#clearTimers();
+    this.#settled = true;
+    for (const a of this.#attempts) a.discard("local");
+    this.#attempts.length = 0;
+    this.x.reply(code, detail);
+  }
+
+  #cancel(): void {
+    this.#clearTimers();
+    this.#settled = true;
+    for (const a of this.#attempts) a.discard("local");
+    this.#attempts.length = 0;
+  }
+
+  settle(): void {
+    this.#settled = true;
+    this.#clearTimers();
+  }
+
+  #clearTimers(all = true): void {
+    const clock = this.#c.clock;
+    clock.clearTimeout(this.#hedgeTimer);
+    clock.clearTimeout(this.#backoffTimer);
+    this.#hedgeTimer = this.#backoffTimer = undefined;
+    if (all) {
+      clock.clearTimeout(this.#requestTimer);
+      this.#requestTimer = undefined;
+    }
+  }
+}
