@@ -2,7 +2,7 @@
 // sidecar proxies started with the Node 24 binary directly (pinned with taskset, so their pid is the
 // proxy's), each timed from spawn to its first /ready 200.
 
-import { execFile } from "node:child_process";
+import { execFile, execFileSync } from "node:child_process";
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { promisify } from "node:util";
@@ -112,6 +112,19 @@ spec: { service: ${service}, address: 127.0.0.1, port: ${port} }
 }
 
 /** `weft proxy --help` works and the data plane's modules load: otherwise the weft cases are skipped. */
+/** `npm run build`'s work: tsc into dist/ and the stamp bin/weft.js compares source times against. */
+export function buildDist(log: (msg: string) => void): void {
+  log("building dist/ (sidecars run the compiled JavaScript, as after npm ci)");
+  execFileSync(
+    process.execPath,
+    [join(ROOT, "node_modules/typescript/bin/tsc"), "-p", join(ROOT, "tsconfig.build.json")],
+    {
+      stdio: "inherit",
+    },
+  );
+  writeFileSync(join(ROOT, "dist", ".stamp"), "");
+}
+
 export async function weftAvailable(): Promise<string | undefined> {
   try {
     await run(process.execPath, [WEFT, "proxy", "--help"], { timeout: 20_000 });

@@ -30,8 +30,6 @@ export const LOCAL_REPLIES = {
   rate_limited: { status: 429 },
   /** A destination's connection-pool limit (max connections, pending or concurrent requests) is reached. */
   circuit_open: { status: 503 },
-  /** The proxy itself is at a limit (e.g. max concurrent retries); shed instead of queueing. */
-  overloaded: { status: 503 },
   /** A FaultInjection abort: the status is the one configured (the catalogue's is the fallback). */
   fault_injected: { status: 503 },
   /** A bug in the proxy, caught at the edge so that one request fails, not the process. */

@@ -202,6 +202,7 @@ export class Exchange implements RequestView, RequestHeadFacts, ResponseHeadFact
   /** From now on, the client going away cancels whatever is under way for this exchange. */
   watchClient(): void {
     const res = this.res as TaggedResponse;
+    if (res[kExchange] === this) return;
     res[kExchange] = this;
     res.on("close", onResponseClose);
   }
