@@ -201,3 +201,59 @@ test("POST is not retried unless the rule allows non-idempotent retries", async 
   assert.equal(calls, 1);
   assert.equal(clock.pending().length, 0);
 });
+
+test("a body larger than the replay buffer is streamed whole once and not retried", async (t) => {
+  const sizes: number[] = [];
+  const app = await startApp("big", (_req, res, body) => {
+    sizes.push(body.length);
+    res.writeHead(503).end("busy");
+  });
+  const clock = new ManualClock();
+  const p = await startOutbound(
+    buildSnapshot({
+      services: [
+        { name: "api", routes: [routeOver("api.default", { retry: retry({ maxBufferedBodyBytes: 1024 }) })] },
+      ],
+      clusters: [cluster("api.default", "api", [{ port: app.port }])],
+    }),
+    { clock },
+  );
+  t.after(() => Promise.all([p.close(), app.close()]));
+  const body = Buffer.alloc(100_000, 7);
+  const r = await viaProxy(p.port, "http://api/big", { method: "PUT", body });
+  assert.equal(r.status, 503);
+  assert.deepEqual(sizes, [100_000], "the whole body reached the app, once");
+  assert.equal(clock.pending().length, 0, "no retry was scheduled");
+});
+
+test("max concurrent retries: a retry that would exceed connectionPool.maxRetries is not sent", async (t) => {
+  let calls = 0;
+  const app = await startApp("down", (_req, res) => {
+    calls++;
+    res.writeHead(503).end("down");
+  });
+  const clock = new ManualClock();
+  const c = {
+    ...cluster("api.default", "api", [{ port: app.port }]),
+    policy: { circuitBreaker: { maxRetries: 1 } },
+  };
+  const p = await startOutbound(
+    buildSnapshot({
+      services: [{ name: "api", routes: [routeOver("api.default", { retry: retry({ attempts: 1 }) })] }],
+      clusters: [c],
+    }),
+    { clock },
+  );
+  t.after(() => Promise.all([p.close(), app.close()]));
+  // Two requests fail at once; the first gets its retry slot, the second finds it taken.
+  const a = viaProxy(p.port, "http://api/a");
+  const b = viaProxy(p.port, "http://api/b");
+  await until(() => calls === 2 && clock.pending().length === 1);
+  // The one that was refused answered with the upstream's 503 straight away.
+  const first = await Promise.race([a, b]);
+  assert.equal(first.status, 503);
+  assert.equal(metricValue(p.metrics.render(), "weft_retry_budget_exhausted_total"), 1);
+  clock.fire();
+  await Promise.all([a, b]);
+  assert.equal(calls, 3);
+});

@@ -305,6 +305,8 @@ class Attempt implements UpstreamHandler {
   readonly ep: EndpointHandle<CompiledEndpoint>;
   readonly isRetry: boolean;
   readonly isHedge: boolean;
+  /** Holds one of the destination's max-retries slots until it finishes. */
+  holdsRetrySlot = false;
   readonly startedAt = performance.now();
   abortFn: ((err?: Error) => void) | undefined = undefined;
   /** Cancelled by us (lost a hedge race, or its response is being retried): its errors are ignored. */
@@ -352,7 +354,7 @@ class Attempt implements UpstreamHandler {
     const cluster = this.rr.cluster;
     cluster.endpoints.end(this.ep, outcome, performance.now() - this.startedAt);
     cluster.limits.active--;
-    if (this.isRetry) cluster.limits.activeRetries--;
+    if (this.holdsRetrySlot) cluster.limits.activeRetries--;
   }
 }
 
@@ -367,6 +369,8 @@ class RoutedRequest {
   readonly #attempts: Attempt[] = [];
   #retries = 0;
   #hedges = 0;
+  /** Max-retries slots taken for retries that are scheduled (in backoff) but not yet sent. */
+  #reserved = 0;
   #settled = false;
   #requestTimer: unknown;
   #hedgeTimer: unknown;
@@ -396,9 +400,15 @@ class RoutedRequest {
 
   #launch(isRetry: boolean, isHedge: boolean): void {
     const x = this.x;
-    if (x.state !== 0 || this.#settled) return;
     const lim = this.cluster.limits;
+    const holdsSlot = (isRetry || isHedge) && this.#reserved > 0;
+    if (holdsSlot) this.#reserved--;
+    const release = () => {
+      if (holdsSlot) lim.activeRetries--;
+    };
+    if (x.state !== 0 || this.#settled) return release();
     if (lim.maxRequests > 0 && lim.active >= lim.maxRequests) {
+      release();
       lim.overflowRequests?.inc();
       if (this.#attempts.length === 0)
         this.#fail(
@@ -412,15 +422,16 @@ class RoutedRequest {
       isRetry || isHedge ? this.#lastEndpoint : undefined,
     );
     if (ep === undefined) {
+      release();
       if (this.#attempts.length === 0)
         this.#fail("upstream_unavailable", `${this.cluster.destination} has no endpoints`);
       return;
     }
     const a = new Attempt(this, ep, isRetry || isHedge, isHedge);
+    a.holdsRetrySlot = holdsSlot;
     this.#attempts.push(a);
     this.#lastEndpoint = ep;
     lim.active++;
-    if (a.isRetry) lim.activeRetries++;
     this.cluster.endpoints.start(ep);
     x.upstream = ep.value.label;
     const f = this.#c.features;
@@ -534,7 +545,16 @@ class RoutedRequest {
       this.#counters.budgetExhausted().inc();
       return false;
     }
+    // The slot is held from now, backoff included, until the attempt it pays for finishes.
+    lim.activeRetries++;
+    this.#reserved++;
     return true;
+  }
+
+  /** Gives back the slots of retries that were scheduled and will now never be sent. */
+  #releaseReserved(): void {
+    this.cluster.limits.activeRetries -= this.#reserved;
+    this.#reserved = 0;
   }
 
   #scheduleRetry(reason: string): void {
@@ -588,6 +608,7 @@ class RoutedRequest {
     clock.clearTimeout(this.#hedgeTimer);
     clock.clearTimeout(this.#backoffTimer);
     this.#hedgeTimer = this.#backoffTimer = undefined;
+    this.#releaseReserved(); // a cancelled backoff never sends its retry
     if (all) {
       clock.clearTimeout(this.#requestTimer);
       this.#requestTimer = undefined;
