@@ -502,7 +502,8 @@ class RoutedRequest {
     if (a.discarded) return;
     const x = this.x;
     if (a === this.winner) {
-      a.finish("reset");
+      // A client that went away is not the endpoint's failure.
+      a.finish(x.state === 2 ? "local" : "reset");
       x.onError(err);
       this.settle();
       return;
