@@ -20,12 +20,13 @@ let cp: ControlPlaneProcess;
 let client: ProxyProcess;
 let a1: ControlApp;
 let a2: ControlApp;
+let a1Proxy: ProxyProcess;
 
 before(async () => {
   cp = await startControlPlane();
   [a1, a2] = await Promise.all([startControlApp("api-1"), startControlApp("api-2")]);
   const caller = await startControlApp("caller");
-  await Promise.all([startProxy(cp, "api", a1.port), startProxy(cp, "api", a2.port)]);
+  [a1Proxy] = await Promise.all([startProxy(cp, "api", a1.port), startProxy(cp, "api", a2.port)]);
   client = await startProxy(cp, "caller", caller.port);
   await waitUntil(
     async () => {
@@ -210,6 +211,16 @@ test("outlier detection ejects a failing instance and lets it back after the eje
   assert.ok(
     metricSum(await metrics(), "weft_outlier_ejections_total", { destination_service: "api.default" }) >= 1,
   );
+  // The admin port shows which endpoint is out, and for how long.
+  const clusters = JSON.parse((await httpGet(client.adminPort, "/clusters")).body).clusters as {
+    destination: string;
+    endpoints: { endpoint: string; ejected: boolean; ejectedForMs?: number }[];
+  }[];
+  const api = clusters.find((c) => c.destination === "api.default")!;
+  const out = api.endpoints.filter((e) => e.ejected);
+  assert.equal(out.length, 1, JSON.stringify(api.endpoints));
+  assert.ok(out[0].endpoint.includes(`:${a1Proxy.inboundPort}`), `${out[0].endpoint} is api-1's sidecar`);
+  assert.ok(out[0].ejectedForMs! > 0 && out[0].ejectedForMs! <= 1000);
   a1.status = 200;
   await waitUntil(
     async () => appOf(await send(client.outboundPort, "http://api/back")) === "api-1",

@@ -1,4 +1,4 @@
-// The proxy's admin port (loopback): /ready, /metrics, /config, /certs, /drain. Read-only views of
+// The proxy's admin port (loopback): /ready, /metrics, /config, /clusters, /certs, /drain. Read-only views of
 // the running state, plus drain. Nothing secret is ever served: certificates are described by
 // SPIFFE ID, serial and dates; keys never leave the TlsMaterial.
 
@@ -18,6 +18,8 @@ export interface AdminServerOptions {
   tls: Source<TlsMaterial>;
   isReady(): boolean;
   onDrain(): Promise<void>;
+  /** Destinations with their endpoints' live state (load, ejections); absent = not served. */
+  clusters?(): unknown;
 }
 
 export interface AdminServer {
@@ -26,7 +28,7 @@ export interface AdminServer {
   close(): Promise<void>;
 }
 
-const ENDPOINTS = "GET /ready, GET /metrics, GET /config, GET /certs, POST /drain\n";
+const ENDPOINTS = "GET /ready, GET /metrics, GET /config, GET /clusters, GET /certs, POST /drain\n";
 const SECRET_FIELD = /key|secret|token|password/i;
 
 function send(
@@ -94,6 +96,11 @@ export function createAdminServer(opts: AdminServerOptions): AdminServer {
         if (!read) return text(res, 405, "use GET\n", ["allow", "GET"]);
         const s = opts.config.current();
         return s ? json(res, 200, s) : text(res, 503, "no config snapshot yet\n");
+      }
+      case "/clusters": {
+        if (!read) return text(res, 405, "use GET\n", ["allow", "GET"]);
+        if (!opts.clusters) return text(res, 404, `not found; admin endpoints: ${ENDPOINTS}`);
+        return json(res, 200, { clusters: opts.clusters() });
       }
       case "/certs": {
         if (!read) return text(res, 405, "use GET\n", ["allow", "GET"]);

@@ -84,6 +84,7 @@ export async function startProxy(opts: ProxyOptions): Promise<RunningProxy> {
     tls: certs.material,
     isReady,
     onDrain: () => drain(),
+    clusters: () => outbound.describeClusters(),
   });
 
   const inAddr = await inbound.listen(opts.inboundPort ?? 15006, address);

@@ -64,6 +64,21 @@ export interface EndpointSetOptions {
   events?: EndpointSetEvents;
 }
 
+export interface EndpointDescription {
+  /** The endpoint's pool key: "address:port" (plus the expected identity for mTLS endpoints). */
+  endpoint: string;
+  zone?: string;
+  inflight: number;
+  ejected: boolean;
+  /** How much longer the ejection lasts. */
+  ejectedForMs?: number;
+  consecutiveFailures: number;
+  /** Ejections so far (the next lasts one base ejection time longer). */
+  ejections: number;
+  /** PeakEWMA's current latency estimate. */
+  latencyEwmaMs?: number;
+}
+
 export interface EndpointHandle<T> {
   readonly value: T;
   readonly key: string;
@@ -222,6 +237,25 @@ export class EndpointSet<T> {
   /** Endpoints ejected as of the last pick (ejections end lazily, when a pick sees the clock past them). */
   get ejectedCount(): number {
     return this.#ejected;
+  }
+
+  /** What the proxy knows of each endpoint right now, for the admin port's /clusters. */
+  describe(): EndpointDescription[] {
+    const now = this.#now();
+    return this.#handles.map((h) => {
+      const s = h.state;
+      const d: EndpointDescription = {
+        endpoint: h.key,
+        inflight: s.inflight,
+        ejected: s.ejected && s.ejectedUntil > now,
+        consecutiveFailures: s.failures,
+        ejections: s.ejections,
+      };
+      if (h.zone !== undefined) d.zone = h.zone;
+      if (d.ejected) d.ejectedForMs = Math.round(s.ejectedUntil - now);
+      if (this.#algorithm === PEAK_EWMA) d.latencyEwmaMs = Math.round(ewmaAt(s, now) * 100) / 100;
+      return d;
+    });
   }
 
   inheritFrom(previous: EndpointSet<T>): void {

@@ -18,7 +18,7 @@ import { StatsByCode, type ProxyMetrics } from "../metrics/registry.ts";
 import type { Source, TlsMaterial } from "../types.ts";
 import { UpstreamPools, type PoolOptions } from "../transport/upstream-pools.ts";
 import type { LocalReplyCode } from "../errors.ts";
-import type { EndpointHandle, Outcome } from "../balancer/endpoint-set.ts";
+import type { EndpointDescription, EndpointHandle, Outcome } from "../balancer/endpoint-set.ts";
 import { hashKeyOf } from "../balancer/hash-key.ts";
 import {
   compileOutbound,
@@ -45,10 +45,22 @@ export interface OutboundListenerOptions {
   clock?: RouteClock;
 }
 
+/** One destination as the admin port's /clusters shows it. */
+export interface ClusterDescription {
+  name: string;
+  destination: string;
+  loadBalancer: string;
+  /** Attempts in flight to the destination (circuit breaker's maxRequests counts these). */
+  active: number;
+  endpoints: EndpointDescription[];
+}
+
 export interface OutboundListener extends ProxyListener {
   /** The compiled routing table in use; undefined until the first snapshot. */
   readonly table: OutboundTable | undefined;
   readonly pools: UpstreamPools;
+  /** Every destination's endpoints with their load, ejections and health, for /clusters. */
+  describeClusters(): ClusterDescription[];
 }
 
 export const DEFAULT_TIMEOUTS: UpstreamTimeouts = { responseHeadersMs: 60_000, bodyIdleMs: 300_000 };
@@ -270,6 +282,14 @@ export function createOutboundListener(opts: OutboundListenerOptions): OutboundL
       return o.table;
     },
     pools: o.pools,
+    describeClusters: () =>
+      [...(o.table?.clusters.values() ?? [])].map((c) => ({
+        name: c.name,
+        destination: c.destination,
+        loadBalancer: c.policy?.loadBalancer?.type ?? "LeastRequest",
+        active: c.limits.active,
+        endpoints: c.endpoints.describe(),
+      })),
     listen: (port: number, host?: string): Promise<AddressInfo> => o.lifecycle.listen(port, host),
     address: () => o.lifecycle.address(),
     drain: (timeoutMs?: number) => o.drain(timeoutMs),
