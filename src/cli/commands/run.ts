@@ -1,8 +1,33 @@
 import { spawn } from "node:child_process";
+import { accessSync, constants, statSync } from "node:fs";
+import { delimiter, join } from "node:path";
 import { CliError, type Command } from "../command.ts";
 import { proxyFlags, proxyOptions, resolveProxyOptions } from "../proxy-flags.ts";
 
 const SIGNALS = ["SIGINT", "SIGTERM", "SIGHUP", "SIGQUIT"] as const;
+
+/** util-linux's setpriv (Debian and most Linux systems have it), for --pdeathsig. */
+const SETPRIV =
+  process.platform === "linux" ? ["/usr/bin/setpriv", "/bin/setpriv"].find(isExecutable) : undefined;
+
+function isExecutable(path: string): boolean {
+  try {
+    accessSync(path, constants.X_OK);
+    return statSync(path).isFile();
+  } catch {
+    return false;
+  }
+}
+
+/** Where execvp would find `cmd`: itself when it has a slash, else the first match on PATH. */
+export function findCommand(cmd: string, path: string | undefined): string | undefined {
+  if (cmd.includes("/")) return isExecutable(cmd) ? cmd : undefined;
+  for (const dir of (path ?? "").split(delimiter)) {
+    const candidate = join(dir === "" ? "." : dir, cmd);
+    if (isExecutable(candidate)) return candidate;
+  }
+  return undefined;
+}
 
 export const runCommand: Command = {
   name: "run",
@@ -50,8 +75,20 @@ export const runCommand: Command = {
     for (const [svc, port] of Object.entries(proxy.upstreamPorts))
       env[`WEFT_UPSTREAM_${svc.toUpperCase().replace(/-/g, "_")}`] = `127.0.0.1:${port}`;
     delete env.WEFT_TOKEN; // the app does not need the join token
+    const command = findCommand(rest[0], env.PATH);
+    if (command === undefined) {
+      process.stderr.write(`weft run: cannot start ${rest[0]}: not found or not executable\n`);
+      await proxy.drain();
+      return 127;
+    }
+    // If weft run itself is killed outright (SIGKILL, OOM), nothing here runs to stop the app; on
+    // Linux the kernel can: setpriv --pdeathsig asks it to send the app SIGTERM when we die.
+    const [file, args] =
+      SETPRIV === undefined
+        ? [command, rest.slice(1)]
+        : [SETPRIV, ["--pdeathsig", "TERM", "--", command, ...rest.slice(1)]];
     // Own process group, so signals reach the whole app (e.g. `npm start` and its children).
-    const child = spawn(rest[0], rest.slice(1), { stdio: "inherit", env, detached: true });
+    const child = spawn(file, args, { stdio: "inherit", env, detached: true });
     const forward = (sig: NodeJS.Signals) => () => {
       try {
         if (child.pid) process.kill(-child.pid, sig);
