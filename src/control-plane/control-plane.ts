@@ -14,6 +14,7 @@ import { openEmbeddedStore } from "../store/embedded/index.ts";
 import type { Store } from "../store/store.ts";
 import { createApiServer } from "./api/server.ts";
 import { MeshStateCache } from "./mesh-state.ts";
+import { StaticHealth } from "./static-health.ts";
 import { createStreamServer, type StreamServer } from "./stream/server.ts";
 import { writeCliConfig } from "../client/cli-config.ts";
 
@@ -92,6 +93,9 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
   const apiUrl = `https://${apiAddr.address}:${apiAddr.port}`;
   const streamUrl = `https://${streamAddr.address}:${streamAddr.port}`;
   await writeCliConfig(dir, { server: apiUrl, stream: streamUrl, token: adminToken, ca: ca.trustBundlePem });
+  // Sidecar-less Workloads are health-checked from here (their TrafficPolicy's healthCheck).
+  const staticHealth = new StaticHealth({ store, state, log: (m) => console.error(m) });
+  staticHealth.start();
 
   return {
     apiUrl,
@@ -101,6 +105,7 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
     state,
     stream,
     async close() {
+      staticHealth.stop();
       api.closeAllConnections();
       await Promise.all([new Promise((r) => api.close(r)), stream.close()]);
       state.stop();
