@@ -1,9 +1,11 @@
 // The outbound listener: plain HTTP on loopback, where apps point HTTP_PROXY. A request goes
 // top-down through: request target (absolute-form, origin-form, or inside a CONNECT tunnel to a
 // mesh service — see connect-tunnel.ts) → head checks → service (Host / authority) →
-// route (first match) → backend (weighted) → endpoint (round robin) → forward on that endpoint's
-// pool (mTLS when the endpoint has an identity). Every "no" on the way is a local reply (errors.ts).
-// The routing table is compiled once per config change (compile.ts); a request only looks things up.
+// route (first match) → backend (weighted) → endpoint (the cluster's balancer, ../balancer/) →
+// forward on that endpoint's pool (mTLS when the endpoint has an identity). A route with filters,
+// faults, mirrors, timeouts, retries or hedging goes through routed-request.ts instead of the plain
+// forward. Every "no" on the way is a local reply (errors.ts). The routing table is compiled once
+// per config change (compile.ts); a request only looks things up.
 
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
