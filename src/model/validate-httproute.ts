@@ -13,7 +13,7 @@ import type { BackendRef, HTTPRouteRule, HTTPRouteSpec, Metadata, ParentRef } fr
 import { validateFilters } from "./validate-httproute-filters.ts";
 import { validateMatch } from "./validate-httproute-match.ts";
 import { validateRetry, validateTimeouts } from "./validate-httproute-retry.ts";
-import { coreGroup, serviceKind } from "./validate-refs.ts";
+import { checkBackendObjectFields, coreGroup, serviceKind } from "./validate-refs.ts";
 
 export const HTTPROUTE_SPEC_FIELDS = ["parentRefs", "hostnames", "rules"] as const;
 export const PARENT_REF_FIELDS = ["group", "kind", "name", "namespace", "port"] as const;
@@ -141,13 +141,8 @@ function validateBackendRef(c: Checker, path: FieldPath, value: unknown): Backen
     unsupported: UNSUPPORTED_BACKEND_REF_FIELDS,
   });
   if (!raw) return undefined;
-  c.string([...path, "group"], raw.group, { rule: coreGroup });
-  c.string([...path, "kind"], raw.kind, { rule: serviceKind });
-  const name = c.string([...path, "name"], raw.name, { required: true, rule: dnsLabel });
-  const namespace = c.string([...path, "namespace"], raw.namespace, { rule: dnsLabel });
-  const port = c.port([...path, "port"], raw.port);
+  const ref = checkBackendObjectFields(c, path, raw);
   const weight =
     c.integer([...path, "weight"], raw.weight, { min: 0, max: MAX_BACKEND_WEIGHT }) ?? DEFAULT_BACKEND_WEIGHT;
-  if (name === undefined) return undefined;
-  return compact({ group: "", kind: "Service", name, namespace, port, weight });
+  return ref && { ...ref, weight };
 }

@@ -22,7 +22,18 @@ export function validateBackendObjectRef(
   value: unknown,
 ): Omit<BackendRef, "weight"> | undefined {
   const raw = c.mapping(path, value, BACKEND_OBJECT_REF_FIELDS, { required: true });
-  if (!raw) return undefined;
+  return raw && checkBackendObjectFields(c, path, raw);
+}
+
+/**
+ * The fields every backend reference has (group, kind, name, namespace, port), from a mapping the
+ * caller already checked for unknown fields; undefined when the name is missing or invalid.
+ */
+export function checkBackendObjectFields(
+  c: Checker,
+  path: FieldPath,
+  raw: Record<string, unknown>,
+): Omit<BackendRef, "weight"> | undefined {
   c.string([...path, "group"], raw.group, { rule: coreGroup });
   c.string([...path, "kind"], raw.kind, { rule: serviceKind });
   const name = c.string([...path, "name"], raw.name, { required: true, rule: dnsLabel });
