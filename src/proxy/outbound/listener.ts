@@ -20,7 +20,7 @@ import { StatsByCode, type ProxyMetrics } from "../metrics/registry.ts";
 import type { Source, TlsMaterial } from "../types.ts";
 import { UpstreamPools, type PoolOptions } from "../transport/upstream-pools.ts";
 import type { LocalReplyCode } from "../errors.ts";
-import type { EndpointDescription, EndpointHandle, Outcome } from "../balancer/endpoint-set.ts";
+import type { EndpointDescription, EndpointHandle } from "../balancer/endpoint-set.ts";
 import { hashKeyOf } from "../balancer/hash-key.ts";
 import {
   compileOutbound,
@@ -29,7 +29,8 @@ import {
   type CompiledService,
   type OutboundTable,
 } from "./compile.ts";
-import { answerRedirect, outcomeOfStatus, REAL_CLOCK, runRoute, type RouteClock } from "./routed-request.ts";
+import { outcomeOfReply, outcomeOfStatus } from "./outcomes.ts";
+import { answerRedirect, REAL_CLOCK, runRoute, type RouteClock } from "./routed-request.ts";
 import { acceptConnect, tunnelAuthorityOf } from "./connect-tunnel.ts";
 
 export interface OutboundListenerOptions {
@@ -252,28 +253,8 @@ function endPlainExchange(x: Exchange, failure: LocalReplyCode | undefined): voi
   const ep = x.accountRef as EndpointHandle<CompiledEndpoint>;
   const cluster = ep.value.cluster;
   cluster.limits.active--;
-  let outcome: Outcome;
-  switch (failure) {
-    case undefined:
-      outcome = outcomeOfStatus(x.status);
-      break;
-    case "upstream_unavailable":
-    case "upstream_tls_error":
-      outcome = "connect";
-      break;
-    case "upstream_reset":
-      outcome = "reset";
-      break;
-    case "timeout":
-      outcome = "timeout";
-      break;
-    case "circuit_open":
-      cluster.limits.overflowPending?.inc();
-      outcome = "local";
-      break;
-    default:
-      outcome = "local";
-  }
+  if (failure === "circuit_open") cluster.limits.overflowPending?.inc();
+  const outcome = failure === undefined ? outcomeOfStatus(x.status) : outcomeOfReply(failure);
   cluster.endpoints.end(ep, outcome, performance.now() - x.startedAt);
 }
 

@@ -9,6 +9,7 @@
 //     budget caps that at 1 + percent/100 (Linkerd's design, rather than a fixed attempt count).
 
 import type { RetryCondition, RetryPolicy } from "../../model/snapshot.ts";
+import { TRAFFIC_POLICY_DEFAULTS } from "../../model/traffic-defaults.ts";
 
 /** What happened to one attempt, in the terms retry conditions use. */
 export type AttemptFailure =
@@ -91,4 +92,7 @@ export class RetryBudget {
 }
 
 /** The budget a destination gets when no TrafficPolicy sets one: retries never multiply an outage. */
-export const DEFAULT_RETRY_BUDGET = { percent: 20, minPerSecond: 10 } as const;
+export const DEFAULT_RETRY_BUDGET = {
+  percent: TRAFFIC_POLICY_DEFAULTS.retryBudgetPercent,
+  minPerSecond: TRAFFIC_POLICY_DEFAULTS.retryBudgetMinPerSecond,
+} as const;

@@ -18,17 +18,19 @@ import type { UpstreamHandler, UpstreamRequest } from "../transport/upstream.ts"
 import type { Exchange, UpstreamTimeouts } from "../http/exchange.ts";
 import type { EndpointHandle, Outcome } from "../balancer/endpoint-set.ts";
 import type { RouteFilters } from "../../model/snapshot.ts";
+import { RETRY_DEFAULTS } from "../../model/traffic-defaults.ts";
 import type {
   CompiledBackend,
   CompiledCluster,
   CompiledEndpoint,
-  CompiledMirror,
   CompiledRoute,
   RouteCounters,
   RouteFeatures,
 } from "./compile.ts";
 import { modifyHeaders, redirectLocation, rewritePath, splitTarget } from "./filters.ts";
-import { backoffMs, methodRetriable, retryReason, type AttemptFailure } from "./retry.ts";
+import { sendMirror } from "./mirror.ts";
+import { failureOfError, outcomeOfFailure, outcomeOfStatus } from "./outcomes.ts";
+import { backoffMs, methodRetriable, retryReason } from "./retry.ts";
 
 /** Timers and randomness, injectable for tests. */
 export interface RouteClock {
@@ -54,54 +56,6 @@ export interface RouteContext {
   hashKey: string | undefined;
   timeouts: UpstreamTimeouts;
   clock: RouteClock;
-}
-
-/** How an attempt or exchange ended, for balancers and outlier detection. */
-export function outcomeOfStatus(status: number): Outcome {
-  if (status === 502 || status === 503 || status === 504) return "gateway";
-  if (status >= 500) return "http5xx";
-  if (status === 0) return "local";
-  return "success";
-}
-
-function failureOf(err: Error): AttemptFailure | undefined {
-  switch ((err as { code?: string }).code) {
-    case "WEFT_ERR_UPSTREAM_CONNECT":
-    case "WEFT_ERR_UPSTREAM_TLS":
-    case "WEFT_ERR_UPSTREAM_IDENTITY":
-    case "ECONNREFUSED":
-    case "EHOSTUNREACH":
-    case "ENETUNREACH":
-    case "EADDRNOTAVAIL":
-    case "ETIMEDOUT":
-    case "UND_ERR_CONNECT_TIMEOUT":
-      return { kind: "connect-failure" };
-    case "WEFT_ERR_UPSTREAM_HEADERS_TIMEOUT":
-    case "UND_ERR_HEADERS_TIMEOUT":
-      return { kind: "timeout" };
-    case "WEFT_ERR_UPSTREAM_CLOSED":
-    case "WEFT_ERR_UPSTREAM_PROTOCOL":
-    case "ECONNRESET":
-    case "EPIPE":
-    case "UND_ERR_SOCKET":
-      return { kind: "reset" };
-    default:
-      return undefined; // circuit open, pool closed, a bad request body, ...: not the endpoint's fault
-  }
-}
-
-function outcomeOfFailure(f: AttemptFailure | undefined): Outcome {
-  if (f === undefined) return "local";
-  switch (f.kind) {
-    case "connect-failure":
-      return "connect";
-    case "timeout":
-      return "timeout";
-    case "reset":
-      return "reset";
-    default:
-      return outcomeOfStatus(f.status);
-  }
 }
 
 /** A RequestRedirect rule: answered here, whether or not the rule has backends. */
@@ -156,7 +110,7 @@ function afterDelay(c: RouteContext, counters: RouteCounters): void {
 
   const replay = f.retry !== undefined || f.hedge !== undefined || f.mirrors.length > 0;
   if (!x.hasBody || !replay) return start(c, headers, x.hasBody ? x.req : null, counters);
-  const limit = f.retry?.maxBufferedBodyBytes ?? 65_536;
+  const limit = f.retry?.maxBufferedBodyBytes ?? RETRY_DEFAULTS.maxBufferedBodyBytes;
   bufferBody(x, limit, (body) => {
     if (x.state !== 0) return;
     if (Buffer.isBuffer(body) && !hasHeader(headers, "content-length"))
@@ -228,74 +182,6 @@ function start(
     }
   }
   new RoutedRequest(c, headers, body, counters).start();
-}
-
-// --- mirrors: fire and forget; the response is read and dropped, failures only counted ---
-
-class MirrorHandler implements UpstreamHandler {
-  readonly #m: CompiledMirror;
-  readonly #ep: EndpointHandle<CompiledEndpoint>;
-  readonly #startedAt = performance.now();
-  #counted = false;
-  constructor(m: CompiledMirror, ep: EndpointHandle<CompiledEndpoint>) {
-    this.#m = m;
-    this.#ep = ep;
-  }
-  onConnect(): void {}
-  onHeaders(status: number): boolean {
-    this.#count(`${Math.floor(status / 100)}xx`, outcomeOfStatus(status));
-    return true;
-  }
-  onData(): boolean {
-    return true;
-  }
-  onComplete(): void {}
-  onError(err: Error): void {
-    this.#count("error", outcomeOfFailure(failureOf(err)));
-  }
-  #count(outcome: string, o: Outcome): void {
-    if (this.#counted) return;
-    this.#counted = true;
-    this.#m.counters.mirrored(outcome).inc();
-    this.#m.cluster.endpoints.end(this.#ep, o, performance.now() - this.#startedAt);
-  }
-}
-
-function sendMirror(
-  m: CompiledMirror,
-  method: string,
-  path: string,
-  headers: string[],
-  body: Buffer | null,
-): void {
-  const ep = m.cluster.endpoints.pick();
-  if (ep === undefined) {
-    m.counters.mirrored("no_endpoint").inc();
-    return;
-  }
-  const h = headers.slice();
-  // Istio/Envoy convention: the mirrored request's authority carries a "-shadow" suffix, so the
-  // receiving service (and its logs) can tell a copy from real traffic.
-  h[1] = shadowHost(h[1]);
-  m.cluster.endpoints.start(ep);
-  ep.value.pool.dispatcher.dispatch(
-    {
-      method,
-      path,
-      headers: h,
-      body: body === null || body.length === 0 ? null : Readable.from([body]),
-      headersTimeout: 10_000,
-      bodyTimeout: 10_000,
-    },
-    new MirrorHandler(m, ep),
-  );
-}
-
-function shadowHost(host: string): string {
-  const colon = host.lastIndexOf(":");
-  if (colon > 0 && !host.endsWith("]") && /^\d+$/.test(host.slice(colon + 1)))
-    return `${host.slice(0, colon)}-shadow${host.slice(colon)}`;
-  return `${host}-shadow`;
 }
 
 // --- attempts ---
@@ -509,7 +395,7 @@ class RoutedRequest {
       return;
     }
     this.#remove(a);
-    const failure = failureOf(err);
+    const failure = failureOfError(err);
     a.finish(outcomeOfFailure(failure));
     if (this.#attempts.length > 0 || this.#settled || x.state !== 0) return;
     const retry = this.#c.features.retry;

@@ -1,0 +1,75 @@
+// Request mirroring (HTTPRoute RequestMirror): a copy of the request goes to the mirror backend and
+// is forgotten — its response is read and dropped, its failures only counted, and nothing about it
+// delays or changes the real request. Bodies are mirrored only when they were buffered (routed-request.ts).
+
+import { Readable } from "node:stream";
+import type { EndpointHandle, Outcome } from "../balancer/endpoint-set.ts";
+import type { UpstreamHandler } from "../transport/upstream.ts";
+import type { CompiledEndpoint, CompiledMirror } from "./compile.ts";
+import { failureOfError, outcomeOfFailure, outcomeOfStatus } from "./outcomes.ts";
+
+class MirrorHandler implements UpstreamHandler {
+  readonly #m: CompiledMirror;
+  readonly #ep: EndpointHandle<CompiledEndpoint>;
+  readonly #startedAt = performance.now();
+  #counted = false;
+  constructor(m: CompiledMirror, ep: EndpointHandle<CompiledEndpoint>) {
+    this.#m = m;
+    this.#ep = ep;
+  }
+  onConnect(): void {}
+  onHeaders(status: number): boolean {
+    this.#count(`${Math.floor(status / 100)}xx`, outcomeOfStatus(status));
+    return true;
+  }
+  onData(): boolean {
+    return true;
+  }
+  onComplete(): void {}
+  onError(err: Error): void {
+    this.#count("error", outcomeOfFailure(failureOfError(err)));
+  }
+  #count(outcome: string, o: Outcome): void {
+    if (this.#counted) return;
+    this.#counted = true;
+    this.#m.counters.mirrored(outcome).inc();
+    this.#m.cluster.endpoints.end(this.#ep, o, performance.now() - this.#startedAt);
+  }
+}
+
+export function sendMirror(
+  m: CompiledMirror,
+  method: string,
+  path: string,
+  headers: string[],
+  body: Buffer | null,
+): void {
+  const ep = m.cluster.endpoints.pick();
+  if (ep === undefined) {
+    m.counters.mirrored("no_endpoint").inc();
+    return;
+  }
+  const h = headers.slice();
+  // Istio/Envoy convention: the mirrored request's authority carries a "-shadow" suffix, so the
+  // receiving service (and its logs) can tell a copy from real traffic.
+  h[1] = shadowHost(h[1]);
+  m.cluster.endpoints.start(ep);
+  ep.value.pool.dispatcher.dispatch(
+    {
+      method,
+      path,
+      headers: h,
+      body: body === null || body.length === 0 ? null : Readable.from([body]),
+      headersTimeout: 10_000,
+      bodyTimeout: 10_000,
+    },
+    new MirrorHandler(m, ep),
+  );
+}
+
+function shadowHost(host: string): string {
+  const colon = host.lastIndexOf(":");
+  if (colon > 0 && !host.endsWith("]") && /^\d+$/.test(host.slice(colon + 1)))
+    return `${host.slice(0, colon)}-shadow${host.slice(colon)}`;
+  return `${host}-shadow`;
+}

@@ -1,0 +1,58 @@
+// What the end of an exchange or attempt says about the endpoint, in the terms balancers, outlier
+// detection (../balancer/endpoint-set.ts) and retry conditions (retry.ts) use. Upstream errors are
+// classified once, by errors.ts; this only reads its local reply codes.
+
+import type { Outcome } from "../balancer/endpoint-set.ts";
+import { classifyUpstreamError, type LocalReplyCode } from "../errors.ts";
+import type { AttemptFailure } from "./retry.ts";
+
+/** A response from the endpoint (0: none, the client went away). */
+export function outcomeOfStatus(status: number): Outcome {
+  if (status === 502 || status === 503 || status === 504) return "gateway";
+  if (status >= 500) return "http5xx";
+  if (status === 0) return "local";
+  return "success";
+}
+
+/** A local reply the proxy made instead of the endpoint's response. */
+export function outcomeOfReply(code: LocalReplyCode): Outcome {
+  switch (code) {
+    case "upstream_unavailable":
+    case "upstream_tls_error":
+      return "connect";
+    case "upstream_reset":
+      return "reset";
+    case "timeout":
+      return "timeout";
+    default:
+      return "local"; // circuit open, a bad request, no certificate yet: not the endpoint's doing
+  }
+}
+
+/** An attempt's upstream error as a retry condition; undefined when it is not the endpoint's failure. */
+export function failureOfError(err: Error): AttemptFailure | undefined {
+  switch (outcomeOfReply(classifyUpstreamError(err, "").code)) {
+    case "connect":
+      return { kind: "connect-failure" };
+    case "timeout":
+      return { kind: "timeout" };
+    case "reset":
+      return { kind: "reset" };
+    default:
+      return undefined;
+  }
+}
+
+export function outcomeOfFailure(f: AttemptFailure | undefined): Outcome {
+  if (f === undefined) return "local";
+  switch (f.kind) {
+    case "connect-failure":
+      return "connect";
+    case "timeout":
+      return "timeout";
+    case "reset":
+      return "reset";
+    default:
+      return outcomeOfStatus(f.status);
+  }
+}
