@@ -2,8 +2,8 @@
 // decides when each timer fires and sees the delay every timer was armed with.
 
 import assert from "node:assert/strict";
-import { test } from "node:test";
-import type { Route, RetryPolicy } from "../../model/snapshot.ts";
+import { test, type TestContext } from "node:test";
+import type { ClusterPolicy, Route, RetryPolicy } from "../../model/snapshot.ts";
 import { startApp } from "../testing/apps.ts";
 import { viaProxy } from "../testing/client.ts";
 import { metricValue, startOutbound } from "../testing/harness.ts";
@@ -60,21 +60,38 @@ function routeOver(c: string, extra: Partial<Route>): Route {
   return { name: "default/r/0", matches: [], backends: [{ cluster: c, weight: 1 }], ...extra };
 }
 
+/** An outbound listener on a manual clock whose service "api" has one route over `ports`. */
+async function proxyOver(
+  t: TestContext,
+  ports: number[],
+  route: Partial<Route>,
+  policy?: ClusterPolicy,
+): Promise<{ p: Awaited<ReturnType<typeof startOutbound>>; clock: ManualClock }> {
+  const clock = new ManualClock();
+  const c = cluster(
+    "api.default",
+    "api",
+    ports.map((port) => ({ port })),
+  );
+  const p = await startOutbound(
+    buildSnapshot({
+      services: [{ name: "api", routes: [routeOver("api.default", route)] }],
+      clusters: [policy ? { ...c, policy } : c],
+    }),
+    { clock },
+  );
+  t.after(() => p.close());
+  return { p, clock };
+}
+
 test("retries wait an exponentially growing, jittered backoff between attempts, then answer", async (t) => {
   let calls = 0;
   const app = await startApp("flaky", (_req, res) => {
     calls++;
     res.writeHead(calls <= 3 ? 503 : 200).end(`call ${calls}`);
   });
-  const clock = new ManualClock();
-  const p = await startOutbound(
-    buildSnapshot({
-      services: [{ name: "api", routes: [routeOver("api.default", { retry: retry() })] }],
-      clusters: [cluster("api.default", "api", [{ port: app.port }])],
-    }),
-    { clock },
-  );
-  t.after(() => Promise.all([p.close(), app.close()]));
+  t.after(() => app.close());
+  const { p, clock } = await proxyOver(t, [app.port], { retry: retry() });
 
   const answer = viaProxy(p.port, "http://api/x");
   const delays: number[] = [];
@@ -97,15 +114,8 @@ test("attempts run out: the last upstream response is what the client gets", asy
     calls++;
     res.writeHead(503).end("still down");
   });
-  const clock = new ManualClock();
-  const p = await startOutbound(
-    buildSnapshot({
-      services: [{ name: "api", routes: [routeOver("api.default", { retry: retry({ attempts: 2 }) })] }],
-      clusters: [cluster("api.default", "api", [{ port: app.port }])],
-    }),
-    { clock },
-  );
-  t.after(() => Promise.all([p.close(), app.close()]));
+  t.after(() => app.close());
+  const { p, clock } = await proxyOver(t, [app.port], { retry: retry({ attempts: 2 }) });
   const answer = viaProxy(p.port, "http://api/x");
   for (let i = 1; i <= 2; i++) {
     await until(() => calls === i && clock.pending().length === 1);
@@ -123,16 +133,9 @@ test("a request body is replayed on each attempt", async (t) => {
     bodies.push(body.toString());
     res.writeHead(bodies.length === 1 ? 502 : 200).end("ok");
   });
-  const clock = new ManualClock();
+  t.after(() => app.close());
+  const { p, clock } = await proxyOver(t, [app.port], { retry: retry() });
   clock.randomValue = 0;
-  const p = await startOutbound(
-    buildSnapshot({
-      services: [{ name: "api", routes: [routeOver("api.default", { retry: retry() })] }],
-      clusters: [cluster("api.default", "api", [{ port: app.port }])],
-    }),
-    { clock },
-  );
-  t.after(() => Promise.all([p.close(), app.close()]));
   const answer = viaProxy(p.port, "http://api/put", { method: "PUT", body: "payload-123" });
   await until(() => bodies.length === 1 && clock.pending().length === 1);
   clock.fire();
@@ -146,26 +149,13 @@ test("a hedge goes out after the hedge delay and the first answer wins", async (
     setTimeout(() => res.writeHead(200).end("slow"), 2000).unref();
   });
   const fast = await startApp("fast", (_req, res) => res.writeHead(200).end("fast"));
-  const clock = new ManualClock();
-  const snapshot = buildSnapshot({
-    services: [
-      {
-        name: "api",
-        routes: [
-          routeOver("api.default", { retry: retry({ attempts: 1 }), hedge: { delayMs: 40, maxHedges: 1 } }),
-        ],
-      },
-    ],
-    // Round robin from a known start: the first attempt goes to the slow endpoint.
-    clusters: [
-      {
-        ...cluster("api.default", "api", [{ port: slow.port }, { port: fast.port }]),
-        policy: { loadBalancer: { type: "RoundRobin" } },
-      },
-    ],
-  });
-  const p = await startOutbound(snapshot, { clock });
-  t.after(() => Promise.all([p.close(), slow.close(), fast.close()]));
+  t.after(() => Promise.all([slow.close(), fast.close()]));
+  const { p, clock } = await proxyOver(
+    t,
+    [slow.port, fast.port],
+    { retry: retry({ attempts: 1 }), hedge: { delayMs: 40, maxHedges: 1 } },
+    { loadBalancer: { type: "RoundRobin" } },
+  );
   // Whichever endpoint the first attempt takes, firing the hedge timer sends one to the other.
   const answer = viaProxy(p.port, "http://api/h");
   await until(() => slow.seen.length + fast.seen.length === 1);
@@ -187,15 +177,8 @@ test("POST is not retried unless the rule allows non-idempotent retries", async 
     calls++;
     res.writeHead(503).end("no");
   });
-  const clock = new ManualClock();
-  const p = await startOutbound(
-    buildSnapshot({
-      services: [{ name: "api", routes: [routeOver("api.default", { retry: retry() })] }],
-      clusters: [cluster("api.default", "api", [{ port: app.port }])],
-    }),
-    { clock },
-  );
-  t.after(() => Promise.all([p.close(), app.close()]));
+  t.after(() => app.close());
+  const { p, clock } = await proxyOver(t, [app.port], { retry: retry() });
   const r = await viaProxy(p.port, "http://api/p", { method: "POST", body: "x" });
   assert.equal(r.status, 503);
   assert.equal(calls, 1);
@@ -208,17 +191,8 @@ test("a body larger than the replay buffer is streamed whole once and not retrie
     sizes.push(body.length);
     res.writeHead(503).end("busy");
   });
-  const clock = new ManualClock();
-  const p = await startOutbound(
-    buildSnapshot({
-      services: [
-        { name: "api", routes: [routeOver("api.default", { retry: retry({ maxBufferedBodyBytes: 1024 }) })] },
-      ],
-      clusters: [cluster("api.default", "api", [{ port: app.port }])],
-    }),
-    { clock },
-  );
-  t.after(() => Promise.all([p.close(), app.close()]));
+  t.after(() => app.close());
+  const { p, clock } = await proxyOver(t, [app.port], { retry: retry({ maxBufferedBodyBytes: 1024 }) });
   const body = Buffer.alloc(100_000, 7);
   const r = await viaProxy(p.port, "http://api/big", { method: "PUT", body });
   assert.equal(r.status, 503);
@@ -232,19 +206,15 @@ test("max concurrent retries: a retry that would exceed connectionPool.maxRetrie
     calls++;
     res.writeHead(503).end("down");
   });
-  const clock = new ManualClock();
-  const c = {
-    ...cluster("api.default", "api", [{ port: app.port }]),
-    policy: { circuitBreaker: { maxRetries: 1 } },
-  };
-  const p = await startOutbound(
-    buildSnapshot({
-      services: [{ name: "api", routes: [routeOver("api.default", { retry: retry({ attempts: 1 }) })] }],
-      clusters: [c],
-    }),
-    { clock },
+  t.after(() => app.close());
+  const { p, clock } = await proxyOver(
+    t,
+    [app.port],
+    { retry: retry({ attempts: 1 }) },
+    {
+      circuitBreaker: { maxRetries: 1 },
+    },
   );
-  t.after(() => Promise.all([p.close(), app.close()]));
   // Two requests fail at once; the first gets its retry slot, the second finds it taken.
   const a = viaProxy(p.port, "http://api/a");
   const b = viaProxy(p.port, "http://api/b");
