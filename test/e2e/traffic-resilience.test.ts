@@ -194,6 +194,31 @@ test("circuit breaking: past maxRequests in flight the overflow is refused fast 
   await remove("trafficpolicy", "api");
 });
 
+test("circuit breaking: at maxConnections per endpoint requests wait, past maxPendingRequests they are refused", async () => {
+  reset();
+  await apply(cp, policy(`  connectionPool: { maxConnections: 1, maxPendingRequests: 1 }`));
+  await configHas('"maxPendingRequests"');
+  a1.delayMs = a2.delayMs = 500;
+  // 8 at once over 2 instances: per instance one runs, one waits for that connection, two are refused.
+  const results = await Promise.all(
+    Array.from({ length: 8 }, (_, i) => send(client.outboundPort, `http://api/q/${i}`)),
+  );
+  const ok = results.filter((r) => r.status === 200);
+  const open = results.filter((r) => r.headers["x-weft-error"] === "circuit_open");
+  assert.equal(ok.length, 4, results.map((r) => r.status).join(","));
+  assert.equal(open.length, 4);
+  for (const r of open) assert.ok(r.ms < 400, `a refused request waited ${r.ms} ms`);
+  // The waiting ones were served one after the other on the single connection.
+  assert.ok(Math.max(...ok.map((r) => r.ms)) >= 950, "queued requests waited for the connection");
+  assert.equal(Math.max(a1.inFlight, a2.inFlight), 0);
+  assert.ok(
+    metricSum(await metrics(), "weft_circuit_breaker_overflows_total", { limit: "max_pending_requests" }) >=
+      4,
+  );
+  a1.delayMs = a2.delayMs = 0;
+  await remove("trafficpolicy", "api");
+});
+
 test("outlier detection ejects a failing instance and lets it back after the ejection time", async () => {
   reset();
   await apply(

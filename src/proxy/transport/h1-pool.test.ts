@@ -214,3 +214,19 @@ test("circuit breaker: a waiting request that is cancelled leaves the queue", as
   assert.equal(await waited, "client went away");
   assert.equal(pool.pending, 0);
 });
+
+test("circuit breaker: connections opened before a lower maxConnections are shed, so reuse never exceeds it", async (t) => {
+  const up = await rawServer((_h, s) => s.write(OK));
+  const pool = new H1Pool(plainConnector(up.port), {
+    keepAliveTimeoutMs: 10_000,
+    keepAliveMaxTimeoutMs: 60_000,
+  });
+  t.after(() => Promise.all([pool.destroy(), up.close()]));
+  await Promise.all([run(pool, req()), run(pool, req()), run(pool, req())]);
+  assert.equal(pool.idleConnections, 3);
+  pool.setLimits(1, 5);
+  assert.equal(pool.connections, 1, "idle connections beyond the limit are closed");
+  const results = await Promise.all([run(pool, req()), run(pool, req()), run(pool, req())]);
+  assert.deepEqual(results, Array(3).fill({ status: 200, body: "ok" }));
+  assert.equal(pool.connections, 1, "the three requests took turns on one connection");
+});

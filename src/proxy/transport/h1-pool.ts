@@ -67,7 +67,14 @@ export class H1Pool implements UpstreamDispatcher, ConnectionOwner {
   setLimits(maxConnections: number, maxPendingRequests: number): void {
     this.#maxConnections = maxConnections;
     this.#maxPending = maxConnections > 0 ? maxPendingRequests || DEFAULT_MAX_PENDING : 0;
+    // Connections opened before the limit: idle ones beyond it go now, busy ones when released, so
+    // reusing an idle connection never exceeds the limit.
+    while (this.#overLimit() && this.#idle.length > 0) (this.#idle.pop() as H1Connection).destroy();
     this.#admitWaiting();
+  }
+
+  #overLimit(): boolean {
+    return this.#maxConnections > 0 && this.#all.size > this.#maxConnections;
   }
 
   dispatch(request: UpstreamRequest, handler: UpstreamHandler): boolean {
@@ -173,6 +180,10 @@ export class H1Pool implements UpstreamDispatcher, ConnectionOwner {
         ? Math.min(hint - HINT_MARGIN_MS, this.#opts.keepAliveMaxTimeoutMs)
         : this.#opts.keepAliveTimeoutMs;
     if (ms <= 0) {
+      conn.destroy();
+      return;
+    }
+    if (this.#waiting.length === 0 && this.#overLimit()) {
       conn.destroy();
       return;
     }
