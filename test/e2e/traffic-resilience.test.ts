@@ -255,19 +255,24 @@ test("outlier detection ejects a failing instance and lets it back after the eje
   await remove("trafficpolicy", "api");
 });
 
-test("ring hash keeps a key on one instance and spreads keys across instances", async () => {
-  reset();
-  await apply(cp, policy(`  loadBalancer: { type: RingHash, hash: { header: x-user } }`));
-  await configHas('"RingHash"');
-  const owners = new Map<string, Set<string | undefined>>();
-  for (let u = 0; u < 12; u++) {
-    const set = new Set<string | undefined>();
-    for (let i = 0; i < 5; i++)
-      set.add(appOf(await send(client.outboundPort, "http://api/k", { headers: { "x-user": `user-${u}` } })));
-    owners.set(`user-${u}`, set);
-  }
-  for (const [user, set] of owners) assert.equal(set.size, 1, `${user} went to ${[...set].join(",")}`);
-  const used = new Set([...owners.values()].map((s) => [...s][0]));
-  assert.equal(used.size, 2, "12 keys all landed on one instance");
-  await remove("trafficpolicy", "api");
-});
+for (const [type, hash, header] of [
+  ["RingHash", "{ header: x-user }", (u: string) => ({ "x-user": u })],
+  ["Maglev", "{ cookie: session }", (u: string) => ({ cookie: `theme=dark; session=${u}` })],
+] as const) {
+  test(`${type} keeps a key on one instance and spreads keys across instances`, async () => {
+    reset();
+    await apply(cp, policy(`  loadBalancer: { type: ${type}, hash: ${hash} }`));
+    await configHas(`"${type}"`);
+    const owners = new Map<string, Set<string | undefined>>();
+    for (let u = 0; u < 12; u++) {
+      const set = new Set<string | undefined>();
+      for (let i = 0; i < 5; i++)
+        set.add(appOf(await send(client.outboundPort, "http://api/k", { headers: header(`user-${u}`) })));
+      owners.set(`user-${u}`, set);
+    }
+    for (const [user, set] of owners) assert.equal(set.size, 1, `${user} went to ${[...set].join(",")}`);
+    const used = new Set([...owners.values()].map((s) => [...s][0]));
+    assert.equal(used.size, 2, "12 keys all landed on one instance");
+    await remove("trafficpolicy", "api");
+  });
+}
