@@ -42,9 +42,9 @@ export interface UpstreamTimeouts {
   bodyIdleMs: number;
 }
 
-const OPEN = 0; // routing, or dispatched and waiting for response headers
+export const OPEN = 0; // routing, or dispatched and waiting for response headers
 const STREAMING = 1; // response headers sent to the client
-const DONE = 2; // finished, failed, or the client went away
+export const DONE = 2; // finished, failed, or the client went away
 
 /** A client that went away; passed to undici's abort so the upstream request is cancelled. */
 class ClientGoneError extends Error {

@@ -15,7 +15,7 @@
 
 import { Readable } from "node:stream";
 import type { UpstreamHandler, UpstreamRequest } from "../transport/upstream.ts";
-import type { Exchange, UpstreamTimeouts } from "../http/exchange.ts";
+import { DONE, OPEN, type Exchange, type UpstreamTimeouts } from "../http/exchange.ts";
 import type { EndpointHandle, Outcome } from "../balancer/endpoint-set.ts";
 import type { RouteFilters } from "../../model/snapshot.ts";
 import { RETRY_DEFAULTS } from "../../model/traffic-defaults.ts";
@@ -79,7 +79,7 @@ export function runRoute(c: RouteContext): void {
     counters.fault("delay").inc();
     x.watchClient();
     clock.setTimeout(() => {
-      if (x.state === 0) afterDelay(c, counters);
+      if (x.state === OPEN) afterDelay(c, counters);
     }, delay.ms);
     return;
   }
@@ -112,7 +112,7 @@ function afterDelay(c: RouteContext, counters: RouteCounters): void {
   if (!x.hasBody || !replay) return start(c, headers, x.hasBody ? x.req : null, counters);
   const limit = f.retry?.maxBufferedBodyBytes ?? RETRY_DEFAULTS.maxBufferedBodyBytes;
   bufferBody(x, limit, (body) => {
-    if (x.state !== 0) return;
+    if (x.state !== OPEN) return;
     if (Buffer.isBuffer(body) && !hasHeader(headers, "content-length"))
       headers.push("content-length", String(body.length));
     start(c, headers, body, counters);
@@ -292,7 +292,7 @@ class RoutedRequest {
     const release = () => {
       if (holdsSlot) lim.activeRetries--;
     };
-    if (x.state !== 0 || this.#settled) return release();
+    if (x.state !== OPEN || this.#settled) return release();
     if (lim.maxRequests > 0 && lim.active >= lim.maxRequests) {
       release();
       lim.overflowRequests?.inc();
@@ -347,7 +347,7 @@ class RoutedRequest {
   }
 
   #hedge(): void {
-    if (this.winner !== undefined || this.#settled || this.x.state !== 0) return;
+    if (this.winner !== undefined || this.#settled || this.x.state !== OPEN) return;
     if (!this.#spendRetry()) return;
     this.#hedges++;
     this.#counters.hedge("sent").inc();
@@ -389,7 +389,7 @@ class RoutedRequest {
     const x = this.x;
     if (a === this.winner) {
       // A client that went away is not the endpoint's failure.
-      a.finish(x.state === 2 ? "local" : "reset");
+      a.finish(x.state === DONE ? "local" : "reset");
       x.onError(err);
       this.settle();
       return;
@@ -397,7 +397,7 @@ class RoutedRequest {
     this.#remove(a);
     const failure = failureOfError(err);
     a.finish(outcomeOfFailure(failure));
-    if (this.#attempts.length > 0 || this.#settled || x.state !== 0) return;
+    if (this.#attempts.length > 0 || this.#settled || x.state !== OPEN) return;
     const retry = this.#c.features.retry;
     const reason = retry === undefined || failure === undefined ? undefined : retryReason(retry, failure);
     if (reason !== undefined && this.#canRetry()) return this.#scheduleRetry(reason);
