@@ -3,8 +3,9 @@
 // control plane's own host — one minted with the local admin credential).
 
 import { readFile } from "node:fs/promises";
+import { dirname } from "node:path";
 import { callApi } from "../client/api-client.ts";
-import { readCliConfig } from "../client/cli-config.ts";
+import { DEFAULT_DATA_DIR, readCliConfig } from "../client/cli-config.ts";
 import { DEFAULT_NAMESPACE } from "../model/resources.ts";
 import type { ProxyOptions } from "../proxy/agent/proxy.ts";
 import { CliError, pairs, portFlag, type Options } from "./command.ts";
@@ -17,6 +18,7 @@ export const proxyOptions: Options = {
   "inbound-port": { type: "string" },
   "outbound-port": { type: "string" },
   "admin-port": { type: "string" },
+  "admin-token-file": { type: "string" },
   upstream: { type: "string", multiple: true },
   label: { type: "string", short: "l", multiple: true },
   zone: { type: "string" },
@@ -38,6 +40,10 @@ export const proxyFlags: [string, string][] = [
   ["--inbound-port PORT", "mTLS inbound listener (default 15006; 0 = any free port)"],
   ["--outbound-port PORT", "outbound listener for HTTP_PROXY (default 15001; 0 = any)"],
   ["--admin-port PORT", "admin: /ready /metrics /config (default 15090; 0 = any)"],
+  [
+    "--admin-token-file FILE",
+    "where to write the token POST /drain needs (default proxy-admin-<port>.token beside the config)",
+  ],
   ["--address IP", "address the inbound listener binds and advertises (default 127.0.0.1)"],
   ["--zone ZONE", "locality of this instance"],
   ["--token-file FILE", "join token (default $WEFT_TOKEN, or minted with the local admin config)"],
@@ -62,11 +68,10 @@ export async function resolveProxyOptions(v: Record<string, unknown>): Promise<P
       2,
     );
   const namespace = (v.namespace as string) ?? DEFAULT_NAMESPACE;
-  const cfg = (
-    await readCliConfig(v.config as string | undefined).catch((e: Error) => {
-      throw new CliError(e.message);
-    })
-  )?.config;
+  const found = await readCliConfig(v.config as string | undefined).catch((e: Error) => {
+    throw new CliError(e.message);
+  });
+  const cfg = found?.config;
   const server = (v.server as string) ?? cfg?.server;
   const stream = (v.stream as string) ?? cfg?.stream;
   const ca = v["ca-file"] ? await readFile(v["ca-file"] as string, "utf8") : cfg?.ca;
@@ -101,6 +106,8 @@ export async function resolveProxyOptions(v: Record<string, unknown>): Promise<P
     outboundPort:
       v["outbound-port"] === undefined ? undefined : portFlag(v["outbound-port"], "--outbound-port"),
     adminPort: v["admin-port"] === undefined ? undefined : portFlag(v["admin-port"], "--admin-port"),
+    adminTokenFile: v["admin-token-file"] as string | undefined,
+    dataDir: found ? dirname(found.path) : DEFAULT_DATA_DIR,
     upstreams: pairs(v.upstream, "--upstream").map(([svc, port]) => ({
       service: svc,
       port: portFlag(port, "--upstream"),

@@ -14,7 +14,8 @@ export const proxyCommand: Command = {
       `weft proxy[${opts.service}]: ${proxy.identity}; outbound 127.0.0.1:${proxy.outboundPort}, inbound :${proxy.inboundPort}, admin 127.0.0.1:${proxy.adminPort}` +
         Object.entries(proxy.upstreamPorts)
           .map(([svc, port]) => `, upstream ${svc}=127.0.0.1:${port}`)
-          .join(""),
+          .join("") +
+        (proxy.adminTokenFile ? `; admin token in ${proxy.adminTokenFile}` : ""),
     );
     await new Promise<void>((resolve) => {
       const stop = () => proxy.drain().then(resolve, resolve);

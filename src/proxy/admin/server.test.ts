@@ -17,6 +17,7 @@ test("admin: /ready names what is missing, /config and /certs never show keys, /
   let drained = 0;
   let listenersUp = false;
   const admin = createAdminServer({
+    token: "test-admin-token-0123456789",
     metrics,
     config,
     tls,
@@ -67,7 +68,11 @@ test("admin: /ready names what is missing, /config and /certs never show keys, /
   assert.match(m.body, /^weft_local_replies_total\{direction="outbound",code="no_route"\} 1$/m);
 
   assert.equal((await request(port, { path: "/drain" })).status, 405);
-  const d = await request(port, { path: "/drain", method: "POST" });
+  const d = await request(port, {
+    path: "/drain",
+    method: "POST",
+    headers: { authorization: "Bearer test-admin-token-0123456789" },
+  });
   assert.equal(d.status, 202);
   assert.equal(drained, 1);
   assert.equal((await request(port, { path: "/nope" })).status, 404);

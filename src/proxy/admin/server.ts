@@ -1,6 +1,7 @@
 // The proxy's admin port (loopback): /ready, /metrics, /config, /clusters, /certs, /drain. Read-only views of
 // the running state, plus drain. Nothing secret is ever served: certificates are described by
-// SPIFFE ID, serial and dates; keys never leave the TlsMaterial.
+// SPIFFE ID, serial and dates; keys never leave the TlsMaterial. Every request passes the guard
+// first (guard.ts: Host, cross-site origin, and the admin token for POST /drain).
 
 import http from "node:http";
 import { once } from "node:events";
@@ -11,6 +12,7 @@ import { PROMETHEUS_CONTENT_TYPE } from "../metrics/exposition.ts";
 import type { ProxyMetrics } from "../metrics/registry.ts";
 import { certificateInfo } from "../tls/secure-context.ts";
 import type { Source, TlsMaterial } from "../types.ts";
+import { AdminGuard } from "./guard.ts";
 
 export interface AdminServerOptions {
   metrics: ProxyMetrics;
@@ -18,6 +20,8 @@ export interface AdminServerOptions {
   tls: Source<TlsMaterial>;
   isReady(): boolean;
   onDrain(): Promise<void>;
+  /** The admin token that state-changing calls (POST /drain) must present as a bearer credential. */
+  token: string;
   /** Destinations with their endpoints' live state (load, ejections); absent = not served. */
   clusters?(): unknown;
 }
@@ -77,10 +81,17 @@ export function createAdminServer(opts: AdminServerOptions): AdminServer {
     return m;
   };
 
+  const guard = new AdminGuard(opts.token);
   const server = http.createServer((req, res) => {
     const path = (req.url ?? "/").split("?")[0];
     const method = req.method ?? "GET";
     const read = method === "GET" || method === "HEAD";
+    // Only POST changes state; a refused request is answered without reading its body, and closed.
+    const verdict = guard.check(req, !read);
+    if (!verdict.ok) {
+      const extra = verdict.status === 401 ? ["www-authenticate", 'Bearer realm="weft-admin"'] : [];
+      return text(res, verdict.status, `${verdict.reason}\n`, [...extra, "connection", "close"]);
+    }
     switch (path) {
       case "/ready": {
         if (!read) return text(res, 405, "use GET\n", ["allow", "GET"]);
@@ -119,12 +130,17 @@ export function createAdminServer(opts: AdminServerOptions): AdminServer {
     }
   });
   server.on("clientError", (_err, socket) => socket.destroy());
+  // Every admin answer is small and immediate: a client that takes longer than this to send a request is cut.
+  server.headersTimeout = 10_000;
+  server.requestTimeout = 10_000;
 
   return {
     async listen(port: number, host = "127.0.0.1"): Promise<AddressInfo> {
       server.listen(port, host);
       await Promise.race([once(server, "listening"), once(server, "error").then(([e]) => Promise.reject(e))]);
-      return server.address() as AddressInfo;
+      const addr = server.address() as AddressInfo;
+      guard.bound(addr.address, addr.port);
+      return addr;
     },
     address: () => (server.address() as AddressInfo | null) ?? undefined,
     async close(): Promise<void> {

@@ -9,6 +9,12 @@ import { hostname } from "node:os";
 import type { ProxySnapshot } from "../../model/snapshot.ts";
 import { callApi, type ApiTarget } from "../../client/api-client.ts";
 import { createAdminServer } from "../admin/server.ts";
+import {
+  createAdminToken,
+  defaultAdminTokenFile,
+  removeAdminTokenFile,
+  writeAdminTokenFile,
+} from "../admin/admin-token.ts";
 import { createInboundListener } from "../inbound/listener.ts";
 import { ProxyMetrics } from "../metrics/registry.ts";
 import { createOutboundListener } from "../outbound/listener.ts";
@@ -27,6 +33,10 @@ export interface ProxyOptions {
   inboundPort?: number;
   outboundPort?: number;
   adminPort?: number;
+  /** Where to write the admin token (0600); default `<dataDir>/proxy-admin-<admin port>.token`. */
+  adminTokenFile?: string;
+  /** Directory for the proxy's local files (default .weft). */
+  dataDir?: string;
   /** Explicit upstream ports: 127.0.0.1:port → service. */
   upstreams?: { service: string; port: number }[];
   labels?: Record<string, string>;
@@ -43,6 +53,9 @@ export interface RunningProxy {
   outboundPort: number;
   inboundPort: number;
   adminPort: number;
+  /** The bearer token POST /drain needs, and the file it was written to (undefined if that failed). */
+  adminToken: string;
+  adminTokenFile: string | undefined;
   upstreamPorts: Record<string, number>;
   identity: string;
   ready(): boolean;
@@ -78,7 +91,9 @@ export async function startProxy(opts: ProxyOptions): Promise<RunningProxy> {
   }));
   let draining = false;
   const isReady = () => !draining && !!certs.material.current() && !!snapshot.current();
+  const adminToken = createAdminToken();
   const admin = createAdminServer({
+    token: adminToken,
     metrics,
     config: snapshot,
     tls: certs.material,
@@ -92,6 +107,16 @@ export async function startProxy(opts: ProxyOptions): Promise<RunningProxy> {
   const upstreamPorts: Record<string, number> = {};
   for (const { u, l } of upstreams) upstreamPorts[u.service] = (await l.listen(u.port, "127.0.0.1")).port;
   const adminAddr = await admin.listen(opts.adminPort ?? 15090, "127.0.0.1");
+  let adminTokenFile: string | undefined =
+    opts.adminTokenFile ?? defaultAdminTokenFile(opts.dataDir ?? ".weft", adminAddr.port);
+  try {
+    await writeAdminTokenFile(adminTokenFile, adminToken);
+  } catch (err) {
+    log(
+      `cannot write the admin token to ${adminTokenFile} (${(err as Error).message}); POST /drain is unavailable`,
+    );
+    adminTokenFile = undefined;
+  }
 
   const workload = `${opts.service}-${createHash("sha256").update(`${hostname()}:${address}:${inAddr.port}`).digest("hex").slice(0, 8)}`;
   const client: ConfigClient = new ConfigClient({
@@ -134,6 +159,7 @@ export async function startProxy(opts: ProxyOptions): Promise<RunningProxy> {
       outbound.close(),
       ...upstreams.map(({ l }) => l.close()),
       admin.close(),
+      adminTokenFile && removeAdminTokenFile(adminTokenFile, adminToken).catch(() => {}),
     ]);
   }
 
@@ -141,6 +167,8 @@ export async function startProxy(opts: ProxyOptions): Promise<RunningProxy> {
     outboundPort: outAddr.port,
     inboundPort: inAddr.port,
     adminPort: adminAddr.port,
+    adminToken,
+    adminTokenFile,
     upstreamPorts,
     identity,
     ready: isReady,
