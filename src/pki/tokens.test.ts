@@ -163,10 +163,13 @@ test("create refuses identities that cannot become SPIFFE IDs", async () => {
       () => issuer.create({ service: "a", namespace: "" }),
       (e) => isPkiError(e, "token_invalid"),
     );
-    assert.throws(
-      () => issuer.create({ service: "a", namespace: "x", ttlSeconds: -1 }),
-      (e) => isPkiError(e),
-    );
+    for (const ttlSeconds of [-1, 0, 59, 1.5, 365 * 24 * 3600 + 1, Number.MAX_VALUE, Infinity, NaN]) {
+      assert.throws(
+        () => issuer.create({ service: "a", namespace: "x", ttlSeconds }),
+        (e) => isPkiError(e, "token_invalid"),
+        String(ttlSeconds),
+      );
+    }
   });
 });
 

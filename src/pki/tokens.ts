@@ -11,6 +11,9 @@ import { writeFileAtomic } from "./fs-atomic.ts";
 import { PkiError } from "./errors.ts";
 
 export const DEFAULT_TOKEN_TTL_SECONDS = 30 * 24 * 3600;
+/** Bounds of a token's lifetime: at least a minute, at most a year. */
+export const MIN_TOKEN_TTL_SECONDS = 60;
+export const MAX_TOKEN_TTL_SECONDS = 365 * 24 * 3600;
 export const DEFAULT_TOKEN_ISSUER = "weft-control-plane";
 const LEEWAY_SECONDS = 60;
 const JTI = /^[A-Za-z0-9_-]{1,128}$/;
@@ -92,7 +95,10 @@ export class TokenIssuer {
     if (!validSegment(service)) throw invalid("service name is not a valid identity segment");
     if (!validSegment(namespace)) throw invalid("namespace is not a valid identity segment");
     const ttl = opts.ttlSeconds ?? DEFAULT_TOKEN_TTL_SECONDS;
-    if (!Number.isFinite(ttl) || ttl <= 0) throw invalid("ttlSeconds must be positive");
+    if (!Number.isInteger(ttl) || ttl < MIN_TOKEN_TTL_SECONDS || ttl > MAX_TOKEN_TTL_SECONDS)
+      throw invalid(
+        `ttlSeconds must be a whole number from ${MIN_TOKEN_TTL_SECONDS} to ${MAX_TOKEN_TTL_SECONDS}`,
+      );
     const jti = opts.id ?? randomBytes(16).toString("base64url");
     if (!JTI.test(jti)) throw invalid("id must be 1-128 base64url characters");
     const iat = Math.floor(this.#now() / 1000);
@@ -101,7 +107,7 @@ export class TokenIssuer {
       sub: subject(namespace, service),
       weft: { service, namespace },
       iat,
-      exp: iat + Math.ceil(ttl),
+      exp: iat + ttl,
       jti,
     };
     return signEs256(payload, this.#privateKey, this.keyId);

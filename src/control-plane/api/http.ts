@@ -1,6 +1,8 @@
-// Small helpers for the control plane's JSON-over-HTTPS APIs.
+// Small helpers for the control plane's JSON-over-HTTPS APIs: the error type every route throws, JSON
+// parsing with a nesting limit, and the one writer of answers (no stack trace ever reaches a client).
 
-import type { IncomingMessage, ServerResponse } from "node:http";
+import type { ServerResponse } from "node:http";
+import { logSafe } from "../../model/log-safe.ts";
 
 export class ApiError extends Error {
   readonly status: number;
@@ -14,21 +16,10 @@ export class ApiError extends Error {
   }
 }
 
-const MAX_BODY = 8 * 1024 * 1024;
+/** Deepest nesting of arrays/objects any JSON body of this API needs (apply's is 3). */
+export const MAX_JSON_DEPTH = 32;
 
-export async function readBody(req: IncomingMessage): Promise<string> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of req as AsyncIterable<Buffer>) {
-    size += chunk.length;
-    if (size > MAX_BODY) throw new ApiError(413, "body_too_large", `request body exceeds ${MAX_BODY} bytes`);
-    chunks.push(chunk);
-  }
-  return Buffer.concat(chunks).toString("utf8");
-}
-
-export async function readJson<T>(req: IncomingMessage): Promise<T> {
-  const text = await readBody(req);
+export function parseJson<T>(text: string): T {
   try {
     return JSON.parse(text) as T;
   } catch (err) {
@@ -36,17 +27,33 @@ export async function readJson<T>(req: IncomingMessage): Promise<T> {
   }
 }
 
-export function sendJson(res: ServerResponse, status: number, body: unknown): void {
+export function sendJson(res: ServerResponse, status: number, body: unknown, headers: string[] = []): void {
   const text = JSON.stringify(body, null, 2) + "\n";
-  res.writeHead(status, { "content-type": "application/json", "content-length": Buffer.byteLength(text) });
+  // A request whose body was not read to the end is answered and its connection closed: reading
+  // (or discarding) the rest is exactly what the caller may want us to do.
+  const close = res.req?.complete === false ? ["connection", "close"] : [];
+  res.writeHead(status, [
+    "content-type",
+    "application/json",
+    "content-length",
+    String(Buffer.byteLength(text)),
+    ...close,
+    ...headers,
+  ]);
   res.end(text);
 }
 
 export function sendError(res: ServerResponse, err: unknown): void {
+  if (res.headersSent || res.destroyed) {
+    // Too late for an answer (or nobody left to read it): end the exchange.
+    res.destroy();
+    return;
+  }
   if (err instanceof ApiError) {
-    sendJson(res, err.status, { error: { code: err.code, message: err.message, ...err.details } });
+    const retry = err.status === 503 ? ["retry-after", String(err.details?.retryAfterSeconds ?? 1)] : [];
+    sendJson(res, err.status, { error: { code: err.code, message: err.message, ...err.details } }, retry);
   } else {
-    console.error("weft control-plane: internal error:", err);
+    console.error(`weft control-plane: internal error: ${logSafe((err as Error)?.stack ?? err, 4096)}`);
     sendJson(res, 500, {
       error: { code: "internal", message: "internal error; see the control plane's log" },
     });

@@ -1,20 +1,35 @@
 // The config API (HTTPS, port 15000): resources, join tokens and certificate signing. Every route but
 // /healthz needs a credential: the admin bearer token, or — for certificate signing only — a join
-// token or the caller's current mesh certificate.
+// token or the caller's current mesh certificate. The caller is known from the headers and the TLS
+// session before a byte of the body is read; only then is the body read, within the route's limits
+// (body.ts).
 
 import { createHash, timingSafeEqual } from "node:crypto";
 import { createServer, type Server } from "node:https";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { TLSSocket } from "node:tls";
-import { DEFAULT_NAMESPACE } from "../../model/resources.ts";
 import type { CertificateAuthority } from "../../pki/ca.ts";
 import { isPkiError } from "../../pki/errors.ts";
 import { parseSpiffeId, peerSpiffeId, spiffeId } from "../../pki/spiffe.ts";
 import type { TokenIssuer } from "../../pki/tokens.ts";
 import type { Store } from "../../store/store.ts";
 import type { MeshStateCache } from "../mesh-state.ts";
-import { ApiError, readBody, readJson, requireString, sendError, sendJson } from "./http.ts";
+import {
+  BodyReader,
+  DEFAULT_BODY_DEADLINE_MS,
+  DEFAULT_MAX_CONCURRENT_BODIES,
+  type BodyLimits,
+} from "./body.ts";
+import { ApiError, MAX_JSON_DEPTH, parseJson, requireString, sendError, sendJson } from "./http.ts";
 import { applyManifests, deleteResource, parseKind, type ManifestFile } from "./resources.ts";
+import { parseTokenRequest } from "./token-request.ts";
+
+/** What each route reads at most. A CSR is under 16 KiB (csr.ts); an apply carries whole files. */
+export const BODY_LIMITS = {
+  certificates: { maxBytes: 64 * 1024, maxJsonDepth: MAX_JSON_DEPTH },
+  tokens: { maxBytes: 4 * 1024, maxJsonDepth: MAX_JSON_DEPTH },
+  apply: { maxBytes: 8 * 1024 * 1024 },
+} satisfies Record<string, BodyLimits>;
 
 export interface ApiDeps {
   store: Store;
@@ -26,6 +41,10 @@ export interface ApiDeps {
   trustDomain: () => string;
   /** Lifetime of workload certificates (seconds); default 24 h. */
   certTtlSeconds?: number;
+  /** Time allowed to receive a request body (ms); default 10 s. */
+  bodyDeadlineMs?: number;
+  /** Request bodies read at once; default 32. */
+  maxConcurrentBodies?: number;
 }
 
 type Caller = { kind: "admin" } | { kind: "workload"; namespace: string; service: string } | { kind: "none" };
@@ -45,6 +64,16 @@ export function createApiServer(deps: ApiDeps): Server {
       handle(req, res).catch((err) => sendError(res, err));
     },
   );
+  // A client that sends `Expect: 100-continue` is told to go on only once its body is wanted.
+  server.on("checkContinue", (req, res) => handle(req, res).catch((err) => sendError(res, err)));
+  server.headersTimeout = 10_000;
+  server.requestTimeout = 120_000;
+  const bodies = new BodyReader({
+    deadlineMs: deps.bodyDeadlineMs ?? DEFAULT_BODY_DEADLINE_MS,
+    maxConcurrent: deps.maxConcurrentBodies ?? DEFAULT_MAX_CONCURRENT_BODIES,
+  });
+  const readJsonBody = async (req: IncomingMessage, res: ServerResponse, limits: BodyLimits) =>
+    parseJson<Record<string, unknown>>(await bodies.read(req, res, limits));
 
   function authenticate(req: IncomingMessage): Caller {
     const auth = req.headers.authorization;
@@ -102,11 +131,12 @@ export function createApiServer(deps: ApiDeps): Server {
     requireAdmin(caller);
     if (resource === "apply" && method === "POST") {
       // JSON {files: [{name, content}]} applies several files at once; any other body is one manifest.
-      const text = await readBody(req);
-      let files: ManifestFile[] = [{ name: url.searchParams.get("file") || "<stdin>", content: text }];
-      if ((req.headers["content-type"] ?? "").startsWith("application/json")) {
-        files = parseFiles(text);
-      }
+      const json = (req.headers["content-type"] ?? "").startsWith("application/json");
+      const limits = json ? { ...BODY_LIMITS.apply, maxJsonDepth: MAX_JSON_DEPTH } : BODY_LIMITS.apply;
+      const text = await bodies.read(req, res, limits);
+      const files: ManifestFile[] = json
+        ? parseFiles(text)
+        : [{ name: url.searchParams.get("file") || "<stdin>", content: text }];
       return sendJson(res, 200, await applyManifests(deps.store, files));
     }
     if (resource === "resources" && rest.length >= 1) {
@@ -127,10 +157,9 @@ export function createApiServer(deps: ApiDeps): Server {
       }
     }
     if (resource === "tokens" && method === "POST") {
-      const body = await readJson<Record<string, unknown>>(req);
-      const service = requireString(body, "service");
-      const namespace = typeof body.namespace === "string" ? body.namespace : DEFAULT_NAMESPACE;
-      const ttlSeconds = typeof body.ttlSeconds === "number" ? body.ttlSeconds : undefined;
+      const { service, namespace, ttlSeconds } = parseTokenRequest(
+        await readJsonBody(req, res, BODY_LIMITS.tokens),
+      );
       const token = deps.tokens.create({ service, namespace, ttlSeconds });
       return sendJson(res, 200, {
         token,
@@ -145,21 +174,20 @@ export function createApiServer(deps: ApiDeps): Server {
   }
 
   async function signCertificate(req: IncomingMessage, res: ServerResponse, caller: Caller): Promise<void> {
-    const body = await readJson<Record<string, unknown>>(req);
-    const csr = requireString(body, "csr");
-    let namespace: string;
-    let service: string;
-    if (caller.kind === "workload") {
-      ({ namespace, service } = caller);
-    } else if (caller.kind === "admin") {
-      service = requireString(body, "service");
-      namespace = typeof body.namespace === "string" ? body.namespace : DEFAULT_NAMESPACE;
-    } else {
+    if (caller.kind === "none")
       throw new ApiError(
         401,
         "unauthenticated",
         "certificate signing needs a join token (`Authorization: Bearer <token>`) or a valid mesh certificate",
       );
+    const body = await readJsonBody(req, res, BODY_LIMITS.certificates);
+    const csr = requireString(body, "csr");
+    let namespace: string;
+    let service: string;
+    if (caller.kind === "workload") {
+      ({ namespace, service } = caller);
+    } else {
+      ({ service, namespace } = parseTokenRequest({ service: body.service, namespace: body.namespace }));
     }
     const id = spiffeId(deps.trustDomain(), namespace, service);
     try {
@@ -182,13 +210,7 @@ export function createApiServer(deps: ApiDeps): Server {
 }
 
 function parseFiles(text: string): ManifestFile[] {
-  let body: { files?: unknown };
-  try {
-    body = JSON.parse(text);
-  } catch (err) {
-    throw new ApiError(400, "bad_json", `request body is not valid JSON: ${(err as Error).message}`);
-  }
-  const files = body.files;
+  const files = parseJson<{ files?: unknown } | null>(text)?.files;
   if (
     !Array.isArray(files) ||
     files.some((f) => typeof f?.name !== "string" || typeof f?.content !== "string")
