@@ -14,6 +14,7 @@ import {
   type HelloMessage,
   type ProxyMessage,
 } from "../../model/stream-protocol.ts";
+import { logSafe } from "../../model/log-safe.ts";
 import { compileSnapshot } from "../compile/compile.ts";
 import type { StreamServerOptions } from "./server.ts";
 
@@ -73,7 +74,9 @@ export class ProxySession {
         return;
       case "nack":
         this.lastNack = msg.error;
-        console.error(`weft control-plane: ${this.workload} rejected config ${msg.version}: ${msg.error}`);
+        console.error(
+          `weft control-plane: ${this.workload} rejected config ${logSafe(msg.version, 80)}: ${logSafe(msg.error)}`,
+        );
         return;
       case "health": {
         if (!this.#hello) return this.#fail("bad_message", "health before hello");

@@ -6,6 +6,7 @@
 // because a new session registers the Workload afresh, without the status the old one recorded.
 
 import { connect, type ClientHttp2Session, type ClientHttp2Stream } from "node:http2";
+import { logSafe } from "../../model/log-safe.ts";
 import type { ProxySnapshot } from "../../model/snapshot.ts";
 import {
   encodeMessage,
@@ -103,13 +104,13 @@ export class ConfigClient {
 
   #onMessage(msg: ControlPlaneMessage): void {
     if (msg.type === "error") {
-      this.#opts.log(`control plane refused the stream: ${msg.code}: ${msg.message}`);
+      this.#opts.log(`control plane refused the stream: ${logSafe(msg.code, 64)}: ${logSafe(msg.message)}`);
       return;
     }
     if (msg.type !== "snapshot") return;
     const problem = checkSnapshot(msg.snapshot);
     if (problem) {
-      this.#opts.log(`rejected config ${msg.version}: ${problem}`);
+      this.#opts.log(`rejected config ${logSafe(msg.version, 80)}: ${logSafe(problem)}`);
       this.#send({ type: "nack", nonce: msg.nonce, version: msg.version, error: problem });
       return;
     }
@@ -125,7 +126,7 @@ export class ConfigClient {
     if (session !== this.#session || this.#stopped) return;
     this.#session = undefined;
     this.#stream = undefined;
-    if (this.connected) this.#opts.log(`lost control plane (${why}); serving last good config`);
+    if (this.connected) this.#opts.log(`lost control plane (${logSafe(why)}); serving last good config`);
     this.connected = false;
     session.destroy();
     this.#retry(why);

@@ -15,6 +15,7 @@
 
 import { request } from "node:http";
 import { connect } from "node:net";
+import { logSafe } from "../../model/log-safe.ts";
 import type { HealthCheck, ProxySnapshot } from "../../model/snapshot.ts";
 import type { ProxyMetrics } from "../metrics/registry.ts";
 import type { Source } from "../types.ts";
@@ -303,7 +304,7 @@ export class AppHealth {
 
   #report(healthy: boolean, detail: string): void {
     this.#reportedHealthy = healthy;
-    this.#opts.log?.(`app is ${healthy ? "healthy" : "unhealthy"} (${detail})`);
+    this.#opts.log?.(`app is ${healthy ? "healthy" : "unhealthy"} (${logSafe(detail)})`);
     this.#opts.report(healthy, detail);
   }
 

@@ -6,6 +6,7 @@
 
 import { createHash } from "node:crypto";
 import { hostname } from "node:os";
+import { logSafe } from "../../model/log-safe.ts";
 import type { ProxySnapshot } from "../../model/snapshot.ts";
 import { callApi, type ApiTarget } from "../../client/api-client.ts";
 import { createAdminServer } from "../admin/server.ts";
@@ -71,7 +72,7 @@ export async function startProxy(opts: ProxyOptions): Promise<RunningProxy> {
 
   const { identity } = await callApi<{ identity: string }>(target, "GET", "/api/v1/identity");
   const certs = new CertificateManager(target, identity);
-  certs.onError = (err) => log(`certificate renewal failed (will retry): ${err.message}`);
+  certs.onError = (err) => log(`certificate renewal failed (will retry): ${logSafe(err.message)}`);
   await certs.start();
 
   const metrics = new ProxyMetrics();
