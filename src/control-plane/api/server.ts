@@ -59,6 +59,7 @@ export function createApiServer(deps: ApiDeps): Server {
       requestCert: true, // a proxy may renew with its current mesh certificate
       rejectUnauthorized: false, // ... but a certificate is optional here; bearer tokens are checked below
       minVersion: "TLSv1.2",
+      connectionsCheckingInterval: 1_000, // so headersTimeout is enforced within a second of its value
     },
     (req, res) => {
       handle(req, res).catch((err) => sendError(res, err));

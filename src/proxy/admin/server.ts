@@ -82,7 +82,8 @@ export function createAdminServer(opts: AdminServerOptions): AdminServer {
   };
 
   const guard = new AdminGuard(opts.token);
-  const server = http.createServer((req, res) => {
+  // Timeouts are checked every second (Node's default is every 30 s).
+  const server = http.createServer({ connectionsCheckingInterval: 1_000 }, (req, res) => {
     const path = (req.url ?? "/").split("?")[0];
     const method = req.method ?? "GET";
     const read = method === "GET" || method === "HEAD";
