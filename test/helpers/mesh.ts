@@ -58,6 +58,8 @@ export interface ProxyProcess extends Spawned {
   outboundPort: number;
   inboundPort: number;
   adminPort: number;
+  /** The file holding the token that POST /drain needs. */
+  adminTokenFile: string;
 }
 
 export async function startProxy(
@@ -84,7 +86,14 @@ export async function startProxy(
     cp.env,
   );
   const m = await p.waitFor(/outbound 127\.0\.0\.1:(\d+), inbound :(\d+), admin 127\.0\.0\.1:(\d+)/);
-  const proxy = { ...p, outboundPort: Number(m[1]), inboundPort: Number(m[2]), adminPort: Number(m[3]) };
+  const tokenFile = (await p.waitFor(/; admin token in (\S+)/))[1];
+  const proxy = {
+    ...p,
+    outboundPort: Number(m[1]),
+    inboundPort: Number(m[2]),
+    adminPort: Number(m[3]),
+    adminTokenFile: tokenFile,
+  };
   await waitUntil(
     async () => (await httpGet(proxy.adminPort, "/ready")).status === 200,
     10_000,
