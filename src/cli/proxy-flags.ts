@@ -7,7 +7,8 @@ import { callApi } from "../client/api-client.ts";
 import { readCliConfig } from "../client/cli-config.ts";
 import { DEFAULT_NAMESPACE } from "../model/resources.ts";
 import type { ProxyOptions } from "../proxy/agent/proxy.ts";
-import { CliError, pairs, portFlag, type Options } from "./command.ts";
+import { DEFAULT_DRAIN_DELAY_MS } from "../proxy/agent/lifecycle-defaults.ts";
+import { CliError, msFlag, pairs, portFlag, type Options } from "./command.ts";
 
 export const proxyOptions: Options = {
   service: { type: "string", short: "s" },
@@ -17,6 +18,7 @@ export const proxyOptions: Options = {
   "inbound-port": { type: "string" },
   "outbound-port": { type: "string" },
   "admin-port": { type: "string" },
+  "drain-delay": { type: "string" },
   upstream: { type: "string", multiple: true },
   label: { type: "string", short: "l", multiple: true },
   zone: { type: "string" },
@@ -38,6 +40,10 @@ export const proxyFlags: [string, string][] = [
   ["--inbound-port PORT", "mTLS inbound listener (default 15006; 0 = any free port)"],
   ["--outbound-port PORT", "outbound listener for HTTP_PROXY (default 15001; 0 = any)"],
   ["--admin-port PORT", "admin: /ready /metrics /config (default 15090; 0 = any)"],
+  [
+    "--drain-delay MS",
+    `on stop, serve on this long after leaving the endpoints, before the app is stopped and listeners close (default ${DEFAULT_DRAIN_DELAY_MS})`,
+  ],
   ["--address IP", "address the inbound listener binds and advertises (default 127.0.0.1)"],
   ["--zone ZONE", "locality of this instance"],
   ["--token-file FILE", "join token (default $WEFT_TOKEN, or minted with the local admin config)"],
@@ -62,6 +68,7 @@ export async function resolveProxyOptions(v: Record<string, unknown>): Promise<P
       2,
     );
   const namespace = (v.namespace as string) ?? DEFAULT_NAMESPACE;
+  const drainDelayMs = msFlag(v["drain-delay"], "--drain-delay", DEFAULT_DRAIN_DELAY_MS);
   const cfg = (
     await readCliConfig(v.config as string | undefined).catch((e: Error) => {
       throw new CliError(e.message);
@@ -101,6 +108,7 @@ export async function resolveProxyOptions(v: Record<string, unknown>): Promise<P
     outboundPort:
       v["outbound-port"] === undefined ? undefined : portFlag(v["outbound-port"], "--outbound-port"),
     adminPort: v["admin-port"] === undefined ? undefined : portFlag(v["admin-port"], "--admin-port"),
+    drainDelayMs,
     upstreams: pairs(v.upstream, "--upstream").map(([svc, port]) => ({
       service: svc,
       port: portFlag(port, "--upstream"),
