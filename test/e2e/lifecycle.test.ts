@@ -15,7 +15,7 @@
 import assert from "node:assert/strict";
 import { existsSync, readFileSync } from "node:fs";
 import { Agent, request } from "node:http";
-import { createServer, type AddressInfo } from "node:net";
+import { connect, createServer, type AddressInfo } from "node:net";
 import { join } from "node:path";
 import { before, test } from "node:test";
 import {
@@ -403,3 +403,45 @@ test(
     );
   },
 );
+
+test("a sidecar on a fixed inbound port does not accept peers' connections before its first config", async (t) => {
+  // A control plane stream that never answers: the proxy gets its certificate, but no snapshot.
+  const silent = createServer((s) => s.destroy());
+  await new Promise<void>((r) => silent.listen(0, "127.0.0.1", r));
+  t.after(() => silent.close());
+  const [inboundPort, appPort] = await Promise.all([freePort(), freePort()]);
+  const p = spawnWeft(
+    [
+      "proxy",
+      "--service",
+      "early",
+      "--port",
+      String(appPort),
+      "--inbound-port",
+      String(inboundPort),
+      "--outbound-port",
+      "0",
+      "--admin-port",
+      "0",
+      "--stream",
+      `https://127.0.0.1:${(silent.address() as AddressInfo).port}`,
+    ],
+    cp.env,
+  );
+  t.after(() => p.stop());
+  const m = await p.waitFor(/admin 127\.0\.0\.1:(\d+)/);
+  const ready = await httpGet(Number(m[1]), "/ready");
+  assert.equal(ready.status, 503);
+  assert.match(ready.body, /config snapshot/);
+  // Callers holding an old registration of this address see a refused connection (retried
+  // elsewhere), not a 503 not_ready from a sidecar that cannot route yet.
+  const refused = await new Promise<string>((resolve) => {
+    const s = connect(inboundPort, "127.0.0.1");
+    s.on("connect", () => {
+      s.destroy();
+      resolve("connected");
+    });
+    s.on("error", (e: NodeJS.ErrnoException) => resolve(e.code ?? e.message));
+  });
+  assert.equal(refused, "ECONNREFUSED");
+});
