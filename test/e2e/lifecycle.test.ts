@@ -445,3 +445,15 @@ test("a sidecar on a fixed inbound port does not accept peers' connections befor
   });
   assert.equal(refused, "ECONNREFUSED");
 });
+
+test("`weft proxy` whose app stops listening leaves the endpoints, and rejoins when it is back", async () => {
+  const app = await startApp("flaky");
+  const p = await startProxy(cp, "flaky", app.port);
+  await waitForEndpoints("flaky", 1, "the instance to serve");
+  app.server.closeAllConnections();
+  await new Promise((r) => app.server.close(r));
+  await waitForEndpoints("flaky", 0, "the instance whose app died to leave the endpoints");
+  assert.equal(p.proc.exitCode, null, "the sidecar itself keeps running");
+  await new Promise<void>((r) => app.server.listen(app.port, "127.0.0.1", r));
+  await waitForEndpoints("flaky", 1, "the instance to rejoin once its app listens again");
+});
