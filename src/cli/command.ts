@@ -64,6 +64,19 @@ export function portFlag(value: unknown, flag: string): number {
   return n;
 }
 
+/** A duration flag in milliseconds (0 to one hour); `dflt` when absent. */
+export function msFlag(value: unknown, flag: string, dflt: number): number {
+  if (value === undefined) return dflt;
+  const n = Number(value);
+  if (typeof value !== "string" || value.trim() === "" || !Number.isInteger(n) || n < 0 || n > 3_600_000)
+    throw new CliError(
+      `${flag} must be a whole number of milliseconds (0-3600000), got "${value}"`,
+      undefined,
+      2,
+    );
+  return n;
+}
+
 /** "k=v" pairs from a repeated flag. */
 export function pairs(values: unknown, flag: string): [string, string][] {
   return ((values as string[] | undefined) ?? []).map((s) => {

@@ -8,7 +8,8 @@ import { callApi } from "../client/api-client.ts";
 import { DEFAULT_DATA_DIR, readCliConfig } from "../client/cli-config.ts";
 import { DEFAULT_NAMESPACE } from "../model/resources.ts";
 import type { ProxyOptions } from "../proxy/agent/proxy.ts";
-import { CliError, pairs, portFlag, type Options } from "./command.ts";
+import { DEFAULT_DRAIN_DELAY_MS } from "../proxy/agent/lifecycle-defaults.ts";
+import { CliError, msFlag, pairs, portFlag, type Options } from "./command.ts";
 
 export const proxyOptions: Options = {
   service: { type: "string", short: "s" },
@@ -19,6 +20,7 @@ export const proxyOptions: Options = {
   "outbound-port": { type: "string" },
   "admin-port": { type: "string" },
   "admin-token-file": { type: "string" },
+  "drain-delay": { type: "string" },
   upstream: { type: "string", multiple: true },
   label: { type: "string", short: "l", multiple: true },
   zone: { type: "string" },
@@ -44,6 +46,10 @@ export const proxyFlags: [string, string][] = [
     "--admin-token-file FILE",
     "where to write the token POST /drain needs (default proxy-admin-<port>.token beside the config)",
   ],
+  [
+    "--drain-delay MS",
+    `on stop, serve on this long after leaving the endpoints, before the app is stopped and listeners close (default ${DEFAULT_DRAIN_DELAY_MS})`,
+  ],
   ["--address IP", "address the inbound listener binds and advertises (default 127.0.0.1)"],
   ["--zone ZONE", "locality of this instance"],
   ["--token-file FILE", "join token (default $WEFT_TOKEN, or minted with the local admin config)"],
@@ -68,6 +74,7 @@ export async function resolveProxyOptions(v: Record<string, unknown>): Promise<P
       2,
     );
   const namespace = (v.namespace as string) ?? DEFAULT_NAMESPACE;
+  const drainDelayMs = msFlag(v["drain-delay"], "--drain-delay", DEFAULT_DRAIN_DELAY_MS);
   const found = await readCliConfig(v.config as string | undefined).catch((e: Error) => {
     throw new CliError(e.message);
   });
@@ -108,6 +115,7 @@ export async function resolveProxyOptions(v: Record<string, unknown>): Promise<P
     adminPort: v["admin-port"] === undefined ? undefined : portFlag(v["admin-port"], "--admin-port"),
     adminTokenFile: v["admin-token-file"] as string | undefined,
     dataDir: found ? dirname(found.path) : DEFAULT_DATA_DIR,
+    drainDelayMs,
     upstreams: pairs(v.upstream, "--upstream").map(([svc, port]) => ({
       service: svc,
       port: portFlag(port, "--upstream"),

@@ -44,11 +44,18 @@ export interface Resource<K extends Kind = Kind, S = unknown> {
 
 /** Status of a registered Workload, as its sidecar's active health check reports it. */
 export interface WorkloadStatus {
-  health: "Healthy" | "Unhealthy";
+  /** What the sidecar's health check last reported; absent when none has (healthy). */
+  health?: "Healthy" | "Unhealthy";
   /** Why, e.g. "GET /healthz: 500" or "connect: refused". */
   detail?: string;
-  /** ISO-8601 time of the last change. */
-  since: string;
+  /** ISO-8601 time of the last change of `health`. */
+  since?: string;
+  /**
+   * false while the instance must get no traffic at all: its sidecar is starting (no config yet, or
+   * its app does not accept connections or pass its health check yet) or draining. Unlike an
+   * Unhealthy workload it is never kept in "panic mode". Absent = serving.
+   */
+  serving?: boolean;
 }
 
 export type MtlsMode = "STRICT" | "PERMISSIVE";

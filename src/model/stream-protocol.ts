@@ -5,6 +5,7 @@
 //   cp → proxy   snapshot whenever that proxy's compiled config changes (debounced)
 //   proxy → cp   ack | nack   for each snapshot, by nonce
 //   proxy → cp   health  when its active health check of the local app changes state
+//   proxy → cp   serving when the instance starts or stops taking traffic (see HelloMessage.serving)
 //   proxy → cp   bye     before a graceful exit: deregister now instead of after the grace period
 
 import type { ProxySnapshot } from "./snapshot.ts";
@@ -26,6 +27,18 @@ export interface HelloMessage {
   reach?: string[];
   /** Version of the snapshot the proxy already runs (after a reconnect), if any. */
   version?: string;
+  /**
+   * Whether peers may send to this instance yet. A proxy says false until it has its config, its
+   * listeners are up and its app accepts connections (then sends `serving`), so registering never
+   * makes it an endpoint early. Absent = true (proxies that predate the field).
+   */
+  serving?: boolean;
+}
+
+/** The instance starts (true) or stops (false: draining, app gone) taking traffic. */
+export interface ServingMessage {
+  type: "serving";
+  serving: boolean;
 }
 
 export interface AckMessage {
@@ -53,7 +66,8 @@ export interface HealthMessage {
   detail?: string;
 }
 
-export type ProxyMessage = HelloMessage | AckMessage | NackMessage | HealthMessage | ByeMessage;
+export type ProxyMessage =
+  HelloMessage | AckMessage | NackMessage | HealthMessage | ServingMessage | ByeMessage;
 
 export interface SnapshotMessage {
   type: "snapshot";

@@ -65,6 +65,8 @@ test("the app starts after its proxy is ready, reaches the mesh through HTTP_PRO
   assert.equal(seen.env.WEFT_IDENTITY, "spiffe://weft.local/ns/default/sa/jobs");
   assert.equal(seen.env.PORT, "4999");
   assert.equal(seen.env.WEFT_TOKEN, undefined, "the join token is not passed to the app");
+  assert.ok(cp.env.WEFT_CONFIG, "weft run itself was given WEFT_CONFIG");
+  assert.equal(seen.env.WEFT_CONFIG, undefined, "the admin credential's location is not passed to the app");
   assert.equal(seen.call.status, 200);
   assert.equal(JSON.parse(seen.call.body).app, "echo");
   // Its workload is deregistered at once on exit (not after the grace period).

@@ -28,6 +28,24 @@ test("workload tables have a HEALTH column: the reported health, or - when none 
   assert.match(second, /^default\s+db-1\s+-\s+service=db /);
 });
 
+test("a workload its sidecar keeps out of the endpoints shows NotServing", () => {
+  const w = (name: string, status: Record<string, unknown>): AnyResource => ({
+    apiVersion: "weft.dev/v1alpha1",
+    kind: "Workload",
+    metadata: meta(name),
+    spec: { service: "api", address: "10.0.0.3", port: 15006 },
+    status,
+  });
+  const [, starting, draining] = table([
+    w("api-1", { serving: false }),
+    w("api-2", { serving: false, health: "Unhealthy", since: "2026-01-01T00:00:00Z" }),
+  ])
+    .trimEnd()
+    .split("\n");
+  assert.match(starting, /^default\s+api-1\s+NotServing\s+service=api /);
+  assert.match(draining, /^default\s+api-2\s+Unhealthy,NotServing\s+service=api /);
+});
+
 test("traffic policies and fault injections are summarised; other kinds have no HEALTH column", () => {
   const out = table([
     {

@@ -52,7 +52,8 @@ export const getCommand: Command = {
 export function table(items: AnyResource[]): string {
   if (items.length === 0) return "No resources found.\n";
   // Workloads get a HEALTH column: what their sidecar's health check last reported ("-" when none
-  // has, e.g. a static workload), since an Unhealthy workload receives no traffic.
+  // has, e.g. a static workload), since an Unhealthy workload receives no traffic; NotServing while
+  // its sidecar keeps it out of the endpoints (starting or draining).
   const withHealth = items.every((r) => r.kind === "Workload");
   const rows = items.map((r) => [
     r.metadata.namespace,
@@ -113,8 +114,11 @@ function summary(r: AnyResource): string {
   }
 }
 
+/** The health check's verdict, and "NotServing" while the sidecar keeps the instance out (starting, draining). */
 function health(r: AnyResource): string {
-  return (r.status as Partial<WorkloadStatus> | undefined)?.health ?? "-";
+  const s = r.status as Partial<WorkloadStatus> | undefined;
+  if (s?.serving === false) return s.health ? `${s.health},NotServing` : "NotServing";
+  return s?.health ?? "-";
 }
 
 function age(ts?: string): string {

@@ -1,3 +1,7 @@
+// `weft proxy`: a sidecar for an app that runs on its own. It registers as not serving and joins the
+// endpoints once it is ready and the app accepts connections; SIGTERM/SIGINT or POST /drain run the
+// drain sequence (leave the endpoints, serve on for --drain-delay, close), after which it exits 0.
+
 import type { Command } from "../command.ts";
 import { proxyFlags, proxyOptions, resolveProxyOptions } from "../proxy-flags.ts";
 
@@ -17,11 +21,25 @@ export const proxyCommand: Command = {
           .join("") +
         (proxy.adminTokenFile ? `; admin token in ${proxy.adminTokenFile}` : ""),
     );
-    await new Promise<void>((resolve) => {
-      const stop = () => proxy.drain().then(resolve, resolve);
-      process.once("SIGINT", stop);
-      process.once("SIGTERM", stop);
+    let code = 0;
+    let stopping = false;
+    // Never ready (e.g. the inbound port is taken): say why and stop.
+    proxy.whenReady.catch((err: Error) => {
+      if (stopping) return;
+      console.error(`weft proxy[${opts.service}]: cannot serve: ${err.message}`);
+      code = 1;
+      void proxy.drain();
     });
-    return 0;
+    const stop = () => {
+      stopping = true;
+      void proxy.drain();
+    };
+    process.once("SIGINT", stop);
+    process.once("SIGTERM", stop);
+    // However the drain started (a signal, POST /drain), the command ends with it.
+    await proxy.stopped;
+    process.off("SIGINT", stop);
+    process.off("SIGTERM", stop);
+    return code;
   },
 };

@@ -1,5 +1,5 @@
 // Golden-file tests: each testdata/<case>.yaml holds resources (and, in comments, which proxy to
-// compile for, what it reaches, and which workloads are unhealthy — status cannot be applied, so the
+// compile for, what it reaches, which workloads are unhealthy or not serving — status cannot be applied, so the
 // test sets it); testdata/<case>.golden.json is what that proxy receives. Regenerate after an
 // intended change with UPDATE_GOLDEN=1 and review the diff.
 
@@ -37,10 +37,20 @@ function load(file: string): { state: MeshState; proxy: Workload; reach?: string
       .split(",")
       .map((s) => s.trim()),
   );
+  const notServing = new Set(
+    text
+      .match(/^# not serving: (.+)$/m)?.[1]
+      .split(",")
+      .map((s) => s.trim()),
+  );
+  const statusOf = (name: string): WorkloadStatus | undefined =>
+    unhealthy.has(name) || notServing.has(name)
+      ? { ...(unhealthy.has(name) ? UNHEALTHY : {}), ...(notServing.has(name) ? { serving: false } : {}) }
+      : undefined;
   const stamped = resources.map((r, i) => ({
     ...r,
     metadata: { ...r.metadata, creationTimestamp: `2026-01-01T00:00:${String(i).padStart(2, "0")}Z` },
-    ...(r.kind === "Workload" && unhealthy.has(r.metadata.name) ? { status: UNHEALTHY } : {}),
+    ...(r.kind === "Workload" && statusOf(r.metadata.name) ? { status: statusOf(r.metadata.name) } : {}),
   })) as AnyResource[];
   const of = <T extends AnyResource>(k: string) => stamped.filter((r) => r.kind === k) as T[];
   const state: MeshState = {

@@ -152,6 +152,8 @@ function cluster(
       if (w.metadata.namespace !== ns) continue;
       const labels: Record<string, string> = { ...w.metadata.labels, [SERVICE_LABEL]: w.spec.service };
       if (!Object.entries(selector).every(([k, v]) => labels[k] === v)) continue;
+      // Starting or draining: no traffic at all, not even in panic mode below.
+      if (!isServing(w)) continue;
       const ep: Endpoint = { address: w.spec.address, port: w.spec.port, workload: w.metadata.name, labels };
       if (w.spec.identity) ep.identity = w.spec.identity;
       if (w.spec.zone) ep.zone = w.spec.zone;
@@ -171,6 +173,11 @@ function cluster(
   const policy = tp && clusterPolicy(tp);
   if (policy) out.policy = policy;
   return out;
+}
+
+/** A workload is serving unless its sidecar says otherwise (starting, draining). */
+function isServing(w: Workload): boolean {
+  return (w.status as Partial<WorkloadStatus> | undefined)?.serving !== false;
 }
 
 /** Only an explicit "Unhealthy" counts: a workload without status (static, or not checked) is healthy. */

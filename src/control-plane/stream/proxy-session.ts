@@ -1,7 +1,9 @@
 // One connected proxy: registers its Workload under a lease that lives as long as the stream (plus a
 // grace period), compiles its snapshot whenever the mesh changes, and pushes it when it differs from
 // what the proxy already runs. Health reports from the proxy's check of its app become the
-// Workload's status, re-put under the same lease (so the registration still ends with the stream).
+// Workload's status, re-put under the same lease (so the registration still ends with the stream);
+// so does whether the instance is serving: a proxy registers with `serving: false` until it and its
+// app can take traffic, and says `serving: false` again before it drains.
 
 import type { ServerHttp2Stream } from "node:http2";
 import { isIP } from "node:net";
@@ -13,6 +15,7 @@ import {
   type HealthMessage,
   type HelloMessage,
   type ProxyMessage,
+  type ServingMessage,
 } from "../../model/stream-protocol.ts";
 import { logSafe } from "../../model/log-safe.ts";
 import { compileSnapshot } from "../compile/compile.ts";
@@ -85,6 +88,13 @@ export class ProxySession {
         this.#recordHealth(msg);
         return;
       }
+      case "serving": {
+        if (!this.#hello) return this.#fail("bad_message", "serving before hello");
+        const problem = checkServing(msg);
+        if (problem) return this.#fail("bad_message", problem);
+        this.#recordServing(msg.serving);
+        return;
+      }
       case "bye":
         this.#deregister()
           .catch(() => {})
@@ -102,6 +112,9 @@ export class ProxySession {
     const problem = checkHello(hello, this.peer);
     if (problem) return this.#fail("bad_hello", problem);
     this.#hello = hello;
+    // Not serving yet (the proxy waits for its config and its app): registered, but no endpoint.
+    // Reports that arrive while the registration is being stored update this pending status.
+    if (hello.serving === false) this.#pendingStatus = { serving: false };
     const store = this.#opts.store;
     const { id: lease } = await store.leaseGrant(this.#opts.graceSeconds);
     if (this.#closed) return void store.leaseRevoke(lease).catch(() => {});
@@ -129,8 +142,9 @@ export class ProxySession {
         identity: this.peer.id,
         ...(hello.zone ? { zone: hello.zone } : {}),
       },
-      ...(this.#pendingStatus ? { status: { ...this.#pendingStatus } } : {}),
     };
+    if (this.#pendingStatus && Object.keys(this.#pendingStatus).length > 0)
+      this.#workload.status = { ...this.#pendingStatus };
     this.#pendingStatus = undefined;
     // Health reports that arrive from here on queue behind the registration itself.
     const registered = store.put(key, JSON.stringify(this.#workload), { lease });
@@ -153,18 +167,33 @@ export class ProxySession {
    */
   #recordHealth(msg: HealthMessage): void {
     const health = msg.healthy ? "Healthy" : "Unhealthy";
-    const current = (this.#workload?.status ?? this.#pendingStatus) as WorkloadStatus | undefined;
-    const status: WorkloadStatus = {
+    const current = this.#currentStatus();
+    this.#setStatus({
+      ...(current?.serving === false ? { serving: false } : {}),
       health,
       ...(msg.detail ? { detail: msg.detail } : {}),
-      since: current?.health === health ? current.since : new Date().toISOString(),
-    };
+      since: current?.health === health && current.since ? current.since : new Date().toISOString(),
+    });
+  }
+
+  /** Serving is the default: only `false` is recorded. */
+  #recordServing(serving: boolean): void {
+    const { serving: _, ...rest } = this.#currentStatus() ?? {};
+    this.#setStatus(serving ? rest : { ...rest, serving: false });
+  }
+
+  #currentStatus(): WorkloadStatus | undefined {
+    return (this.#workload ? this.#workload.status : this.#pendingStatus) as WorkloadStatus | undefined;
+  }
+
+  #setStatus(status: WorkloadStatus): void {
     // Hello is still being stored: the registration will carry this status.
     if (!this.#workload) {
       this.#pendingStatus = status;
       return;
     }
-    this.#workload = { ...this.#workload, status: { ...status } };
+    const { status: _, ...bare } = this.#workload;
+    this.#workload = Object.keys(status).length > 0 ? { ...bare, status: { ...status } } : bare;
     const workload = this.#workload;
     this.#writes = this.#writes.then(async () => {
       // After bye or expiry the key is gone (or someone else's): never resurrect it without a lease.
@@ -172,7 +201,7 @@ export class ProxySession {
       const key = resourceKey("Workload", this.peer.namespace, workload.metadata.name);
       await this.#opts.store.put(key, JSON.stringify(workload), { lease: this.#lease });
     });
-    this.#writes.catch((err) => this.#fail("status_failed", `recording health: ${(err as Error).message}`));
+    this.#writes.catch((err) => this.#fail("status_failed", `recording status: ${(err as Error).message}`));
     this.#writes = this.#writes.catch(() => {});
   }
 
@@ -228,6 +257,10 @@ export class ProxySession {
   }
 }
 
+function checkServing(m: ServingMessage): string | undefined {
+  return typeof m.serving === "boolean" ? undefined : "serving.serving must be true or false";
+}
+
 function checkHealth(h: HealthMessage): string | undefined {
   if (typeof h.healthy !== "boolean") return "health.healthy must be true or false";
   if (h.detail !== undefined && (typeof h.detail !== "string" || h.detail.length > MAX_HEALTH_DETAIL))
@@ -248,5 +281,6 @@ function checkHello(h: HelloMessage, peer: Peer): string | undefined {
   }
   if (h.reach !== undefined && (!Array.isArray(h.reach) || h.reach.some((r) => typeof r !== "string")))
     return "hello.reach must be a list of service names";
+  if (h.serving !== undefined && typeof h.serving !== "boolean") return "hello.serving must be true or false";
   return undefined;
 }

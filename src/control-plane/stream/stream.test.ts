@@ -207,7 +207,7 @@ test("a health report becomes the Workload's status, stored under the registrati
   const status = unhealthy.workload.status as unknown as WorkloadStatus;
   assert.equal(status.health, "Unhealthy");
   assert.equal(status.detail, "GET /healthz: 500");
-  assert.ok(Date.parse(status.since) >= before - 1000 && Date.parse(status.since) <= Date.now());
+  assert.ok(Date.parse(status.since!) >= before - 1000 && Date.parse(status.since!) <= Date.now());
   assert.equal(unhealthy.lease, registered.lease, "still under the registration's lease");
   assert.deepEqual(
     unhealthy.workload.spec,
@@ -314,3 +314,78 @@ test("the proxy's config client reports health, and re-sends it after a reconnec
   assert.equal(status.health, "Unhealthy");
   assert.equal(status.detail, "GET /healthz: 503");
 });
+
+test("an instance registers as not serving, joins the endpoints when it says so, and leaves them before it says bye", async () => {
+  const endpointsSeenBy = (p: Awaited<ReturnType<typeof open>>) => {
+    const snaps = p.messages.filter((m) => m.type === "snapshot");
+    const last = snaps.at(-1);
+    return last?.type === "snapshot"
+      ? (last.snapshot.clusters["lambda.default"]?.endpoints.map((e) => e.workload) ?? [])
+      : undefined;
+  };
+  const caller = await open("mu");
+  const server = await open("lambda", { serving: false });
+  const registered = await until(async () => (await stored("lambda-1")) ?? undefined);
+  assert.deepEqual(registered.workload.status, { serving: false }, "registered, but not serving");
+  await until(() => p(endpointsSeenBy(caller)?.length === 0 && caller.messages.length > 0));
+  assert.deepEqual(endpointsSeenBy(caller), [], "a starting instance is nobody's endpoint");
+
+  server.send({ type: "serving", serving: true });
+  await until(() => p(endpointsSeenBy(caller)?.includes("lambda-1")));
+  const serving = await stored("lambda-1");
+  assert.equal(serving?.workload.status, undefined, "serving is the default: no status left");
+  assert.equal(serving?.lease, registered.lease, "still under the registration's lease");
+
+  // Health and serving are independent parts of the status.
+  server.send({ type: "health", healthy: false, detail: "GET /healthz: 500" });
+  server.send({ type: "serving", serving: false });
+  await until(() => p(endpointsSeenBy(caller)?.length === 0));
+  const draining = await until(async () => {
+    const w = await stored("lambda-1");
+    return (w?.workload.status as WorkloadStatus | undefined)?.serving === false &&
+      (w?.workload.status as WorkloadStatus | undefined)?.health === "Unhealthy"
+      ? w
+      : undefined;
+  });
+  assert.equal((draining.workload.status as WorkloadStatus).detail, "GET /healthz: 500");
+  server.send({ type: "bye" });
+  await until(async () => !(await stored("lambda-1")) || undefined);
+  caller.send({ type: "bye" });
+});
+
+test("a serving report right behind hello is stored with the registration", async () => {
+  const s = await open("nu", { serving: false });
+  s.send({ type: "serving", serving: true });
+  s.send({ type: "health", healthy: false, detail: "connect: connection refused" });
+  const w = await until(async () => {
+    const r = await stored("nu-1");
+    return r?.workload.status ? r : undefined;
+  });
+  assert.equal((w.workload.status as WorkloadStatus).serving, undefined, "serving: the later report won");
+  assert.equal((w.workload.status as WorkloadStatus).health, "Unhealthy");
+  s.send({ type: "bye" });
+});
+
+test("a malformed serving field ends the stream with a clear error", async () => {
+  const bad = await open("xi");
+  await until(() => bad.messages.find((m) => m.type === "snapshot"));
+  bad.send({ type: "serving", serving: "yes" });
+  await bad.closed;
+  const err = bad.messages.find((m) => m.type === "error");
+  assert.ok(
+    err?.type === "error" && err.code === "bad_message" && /serving must be true or false/.test(err.message),
+  );
+
+  const hello = await open("omicron", { serving: 1 as unknown as boolean });
+  await hello.closed;
+  const refused = hello.messages.find((m) => m.type === "error");
+  assert.ok(
+    refused?.type === "error" && refused.code === "bad_hello" && /hello\.serving/.test(refused.message),
+  );
+  assert.equal(await stored("omicron-1"), undefined, "nothing registered");
+});
+
+/** `until` wants a value: true, or undefined to keep waiting. */
+function p(ok: boolean | undefined): true | undefined {
+  return ok ? true : undefined;
+}

@@ -4,6 +4,7 @@
 // telling the control plane which version it runs so an unchanged snapshot is not resent. The app's
 // health (health-check.ts) goes up the same stream; the latest state is re-sent after every hello,
 // because a new session registers the Workload afresh, without the status the old one recorded.
+// Whether the instance is serving (serving.ts) rides in every hello, and changes go up as `serving`.
 
 import { connect, type ClientHttp2Session, type ClientHttp2Stream } from "node:http2";
 import { logSafe } from "../../model/log-safe.ts";
@@ -45,10 +46,13 @@ export class ConfigClient {
   #stopped = false;
   /** The last health state reported; undefined while nothing was ever reported (healthy by default). */
   #health?: HealthMessage;
+  /** Whether peers may send to this instance; every hello carries it. */
+  #serving: boolean | undefined;
 
   constructor(opts: ConfigClientOptions) {
     this.#opts = opts;
     this.snapshot = opts.snapshot;
+    this.#serving = opts.hello.serving;
   }
 
   start(): void {
@@ -89,7 +93,12 @@ export class ConfigClient {
     stream.on("end", () => stream.end());
     stream.on("error", (err) => this.#lost(session, err.message));
     stream.on("close", () => this.#lost(session, "stream closed"));
-    this.#send({ type: "hello", ...this.#opts.hello, version: this.snapshot.current()?.version });
+    this.#send({
+      type: "hello",
+      ...this.#opts.hello,
+      serving: this.#serving,
+      version: this.snapshot.current()?.version,
+    });
     if (this.#health) this.#send(this.#health);
   }
 
@@ -100,6 +109,12 @@ export class ConfigClient {
   reportHealth(healthy: boolean, detail?: string): void {
     this.#health = { type: "health", healthy, ...(detail ? { detail } : {}) };
     this.#send(this.#health);
+  }
+
+  /** The instance starts or stops taking traffic: sent now if connected, and in every later hello. */
+  reportServing(serving: boolean): void {
+    this.#serving = serving;
+    this.#send({ type: "serving", serving });
   }
 
   #onMessage(msg: ControlPlaneMessage): void {

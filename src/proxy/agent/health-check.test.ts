@@ -10,6 +10,7 @@ import type { HealthCheck, ProxySnapshot } from "../../model/snapshot.ts";
 import { ProxyMetrics } from "../metrics/registry.ts";
 import { metricValue } from "../testing/harness.ts";
 import { buildSnapshot } from "../testing/snapshots.ts";
+import { FakeTimers, settle } from "../testing/fake-timers.ts";
 import { Cell } from "./cell.ts";
 import {
   AppHealth,
@@ -19,43 +20,7 @@ import {
   tcpProbe,
   type Probe,
   type ProbeResult,
-  type Timers,
 } from "./health-check.ts";
-
-/** Timers driven by `advance`: callbacks run when their time comes, then pending promises settle. */
-class FakeTimers implements Timers {
-  now = 0;
-  readonly #due = new Map<number, { at: number; fn: () => void }>();
-  #next = 1;
-  setTimeout(fn: () => void, ms: number): unknown {
-    const id = this.#next++;
-    this.#due.set(id, { at: this.now + ms, fn });
-    return id;
-  }
-  clearTimeout(handle: unknown): void {
-    this.#due.delete(handle as number);
-  }
-  get pending(): number {
-    return this.#due.size;
-  }
-  async advance(ms: number): Promise<void> {
-    const end = this.now + ms;
-    for (;;) {
-      let first: [number, { at: number; fn: () => void }] | undefined;
-      for (const e of this.#due) if (e[1].at <= end && (!first || e[1].at < first[1].at)) first = e;
-      if (!first) break;
-      this.#due.delete(first[0]);
-      this.now = first[1].at;
-      first[1].fn();
-      await settle();
-    }
-    this.now = end;
-    await settle();
-  }
-}
-
-/** Lets resolved probe promises run their continuations. */
-const settle = () => new Promise<void>((r) => setImmediate(r));
 
 const ok = (detail = "GET /healthz: 200"): ProbeResult => ({ ok: true, result: "success", detail });
 const bad = (detail = "GET /healthz: 500"): ProbeResult => ({ ok: false, result: "failure", detail });

@@ -4,11 +4,11 @@
 // instance whose app is unhealthy, not only this one.
 //
 // State changes need `healthyThreshold` consecutive successes or `unhealthyThreshold` consecutive
-// failures. A new check starts HEALTHY: a proxy that just started is not withheld from traffic until
-// its first probes come in (what the control plane assumes of a Workload without a status anyway),
-// and the first probe runs one interval after the start, giving an app launched next to its sidecar
-// (`weft run`) that long to listen. A check restarted because its settings changed keeps the state
-// the old one had, so tuning an interval does not briefly readmit an unhealthy instance.
+// failures. A new check starts HEALTHY (what the control plane assumes of a Workload without a
+// status anyway) and first probes one interval after the start; the instance has already passed one
+// probe of the same check before it joined the endpoints (serving.ts). A check restarted because its
+// settings changed keeps the state the old one had, so tuning an interval does not briefly readmit
+// an unhealthy instance.
 //
 // The proxy's /ready does not depend on this: readiness is about the sidecar (config and
 // certificate); app health is the control plane's business.

@@ -1,8 +1,15 @@
-// A sidecar proxy, assembled: identity (certificate by CSR) → listeners (inbound mTLS, outbound,
-// explicit upstream ports, admin) → config stream. Ready when it has a certificate, a snapshot and
-// every listener is up. Draining deregisters first, so peers stop sending before listeners close.
-// When the snapshot asks for it, the agent also checks its app's health and reports it upstream
-// (health-check.ts); readiness stays about the sidecar itself.
+// A sidecar proxy, assembled: identity (certificate by CSR) → app-facing listeners (outbound,
+// explicit upstream ports, admin) → config stream → inbound mTLS listener. Ready when it has a
+// certificate, a snapshot and every listener is up; it registers as not serving and becomes an
+// endpoint only once it is ready and its app accepts connections (serving.ts). When the snapshot asks
+// for it, the agent also checks its app's health and reports it upstream (health-check.ts).
+//
+// Draining, in this order (docs/proxy.md, "Lifecycle"):
+//   1. leave the endpoints (serving: false); the control plane pushes that to every caller;
+//   2. keep serving in-flight and late requests for the drain delay, while callers catch up;
+//   3. stop the app, if this sidecar runs one (`weft run`), and wait for it to exit (its outbound
+//      calls still go through us);
+//   4. deregister (bye), stop accepting, finish in-flight requests (bounded), close.
 
 import { createHash } from "node:crypto";
 import { hostname } from "node:os";
@@ -23,6 +30,8 @@ import { CertificateManager } from "./certificates.ts";
 import { Cell } from "./cell.ts";
 import { ConfigClient } from "./config-client.ts";
 import { AppHealth } from "./health-check.ts";
+import { DEFAULT_DRAIN_DELAY_MS, DEFAULT_DRAIN_TIMEOUT_MS } from "./lifecycle-defaults.ts";
+import { ServingGate } from "./serving.ts";
 
 export interface ProxyOptions {
   service: string;
@@ -46,8 +55,21 @@ export interface ProxyOptions {
   controlPlane: { server: string; stream: string; ca: string };
   token: string;
   log?: (msg: string) => void;
-  /** How long draining waits for in-flight requests (ms). */
+  /**
+   * How long draining keeps serving after leaving the endpoints, so that callers get the control
+   * plane's push and stop sending before anything closes (ms, default DEFAULT_DRAIN_DELAY_MS).
+   */
+  drainDelayMs?: number;
+  /** How long draining waits for in-flight requests once the app is stopped (ms, default DEFAULT_DRAIN_TIMEOUT_MS). */
   drainTimeoutMs?: number;
+}
+
+/** The app a sidecar runs (`weft run`): draining stops it once callers have left. */
+export interface ManagedApp {
+  /** Settles when the app has exited. */
+  exited: Promise<unknown>;
+  /** Asks the app to stop and resolves once it has exited (forcibly, after its grace period). */
+  stop(): Promise<void>;
 }
 
 export interface RunningProxy {
@@ -60,9 +82,16 @@ export interface RunningProxy {
   upstreamPorts: Record<string, number>;
   identity: string;
   ready(): boolean;
-  /** Resolves once the first config snapshot is in. */
-  firstConfig: Promise<ProxySnapshot>;
+  /** Resolves once ready (certificate, first snapshot, every listener up); rejects if a listener cannot bind. */
+  whenReady: Promise<void>;
+  /** Whether peers may send to this instance: ready, and its app accepts connections. */
+  serving(): boolean;
+  /** The app this sidecar runs: draining stops it after leaving the endpoints (see the top). */
+  manage(app: ManagedApp): void;
+  /** Runs the drain sequence (once; later calls get the same promise). */
   drain(): Promise<void>;
+  /** Settles once drained and closed, whoever started it: a signal, POST /drain, the app's exit. */
+  stopped: Promise<void>;
 }
 
 export async function startProxy(opts: ProxyOptions): Promise<RunningProxy> {
@@ -91,7 +120,8 @@ export async function startProxy(opts: ProxyOptions): Promise<RunningProxy> {
     l: createOutboundListener({ ...listenerOpts, upstream: u.service }),
   }));
   let draining = false;
-  const isReady = () => !draining && !!certs.material.current() && !!snapshot.current();
+  let inboundUp = false;
+  const isReady = () => !draining && inboundUp && !!certs.material.current() && !!snapshot.current();
   const adminToken = createAdminToken();
   const admin = createAdminServer({
     token: adminToken,
@@ -103,7 +133,6 @@ export async function startProxy(opts: ProxyOptions): Promise<RunningProxy> {
     clusters: () => outbound.describeClusters(),
   });
 
-  const inAddr = await inbound.listen(opts.inboundPort ?? 15006, address);
   const outAddr = await outbound.listen(opts.outboundPort ?? 15001, "127.0.0.1");
   const upstreamPorts: Record<string, number> = {};
   for (const { u, l } of upstreams) upstreamPorts[u.service] = (await l.listen(u.port, "127.0.0.1")).port;
@@ -119,7 +148,18 @@ export async function startProxy(opts: ProxyOptions): Promise<RunningProxy> {
     adminTokenFile = undefined;
   }
 
-  const workload = `${opts.service}-${createHash("sha256").update(`${hostname()}:${address}:${inAddr.port}`).digest("hex").slice(0, 8)}`;
+  // The inbound listener is what peers reach. On a fixed port it binds only once the config is in:
+  // callers that still hold a restarted instance's old registration then see a refused connection,
+  // which they retry elsewhere, not a 503 not_ready. Port 0 binds now to learn its port — a fresh one
+  // that no stale registration names.
+  const bindInbound = async (port: number) => {
+    const a = await inbound.listen(port, address);
+    inboundUp = true;
+    return a.port;
+  };
+  const inPort = opts.inboundPort === 0 ? await bindInbound(0) : (opts.inboundPort ?? 15006);
+
+  const workload = `${opts.service}-${createHash("sha256").update(`${hostname()}:${address}:${inPort}`).digest("hex").slice(0, 8)}`;
   const client: ConfigClient = new ConfigClient({
     snapshot,
     url: opts.controlPlane.stream,
@@ -129,11 +169,12 @@ export async function startProxy(opts: ProxyOptions): Promise<RunningProxy> {
     hello: {
       workload,
       address,
-      port: inAddr.port,
+      port: inPort,
       appPort: opts.appPort,
       labels: opts.labels,
       zone: opts.zone,
       reach: opts.reach,
+      serving: false,
     },
   });
   const appHealth = new AppHealth({
@@ -142,15 +183,49 @@ export async function startProxy(opts: ProxyOptions): Promise<RunningProxy> {
     log,
     report: (healthy, detail) => client.reportHealth(healthy, detail),
   });
+  const gate = new ServingGate({
+    sidecarReady: isReady,
+    config: snapshot,
+    log,
+    report: (serving) => client.reportServing(serving),
+  });
+  const whenReady = firstConfig.then(async () => {
+    if (!inboundUp && !draining) await bindInbound(inPort);
+    if (draining) throw new Error("the proxy is draining");
+    gate.poke();
+  });
+  whenReady.catch(() => {}); // the caller awaits it; a failure also surfaces there
   client.start();
+  gate.start();
 
-  async function drain(): Promise<void> {
-    if (draining) return;
+  let app: ManagedApp | undefined;
+  let draining$: Promise<void> | undefined;
+  let stoppedResolve!: () => void;
+  const stopped = new Promise<void>((r) => (stoppedResolve = r));
+  const drain = (): Promise<void> => (draining$ ??= shutdown().finally(stoppedResolve));
+
+  async function shutdown(): Promise<void> {
     draining = true;
+    // 1–2. Out of the endpoints, then serve on until callers have caught up — unless nobody ever
+    // had us as an endpoint, or the app is gone anyway.
+    if (gate.leave("draining")) {
+      log(
+        `draining: left the endpoints; serving in-flight and late requests for ${opts.drainDelayMs ?? DEFAULT_DRAIN_DELAY_MS} ms`,
+      );
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([
+        new Promise((r) => (timer = setTimeout(r, opts.drainDelayMs ?? DEFAULT_DRAIN_DELAY_MS))),
+        ...(app ? [app.exited] : []),
+      ]);
+      clearTimeout(timer);
+    }
+    // 3. The app stops while its sidecar still carries its outbound calls.
+    if (app) await app.stop();
+    // 4.
     appHealth.stop();
     await client.stop(true);
     certs.stop();
-    const timeout = opts.drainTimeoutMs ?? 5_000;
+    const timeout = opts.drainTimeoutMs ?? DEFAULT_DRAIN_TIMEOUT_MS;
     await Promise.race([
       Promise.all([inbound.drain(), outbound.drain(), ...upstreams.map(({ l }) => l.drain())]),
       new Promise((r) => setTimeout(r, timeout).unref()),
@@ -166,14 +241,17 @@ export async function startProxy(opts: ProxyOptions): Promise<RunningProxy> {
 
   return {
     outboundPort: outAddr.port,
-    inboundPort: inAddr.port,
+    inboundPort: inPort,
     adminPort: adminAddr.port,
     adminToken,
     adminTokenFile,
     upstreamPorts,
     identity,
     ready: isReady,
-    firstConfig,
+    whenReady,
+    serving: () => gate.serving,
+    manage: (a) => void (app = a),
     drain,
+    stopped,
   };
 }
