@@ -180,11 +180,11 @@ export class ProxySession {
       stream: this.#stream,
       initialVersion: typeof hello.version === "string" ? hello.version : undefined,
       compile: () =>
-        compileSnapshot(this.#opts.state.state(), {
-          workload: this.#workload as Workload,
-          appPort: hello.appPort,
-          reach: hello.reach,
-        }),
+        compileSnapshot(
+          this.#opts.state.state(),
+          { workload: this.#workload as Workload, appPort: hello.appPort, reach: hello.reach },
+          this.#opts.state.prepared(),
+        ),
     });
     this.#unsubscribe = this.#opts.state.onChange(() => this.#schedulePush());
     this.#pusher.push();
