@@ -7,7 +7,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
-import { mb, runConfigChurn } from "../test/helpers/config-churn.ts";
+import { mb, runConfigChurn, type HeapSample, type Stages } from "../test/helpers/config-churn.ts";
 
 const { values } = parseArgs({
   options: { n: { type: "string", default: "2000" }, "sidecar-heap-mb": { type: "string" } },
@@ -20,13 +20,15 @@ try {
     sidecarHeapMb: values["sidecar-heap-mb"] ? Number(values["sidecar-heap-mb"]) : undefined,
     log: (m) => process.stderr.write(`config-churn: ${m}\n`),
   });
-  const row = (
-    what: string,
-    s: { start: { heapUsed: number; rss: number } } & Record<string, { heapUsed: number; rss: number }>,
-  ) =>
-    `| ${what} | ${mb(s.start.heapUsed)} / ${mb(s.start.rss)} | ${mb(s.loaded.heapUsed)} / ${mb(s.loaded.rss)} | ${mb(s.end.heapUsed)} / ${mb(s.end.rss)} |`;
-  console.log(`config churn, N = ${r.n} (apply ${r.applyMs} ms, delete one by one ${r.deleteMs} ms)\n`);
-  console.log("| process | start heap / RSS | N applied | all deleted |\n|---|---|---|---|");
+  const cell = (h: HeapSample) => `${mb(h.heapUsed + h.external)} / ${mb(h.rss)}`;
+  const row = (what: string, s: Stages) =>
+    `| ${what} | ${cell(s.start)} | ${cell(s.loaded)} | ${cell(s.mid)} | ${cell(s.end)} |`;
+  console.log(
+    `config churn, N = ${r.n}: apply ${r.applyMs} ms; delete one by one ${r.deleteMs} ms; ` +
+      `the sidecar caught up ${r.catchUpMs} ms after the last delete\n`,
+  );
+  console.log("heap used + external (after GC) / RSS:\n");
+  console.log("| process | start | N applied | half deleted | all deleted |\n|---|---|---|---|---|");
   console.log(row("control plane", r.cp));
   console.log(row("sidecar", r.sidecar));
   console.log(

@@ -18,12 +18,22 @@ export interface HeapSample {
 
 export interface ChurnResult {
   n: number;
-  cp: { start: HeapSample; loaded: HeapSample; end: HeapSample };
-  sidecar: { start: HeapSample; loaded: HeapSample; end: HeapSample };
+  /** At start, with N services applied, half-way through the deletes, and after them. */
+  cp: Stages;
+  sidecar: Stages;
   /** Sidecar /config size (bytes) at each stage. */
   configBytes: { start: number; loaded: number; end: number };
   applyMs: number;
   deleteMs: number;
+  /** From the last delete until the sidecar's config no longer had any of the services. */
+  catchUpMs: number;
+}
+
+export interface Stages {
+  start: HeapSample;
+  loaded: HeapSample;
+  mid: HeapSample;
+  end: HeapSample;
 }
 
 const PROBE = join(ROOT, "test", "helpers", "heap-probe.ts");
@@ -88,26 +98,33 @@ export async function runConfigChurn(opts: ChurnOptions): Promise<ChurnResult> {
   log(`${n} services applied in ${applyMs} ms: ${describe(loaded)}`);
 
   const deleteStarted = Date.now();
+  let mid = loaded;
   for (const [i, name] of names.entries()) {
     await callApi(api, "DELETE", `/api/v1/resources/services/default/${name}`);
-    if ((i + 1) % 500 === 0) log(`deleted ${i + 1}`);
+    if (i + 1 === Math.floor(n / 2)) {
+      mid = { cp: await heapOf(cp), sidecar: await heapOf(sidecar) };
+      log(`half deleted: ${describe(mid)}`);
+    }
   }
-  await waitUntil(async () => (await services()).count === 0, 60_000, "sidecar runs no churn services");
-  const deleteMs = Date.now() - deleteStarted;
+  const lastDelete = Date.now();
+  await waitUntil(async () => (await services()).count === 0, 120_000, "sidecar runs no churn services");
+  const catchUpMs = Date.now() - lastDelete;
+  const deleteMs = lastDelete - deleteStarted;
   const endBytes = (await services()).bytes;
   const end = { cp: await heapOf(cp), sidecar: await heapOf(sidecar) };
-  log(`deleted one by one in ${deleteMs} ms: ${describe(end)}`);
+  log(`deleted one by one in ${deleteMs} ms, sidecar caught up ${catchUpMs} ms later: ${describe(end)}`);
   if (sidecar.proc.exitCode !== null || sidecar.proc.signalCode !== null)
     throw new Error(`the sidecar died:\n${sidecar.output().slice(-2000)}`);
   await sidecar.stop();
   await cp.stop();
   return {
     n,
-    cp: { start: start.cp, loaded: loaded.cp, end: end.cp },
-    sidecar: { start: start.sidecar, loaded: loaded.sidecar, end: end.sidecar },
+    cp: { start: start.cp, loaded: loaded.cp, mid: mid.cp, end: end.cp },
+    sidecar: { start: start.sidecar, loaded: loaded.sidecar, mid: mid.sidecar, end: end.sidecar },
     configBytes: { start: startBytes, loaded: loadedBytes, end: endBytes },
     applyMs,
     deleteMs,
+    catchUpMs,
   };
 }
 
