@@ -91,7 +91,13 @@ export async function runConfigChurn(opts: ChurnOptions): Promise<ChurnResult> {
     .join("---\n");
   const applyStarted = Date.now();
   await callApi(api, "POST", "/api/v1/apply", yaml, 60_000);
-  await waitUntil(async () => (await services()).count === n, 60_000, `sidecar runs ${n} services`);
+  await waitUntil(async () => (await services()).count === n, 120_000, `sidecar runs ${n} services`).catch(
+    (err: Error) => {
+      throw new Error(
+        `${err.message}\nsidecar:\n${sidecar.output().slice(-1500)}\ncontrol plane:\n${cp.output().slice(-1500)}`,
+      );
+    },
+  );
   const applyMs = Date.now() - applyStarted;
   const loadedBytes = (await services()).bytes;
   const loaded = { cp: await heapOf(cp), sidecar: await heapOf(sidecar) };

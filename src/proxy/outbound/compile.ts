@@ -45,11 +45,26 @@ export class ClusterLimits {
   active = 0;
   /** Retries and hedges in flight. */
   activeRetries = 0;
-  budget: RetryBudget = new RetryBudget(DEFAULT_RETRY_BUDGET.percent, DEFAULT_RETRY_BUDGET.minPerSecond);
+  #budget: RetryBudget | undefined;
+  #budgetPercent: number = DEFAULT_RETRY_BUDGET.percent;
+  #budgetMinPerSecond: number = DEFAULT_RETRY_BUDGET.minPerSecond;
   #overflow: ((limit: string) => CounterSeries) | undefined;
   #requests: CounterSeries | undefined;
   #retries: CounterSeries | undefined;
   #pending: CounterSeries | undefined;
+
+  /** The destination's retry budget, made on first use (most destinations of a big config see no request). */
+  get budget(): RetryBudget {
+    return (this.#budget ??= new RetryBudget(this.#budgetPercent, this.#budgetMinPerSecond));
+  }
+
+  /** New settings start a new budget window; the same ones keep the current window. */
+  setBudget(percent: number, minPerSecond: number): void {
+    if (percent === this.#budgetPercent && minPerSecond === this.#budgetMinPerSecond) return;
+    this.#budgetPercent = percent;
+    this.#budgetMinPerSecond = minPerSecond;
+    this.#budget = undefined;
+  }
 
   bindMetrics(metrics: ProxyMetrics, source: string, destination: string): void {
     this.#overflow = (limit) => metrics.circuitOverflows.series(source, destination, limit);
@@ -320,8 +335,7 @@ function compileCluster(
   limits.maxRequests = cb?.maxRequests ?? 0;
   limits.maxRetries = cb?.maxRetries ?? 0;
   const rb = policy?.retryBudget ?? DEFAULT_RETRY_BUDGET;
-  if (limits.budget.percent !== rb.percent || limits.budget.minPerSecond !== rb.minPerSecond)
-    limits.budget = new RetryBudget(rb.percent, rb.minPerSecond);
+  limits.setBudget(rb.percent, rb.minPerSecond);
   limits.bindMetrics(metrics, source, destination);
   const lb = policy?.loadBalancer;
   const hashOn = lb && (lb.type === "RingHash" || lb.type === "Maglev") ? lb.hashOn : undefined;
