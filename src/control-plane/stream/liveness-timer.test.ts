@@ -59,3 +59,34 @@ test("a failed ping (connection closing) refreshes nothing", () => {
   assert.equal(pending.length, 2, "tries again next period");
   assert.deepEqual(events, []);
 });
+
+test("a control plane that stalled does not hold its own stall against the proxy", () => {
+  // A clock whose time can jump without firing timers: what a blocked event loop looks like.
+  let now = 0;
+  let timer: (() => void) | undefined;
+  const clock = {
+    now: () => now,
+    setTimeout: (fn: () => void) => (timer = fn),
+    clearTimeout: () => (timer = undefined),
+  };
+  const pending: ((err: Error | null) => void)[] = [];
+  const events: string[] = [];
+  new Liveness({
+    ping: (done) => (pending.push(done), true),
+    clock,
+    periodMs: 100,
+    timeoutMs: 300,
+    onAlive: () => events.push(`alive@${now}`),
+    onDead: () => events.push(`dead@${now}`),
+  });
+  now = 100;
+  timer?.(); // ping sent at 100; its answer is stuck behind the stall
+  now = 1100; // the loop was blocked for a second
+  timer?.();
+  assert.deepEqual(events, ["alive@1100"], "the lease is extended, not the proxy declared dead");
+  now = 1200;
+  timer?.();
+  assert.deepEqual(events, ["alive@1100"], "the wait for the answer starts over");
+  pending[0](null);
+  assert.deepEqual(events, ["alive@1100", "alive@1200"]);
+});

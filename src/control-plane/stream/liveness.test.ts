@@ -98,3 +98,21 @@ async function waitFor(fn: () => boolean, ms: number): Promise<boolean> {
   }
   return true;
 }
+
+test("a control plane that stalls longer than the grace period does not drop its proxies for it", async (t) => {
+  const h = await startHarness(t, { graceSeconds: 1 });
+  const p = await h.open("patient");
+  await p.next((m) => m.type === "snapshot");
+  // The control plane's event loop is blocked (a huge apply, a long GC) for 1.5 grace periods.
+  const end = Date.now() + 1500;
+  while (Date.now() < end) {
+    // busy: no timer, no I/O, no ping answer gets through
+  }
+  // Let every timer that came due during the stall run, and the queued ping answers arrive.
+  await new Promise((r) => setTimeout(r, 300));
+  assert.ok(await h.workload("patient-1"), "still registered");
+  assert.deepEqual(
+    p.messages.filter((m) => m.type === "error"),
+    [],
+  );
+});

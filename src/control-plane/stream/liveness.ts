@@ -5,7 +5,10 @@
 // at most one lease TTL (the grace period) after the last answered ping, i.e. after it stopped. A ping
 // still unanswered after `timeoutMs` ends the stream, so a dead peer does not hold resources either.
 //
-// At most one ping is outstanding; the timer runs on the injected clock.
+// At most one ping is outstanding; the timer runs on the injected clock. A tick that runs much later
+// than it was due means the control plane itself stalled (a long compile, a big apply): answers may be
+// queued behind the stall, so it is not held against the proxy — the lease is extended and the wait
+// starts over. The tick is due before the lease's own expiry timer, so it runs first.
 
 import type { Clock } from "../../store/store.ts";
 
@@ -24,6 +27,7 @@ export interface LivenessOptions {
 export class Liveness {
   readonly #opts: LivenessOptions;
   #timer: unknown;
+  #dueAt = 0;
   /** When the unanswered ping was sent; undefined when none is outstanding. */
   #waitingSince: number | undefined;
   #stopped = false;
@@ -40,6 +44,7 @@ export class Liveness {
 
   #schedule(): void {
     if (this.#stopped) return;
+    this.#dueAt = this.#opts.clock.now() + this.#opts.periodMs;
     const handle = this.#opts.clock.setTimeout(() => this.#tick(), this.#opts.periodMs);
     (handle as { unref?: () => void } | undefined)?.unref?.();
     this.#timer = handle;
@@ -48,6 +53,10 @@ export class Liveness {
   #tick(): void {
     if (this.#stopped) return;
     const now = this.#opts.clock.now();
+    if (now - this.#dueAt > this.#opts.periodMs) {
+      this.#opts.onAlive();
+      if (this.#waitingSince !== undefined) this.#waitingSince = now;
+    }
     if (this.#waitingSince === undefined) {
       this.#send(now);
     } else if (now - this.#waitingSince >= this.#opts.timeoutMs) {
