@@ -77,9 +77,10 @@ test("a proxy that stops answering pings is deregistered within the grace period
     ),
   ]);
   const took = gone - frozenAt;
-  // The lease was last refreshed by a ping answered before the freeze: at most one grace period ago.
+  // The lease was last refreshed by a ping answered before the freeze: at most one grace period ago
+  // (plus slack for timers and the revoke's write on a loaded machine).
   assert.ok(
-    took <= grace * 1000 + 250,
+    took <= grace * 1000 + 600,
     `deregistered ${took} ms after the freeze (bound: ${grace * 1000} ms)`,
   );
   assert.equal(await h.workload("frozen-1"), undefined);
