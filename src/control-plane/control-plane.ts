@@ -11,7 +11,7 @@ import { CertificateAuthority } from "../pki/ca.ts";
 import { writeFileAtomic } from "../pki/fs-atomic.ts";
 import { TokenIssuer } from "../pki/tokens.ts";
 import { openEmbeddedStore } from "../store/embedded/index.ts";
-import type { Store } from "../store/store.ts";
+import type { Clock, Store } from "../store/store.ts";
 import { createApiServer } from "./api/server.ts";
 import { MeshStateCache } from "./mesh-state.ts";
 import { StaticHealth } from "./static-health.ts";
@@ -33,6 +33,8 @@ export interface ControlPlaneOptions {
   certTtlSeconds?: number;
   /** Use this store instead of the embedded one in dataDir (tests, later etcd). */
   store?: Store;
+  /** Time for the config stream's liveness pings; tests pass the manual clock their store runs on. */
+  clock?: Clock;
 }
 
 export interface ControlPlane {
@@ -78,6 +80,7 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
     tls: { ...tls, trustBundlePem: ca.trustBundlePem },
     graceSeconds: opts.graceSeconds ?? 10,
     debounceMs: opts.debounceMs ?? 20,
+    clock: opts.clock,
   });
   let apiAddr: AddressInfo, streamAddr: AddressInfo;
   try {

@@ -10,7 +10,7 @@ import {
   type TrafficPolicy,
 } from "../model/resources.ts";
 import type { Store, Watcher } from "../store/store.ts";
-import type { MeshState } from "./compile/compile.ts";
+import { prepareState, type MeshState, type PreparedState } from "./compile/compile.ts";
 
 export class MeshStateCache {
   readonly #store: Store;
@@ -19,6 +19,7 @@ export class MeshStateCache {
   #watcher?: Watcher;
   #revision = 0;
   #state?: MeshState;
+  #prepared?: PreparedState;
 
   constructor(store: Store) {
     this.#store = store;
@@ -37,6 +38,7 @@ export class MeshStateCache {
         }
         this.#revision = rev;
         this.#state = undefined;
+        this.#prepared = undefined;
         for (const l of this.#listeners) l(rev);
       },
       {
@@ -80,6 +82,11 @@ export class MeshStateCache {
       faultInjections: all.filter((r): r is FaultInjection => r.kind === "FaultInjection"),
     };
     return this.#state;
+  }
+
+  /** What every proxy's compile of state() shares; built once per revision, when first asked for. */
+  prepared(): PreparedState {
+    return (this.#prepared ??= prepareState(this.state()));
   }
 
   stop(): void {

@@ -84,20 +84,63 @@ export interface ErrorMessage {
 
 export type ControlPlaneMessage = SnapshotMessage | ErrorMessage;
 
-export const MAX_MESSAGE_BYTES = 16 * 1024 * 1024;
+/**
+ * Largest line the control plane reads from a proxy. Proxy messages are small (the biggest is hello,
+ * a few labels); anything near this is an attack, refused before it is buffered, let alone parsed.
+ */
+export const MAX_PROXY_MESSAGE_BYTES = 64 * 1024;
+/** Largest line a proxy reads from the control plane: one snapshot, scoped to what that proxy reaches. */
+export const MAX_SNAPSHOT_MESSAGE_BYTES = 16 * 1024 * 1024;
 
-/** Splits a byte stream into JSON messages, one per line. */
+/** A line longer than the decoder's limit: the stream is ended rather than buffered further. */
+export class MessageTooLargeError extends Error {
+  readonly limit: number;
+  constructor(limit: number) {
+    super(`a stream message exceeds the limit of ${limit} bytes`);
+    this.name = "MessageTooLargeError";
+    this.limit = limit;
+  }
+}
+
+/**
+ * Splits a byte stream into JSON messages, one per line. It holds at most one unfinished line, and
+ * throws MessageTooLargeError as soon as that line is longer than `maxLineBytes` (counted in bytes,
+ * before any of it is decoded). Chunks are kept as they arrive and joined once per line, so a big
+ * message costs one copy, not one per chunk.
+ */
 export class LineDecoder {
-  #buf = "";
-  push(chunk: string, onMessage: (msg: unknown) => void): void {
-    this.#buf += chunk;
-    if (this.#buf.length > MAX_MESSAGE_BYTES)
-      throw new Error(`stream message exceeds ${MAX_MESSAGE_BYTES} bytes`);
-    let nl: number;
-    while ((nl = this.#buf.indexOf("\n")) >= 0) {
-      const line = this.#buf.slice(0, nl);
-      this.#buf = this.#buf.slice(nl + 1);
-      if (line.trim()) onMessage(JSON.parse(line));
+  readonly #max: number;
+  #parts: Buffer[] = [];
+  #pending = 0;
+
+  constructor(maxLineBytes: number) {
+    this.#max = maxLineBytes;
+  }
+
+  /** Bytes of the unfinished line held right now. */
+  get buffered(): number {
+    return this.#pending;
+  }
+
+  push(chunk: Buffer | string, onMessage: (msg: unknown) => void): void {
+    const buf = typeof chunk === "string" ? Buffer.from(chunk, "utf8") : chunk;
+    let start = 0;
+    for (let nl = buf.indexOf(10); nl >= 0; nl = buf.indexOf(10, start)) {
+      const size = this.#pending + nl - start;
+      if (size > this.#max) throw new MessageTooLargeError(this.#max);
+      const tail = buf.subarray(start, nl);
+      const line = this.#parts.length === 0 ? tail : Buffer.concat([...this.#parts, tail], size);
+      this.#parts = [];
+      this.#pending = 0;
+      start = nl + 1;
+      const text = line.toString("utf8");
+      if (text.trim()) onMessage(JSON.parse(text));
+    }
+    if (start < buf.length) {
+      this.#pending += buf.length - start;
+      if (this.#pending > this.#max) throw new MessageTooLargeError(this.#max);
+      // A copy, not a view: a view would keep the whole chunk (and what it was cut from) alive.
+      this.#parts.push(Buffer.from(buf.subarray(start)));
     }
   }
 }

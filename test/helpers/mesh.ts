@@ -25,21 +25,31 @@ export interface ControlPlaneProcess extends Spawned {
 }
 
 export async function startControlPlane(
-  opts: { dataDir?: string; apiPort?: number; streamPort?: number; extra?: string[] } = {},
+  opts: {
+    dataDir?: string;
+    apiPort?: number;
+    streamPort?: number;
+    extra?: string[];
+    /** Extra environment for the control plane process (not passed on to proxies). */
+    env?: NodeJS.ProcessEnv;
+  } = {},
 ): Promise<ControlPlaneProcess> {
   const dataDir = opts.dataDir ?? tempDir("weft-cp-");
-  const p = spawnWeft([
-    "control-plane",
-    "--data-dir",
-    dataDir,
-    "--listen",
-    `127.0.0.1:${opts.apiPort ?? 0}`,
-    "--stream-listen",
-    `127.0.0.1:${opts.streamPort ?? 0}`,
-    "--grace-period",
-    "2",
-    ...(opts.extra ?? []),
-  ]);
+  const p = spawnWeft(
+    [
+      "control-plane",
+      "--data-dir",
+      dataDir,
+      "--listen",
+      `127.0.0.1:${opts.apiPort ?? 0}`,
+      "--stream-listen",
+      `127.0.0.1:${opts.streamPort ?? 0}`,
+      "--grace-period",
+      "2",
+      ...(opts.extra ?? []),
+    ],
+    opts.env,
+  );
   const m = await p.waitFor(
     /config API https:\/\/127\.0\.0\.1:(\d+), proxy stream https:\/\/127\.0\.0\.1:(\d+)/,
   );

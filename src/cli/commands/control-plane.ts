@@ -21,7 +21,10 @@ export const controlPlaneCommand: Command = {
     ["--ca-cert FILE", "use your CA (root or intermediate) instead of generating one"],
     ["--ca-key FILE", "its private key"],
     ["--cert-ttl SECONDS", "lifetime of workload certificates (default 86400 = 24 h)"],
-    ["--grace-period SECONDS", "how long a disconnected proxy's workload stays registered (default 10)"],
+    [
+      "--grace-period SECONDS",
+      "how long a disconnected or unresponsive proxy's workload stays registered (default 10)",
+    ],
   ],
   options: {
     "data-dir": { type: "string" },

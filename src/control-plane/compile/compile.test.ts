@@ -18,7 +18,7 @@ import type {
   WorkloadStatus,
 } from "../../model/resources.ts";
 import { validateManifests } from "../../model/validate.ts";
-import { compileSnapshot, type MeshState } from "./compile.ts";
+import { compileSnapshot, prepareState, type MeshState } from "./compile.ts";
 
 const dir = join(import.meta.dirname, "testdata");
 const UNHEALTHY: WorkloadStatus = {
@@ -193,4 +193,22 @@ test("an unhealthy workload leaves its cluster and comes back when healthy again
     compileSnapshot(recovered, { workload: proxy, appPort: 8080 }).version,
     compileSnapshot(state, { workload: proxy, appPort: 8080 }).version,
   );
+});
+
+test("a state prepared once compiles every proxy, in any order, exactly as a fresh compile does", () => {
+  for (const file of readdirSync(dir).filter((f) => f.endsWith(".yaml"))) {
+    const { state, reach } = load(file);
+    const prepared = prepareState(state);
+    // Every workload as the proxy, with and without the case's reach, sharing one preparation.
+    for (const r of [reach, undefined]) {
+      for (const w of [...state.workloads].reverse()) {
+        const req = { workload: w, appPort: 8080, reach: r };
+        assert.deepEqual(
+          compileSnapshot(state, req, prepared),
+          compileSnapshot(state, req),
+          `${file} as ${w.metadata.name}`,
+        );
+      }
+    }
+  }
 });

@@ -1,6 +1,11 @@
 // The compiler: a pure function from resources + registry to one proxy's config snapshot.
 // Same input, same output (and the same version string), so a snapshot that did not change is never
 // pushed again and a reconnecting proxy that already runs it gets nothing new.
+//
+// Cost: every connected proxy compiles on every change, so what does not depend on the proxy (indexes,
+// each service's routes, each cluster's endpoints) can be prepared once per state and shared by all of
+// them: `prepareState(state)`, passed to each compileSnapshot. The mesh state cache keeps one per
+// revision. Without one, compileSnapshot prepares its own: the output is the same either way.
 
 import { createHash } from "node:crypto";
 import {
@@ -51,20 +56,63 @@ export interface ProxyRequest {
   reach?: string[];
 }
 
-export function compileSnapshot(state: MeshState, proxy: ProxyRequest): ProxySnapshot {
+/** The parts of a compile that are the same for every proxy, for one MeshState (filled in lazily). */
+export interface PreparedState {
+  services: Map<string, Service>;
+  /** services' keys, sorted. */
+  keys: string[];
+  faults: FaultIndex;
+  policies: Map<string, TrafficPolicy>;
+  /** Workloads by namespace, in state order. */
+  workloadsIn: Map<string, Workload[]>;
+  routes: Map<string, Route[]>;
+  clusters: Map<string, Cluster>;
+}
+
+export function prepareState(state: MeshState): PreparedState {
+  const services = serviceIndex(state);
+  const workloadsIn = new Map<string, Workload[]>();
+  for (const w of state.workloads) {
+    let list = workloadsIn.get(w.metadata.namespace);
+    if (list === undefined) workloadsIn.set(w.metadata.namespace, (list = []));
+    list.push(w);
+  }
+  return {
+    services,
+    keys: [...services.keys()].sort((a, b) => (a < b ? -1 : 1)),
+    faults: faultIndex(state.faultInjections),
+    policies: policyIndex(state.trafficPolicies),
+    workloadsIn,
+    routes: new Map(),
+    clusters: new Map(),
+  };
+}
+
+/** `prepared` must come from prepareState(state) for this very state. */
+export function compileSnapshot(
+  state: MeshState,
+  proxy: ProxyRequest,
+  prepared: PreparedState = prepareState(state),
+): ProxySnapshot {
   const self = proxy.workload;
   const namespace = self.metadata.namespace;
-  const services = serviceIndex(state);
+  const sh = prepared;
+  const { services, policies } = sh;
   const reach = proxy.reach && new Set(proxy.reach.map((r) => canonical(r, namespace)));
-  const faults = faultIndex(state.faultInjections);
-  const policies = policyIndex(state.trafficPolicies);
 
   const outbound: Record<string, OutboundService> = {};
   const clusters: Record<string, Cluster> = {};
-  const addCluster = (name: string) => (clusters[name] ??= cluster(name, services, state, policies));
-  for (const [key, svc] of [...services.entries()].sort(([a], [b]) => (a < b ? -1 : 1))) {
+  const addCluster = (name: string) => {
+    if (clusters[name] !== undefined) return;
+    let c = sh.clusters.get(name);
+    if (c === undefined) sh.clusters.set(name, (c = cluster(name, services, sh.workloadsIn, policies)));
+    clusters[name] = c;
+  };
+  for (const key of sh.keys) {
     if (reach && !reach.has(key)) continue;
-    const routes = routesFor(svc, state.routes, faults);
+    const svc = services.get(key) as Service;
+    let routes = sh.routes.get(key);
+    if (routes === undefined) sh.routes.set(key, (routes = routesFor(svc, state.routes, sh.faults)));
     for (const r of routes) {
       for (const b of r.backends) addCluster(b.cluster);
       // Mirrored copies go to their own cluster, which the proxy must have like any backend's.
@@ -139,7 +187,7 @@ function routesFor(svc: Service, all: HTTPRoute[], faults: FaultIndex): Route[] 
 function cluster(
   name: string,
   services: Map<string, Service>,
-  state: MeshState,
+  workloadsIn: Map<string, Workload[]>,
   policies: Map<string, TrafficPolicy>,
 ): Cluster {
   const svc = services.get(name);
@@ -148,8 +196,7 @@ function cluster(
   if (svc) {
     const selector = svc.spec.selector ?? { [SERVICE_LABEL]: svcName };
     const healthy: Endpoint[] = [];
-    for (const w of state.workloads) {
-      if (w.metadata.namespace !== ns) continue;
+    for (const w of workloadsIn.get(ns) ?? []) {
       const labels: Record<string, string> = { ...w.metadata.labels, [SERVICE_LABEL]: w.spec.service };
       if (!Object.entries(selector).every(([k, v]) => labels[k] === v)) continue;
       // Starting or draining: no traffic at all, not even in panic mode below.

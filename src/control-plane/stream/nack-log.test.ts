@@ -11,6 +11,7 @@ import { test } from "node:test";
 import {
   encodeMessage,
   LineDecoder,
+  MAX_SNAPSHOT_MESSAGE_BYTES,
   STREAM_PATH,
   type ControlPlaneMessage,
 } from "../../model/stream-protocol.ts";
@@ -37,9 +38,8 @@ test("a NACK's message and version are logged on one line, control characters es
   const stream = session.request({ ":method": "POST", ":path": STREAM_PATH }, { endStream: false });
   stream.on("error", () => {});
   const snapshot = new Promise<ControlPlaneMessage>((resolve) => {
-    const decoder = new LineDecoder();
-    stream.setEncoding("utf8");
-    stream.on("data", (c: string) =>
+    const decoder = new LineDecoder(MAX_SNAPSHOT_MESSAGE_BYTES);
+    stream.on("data", (c: Buffer) =>
       decoder.push(
         c,
         (m) => (m as ControlPlaneMessage).type === "snapshot" && resolve(m as ControlPlaneMessage),

@@ -1,9 +1,14 @@
-// One connected proxy: registers its Workload under a lease that lives as long as the stream (plus a
-// grace period), compiles its snapshot whenever the mesh changes, and pushes it when it differs from
-// what the proxy already runs. Health reports from the proxy's check of its app become the
-// Workload's status, re-put under the same lease (so the registration still ends with the stream);
-// so does whether the instance is serving: a proxy registers with `serving: false` until it and its
-// app can take traffic, and says `serving: false` again before it drains.
+// One connected proxy: registers its Workload under a lease, compiles its snapshot whenever the mesh
+// changes, and pushes it when it differs from what the proxy already runs — at the pace the proxy
+// reads (snapshot-pusher.ts: a proxy that is behind gets only the newest). Health reports from the
+// proxy's check of its app become the Workload's status, re-put under the same lease; so does whether
+// the instance is serving: a proxy registers with `serving: false` until it and its app can take
+// traffic, and says `serving: false` again before it drains.
+//
+// The lease is refreshed only while the proxy answers pings (liveness.ts), never merely because the
+// stream is open, and only by a session that is still open: every path through registration checks
+// for a close after each await, so a proxy that says hello and vanishes at any point leaves a lease
+// that is revoked or runs out after the grace period — never a Workload registered forever.
 
 import type { ServerHttp2Stream } from "node:http2";
 import { isIP } from "node:net";
@@ -11,6 +16,8 @@ import { resourceKey, WEFT_API_VERSION, type Workload, type WorkloadStatus } fro
 import {
   encodeMessage,
   LineDecoder,
+  MAX_PROXY_MESSAGE_BYTES,
+  MessageTooLargeError,
   type ControlPlaneMessage,
   type HealthMessage,
   type HelloMessage,
@@ -18,8 +25,12 @@ import {
   type ServingMessage,
 } from "../../model/stream-protocol.ts";
 import { logSafe } from "../../model/log-safe.ts";
+import { systemClock } from "../../store/store.ts";
 import { compileSnapshot } from "../compile/compile.ts";
+import { checkHelloWorkload } from "./hello-workload.ts";
+import { Liveness } from "./liveness.ts";
 import type { StreamServerOptions } from "./server.ts";
+import { SnapshotPusher } from "./snapshot-pusher.ts";
 
 export interface Peer {
   id: string;
@@ -34,11 +45,12 @@ export class ProxySession {
   #hello?: HelloMessage;
   #workload?: Workload;
   #lease = 0;
-  #keepAlive?: NodeJS.Timeout;
+  #liveness?: Liveness;
+  #pusher?: SnapshotPusher;
   #debounce?: NodeJS.Timeout;
   #unsubscribe?: () => void;
-  #nonce = 0;
-  #sentVersion?: string;
+  /** Settles when the registration (hello → stored Workload) has run to its end, whatever the outcome. */
+  registration: Promise<void> = Promise.resolve();
   ackedVersion?: string;
   lastNack?: string;
   #closed = false;
@@ -51,15 +63,19 @@ export class ProxySession {
     this.peer = peer;
     this.#stream = stream;
     this.#opts = opts;
-    const decoder = new LineDecoder();
-    stream.setEncoding("utf8");
-    stream.on("data", (chunk: string) => {
+    const decoder = new LineDecoder(MAX_PROXY_MESSAGE_BYTES);
+    const onData = (chunk: Buffer) => {
       try {
         decoder.push(chunk, (m) => this.#onMessage(m as ProxyMessage));
       } catch (err) {
-        this.#fail("bad_message", (err as Error).message);
+        // Nothing more is read from a proxy that broke the protocol.
+        stream.off("data", onData);
+        stream.resume();
+        const code = err instanceof MessageTooLargeError ? "message_too_large" : "bad_message";
+        this.#fail(code, (err as Error).message);
       }
-    });
+    };
+    stream.on("data", onData);
   }
 
   get workload(): string | undefined {
@@ -67,13 +83,16 @@ export class ProxySession {
   }
 
   #onMessage(msg: ProxyMessage): void {
+    if (this.#failed) return;
     switch (msg?.type) {
       case "hello":
         if (this.#hello) return this.#fail("bad_message", "hello sent twice");
-        this.#register(msg).catch((err) => this.#fail("register_failed", (err as Error).message));
+        this.registration = this.#register(msg).catch((err) =>
+          this.#fail("register_failed", (err as Error).message),
+        );
         return;
       case "ack":
-        if (msg.nonce === this.#nonce) this.ackedVersion = msg.version;
+        if (this.#pusher && msg.nonce === this.#pusher.nonce) this.ackedVersion = msg.version;
         return;
       case "nack":
         this.lastNack = msg.error;
@@ -116,15 +135,21 @@ export class ProxySession {
     // Reports that arrive while the registration is being stored update this pending status.
     if (hello.serving === false) this.#pendingStatus = { serving: false };
     const store = this.#opts.store;
+    if (this.#over) return;
     const { id: lease } = await store.leaseGrant(this.#opts.graceSeconds);
-    if (this.#closed) return void store.leaseRevoke(lease).catch(() => {});
+    // From here every exit before the Workload is stored revokes the lease; after, it runs out.
+    const abandon = () => void store.leaseRevoke(lease).catch(() => {});
+    if (this.#over) return abandon();
     this.#lease = lease;
     const key = resourceKey("Workload", this.peer.namespace, hello.workload);
     const existing = await store.get(key);
+    if (this.#over) return abandon();
     if (existing) {
       const prev = JSON.parse(existing.value) as Workload;
-      if (prev.spec.service !== this.peer.service)
+      if (prev.spec.service !== this.peer.service) {
+        abandon();
         return this.#fail("forbidden", `workload ${hello.workload} belongs to another service`);
+      }
     }
     this.#workload = {
       apiVersion: WEFT_API_VERSION,
@@ -153,12 +178,33 @@ export class ProxySession {
       () => {},
     );
     await registered;
-    const period = Math.max(200, (this.#opts.graceSeconds * 1000) / 3);
-    this.#keepAlive = setInterval(() => {
-      store.leaseKeepAlive(lease).catch(() => this.#fail("lease_lost", "registration lease expired"));
-    }, period);
+    // Closed while the put was on its way: nothing refreshes the lease, so the Workload goes when
+    // the grace period ends (as for any stream that closes).
+    if (this.#over) return;
+    const graceMs = this.#opts.graceSeconds * 1000;
+    this.#liveness = new Liveness({
+      ping: (done) => this.#stream.session?.ping((err) => done(err)) ?? false,
+      clock: this.#opts.clock ?? systemClock,
+      periodMs: Math.max(200, graceMs / 3),
+      timeoutMs: graceMs,
+      onAlive: () => {
+        if (this.#closed || this.#lease !== lease) return;
+        store.leaseKeepAlive(lease).catch(() => this.#fail("lease_lost", "registration lease expired"));
+      },
+      onDead: (why) => this.#fail("unresponsive", `proxy stopped answering: ${why}`),
+    });
+    this.#pusher = new SnapshotPusher({
+      stream: this.#stream,
+      initialVersion: typeof hello.version === "string" ? hello.version : undefined,
+      compile: () =>
+        compileSnapshot(
+          this.#opts.state.state(),
+          { workload: this.#workload as Workload, appPort: hello.appPort, reach: hello.reach },
+          this.#opts.state.prepared(),
+        ),
+    });
     this.#unsubscribe = this.#opts.state.onChange(() => this.#schedulePush());
-    this.#push();
+    this.#pusher.push();
   }
 
   /**
@@ -206,31 +252,38 @@ export class ProxySession {
   }
 
   #schedulePush(): void {
-    if (this.#debounce) return;
+    if (this.#debounce || this.#closed) return;
     this.#debounce = setTimeout(() => {
       this.#debounce = undefined;
-      this.#push();
+      if (!this.#closed) this.#pusher?.push();
     }, this.#opts.debounceMs);
   }
 
-  #push(): void {
-    if (this.#closed || !this.#workload || !this.#hello) return;
-    const snapshot = compileSnapshot(this.#opts.state.state(), {
-      workload: this.#workload,
-      appPort: this.#hello.appPort,
-      reach: this.#hello.reach,
-    });
-    const runs = this.#sentVersion ?? this.#hello.version;
-    if (snapshot.version === runs) return;
-    this.#sentVersion = snapshot.version;
-    this.#send({ type: "snapshot", nonce: ++this.#nonce, version: snapshot.version, snapshot });
+  /** Snapshot pushes: written, and coalesced because the proxy had not read the previous one yet. */
+  get pushes(): { sent: number; coalesced: number } {
+    return { sent: this.#pusher?.sent ?? 0, coalesced: this.#pusher?.coalesced ?? 0 };
+  }
+
+  /** Bytes written to this proxy's stream that it has not read yet. */
+  get bufferedBytes(): number {
+    return this.#stream.writableLength;
   }
 
   #send(msg: ControlPlaneMessage): void {
     if (!this.#closed && this.#stream.writable) this.#stream.write(encodeMessage(msg));
   }
 
+  #failed = false;
+
+  /** Closed, or ended by us: no registration work may start any more. */
+  get #over(): boolean {
+    return this.#closed || this.#failed;
+  }
+
   #fail(code: string, message: string): void {
+    if (this.#failed) return;
+    this.#failed = true;
+    this.#stopWork();
     this.#send({ type: "error", code, message });
     this.#stream.end();
     // A well-behaved proxy ends its side on our end-of-stream; do not wait forever for one that doesn't.
@@ -251,7 +304,12 @@ export class ProxySession {
   /** The stream is gone: stop refreshing the lease, so the workload disappears after the grace period. */
   closed(): void {
     this.#closed = true;
-    clearInterval(this.#keepAlive);
+    this.#stopWork();
+  }
+
+  #stopWork(): void {
+    this.#liveness?.stop();
+    this.#pusher?.stop();
     clearTimeout(this.#debounce);
     this.#unsubscribe?.();
   }
@@ -282,5 +340,20 @@ function checkHello(h: HelloMessage, peer: Peer): string | undefined {
   if (h.reach !== undefined && (!Array.isArray(h.reach) || h.reach.some((r) => typeof r !== "string")))
     return "hello.reach must be a list of service names";
   if (h.serving !== undefined && typeof h.serving !== "boolean") return "hello.serving must be true or false";
-  return undefined;
+  return checkHelloFields(h, peer);
 }
+
+/** Bounds and shapes of the hello fields beyond the basics above: the Workload's, as `weft apply` has them. */
+function checkHelloFields(h: HelloMessage, peer: Peer): string | undefined {
+  if (h.reach !== undefined) {
+    if (h.reach.length > MAX_REACH) return `hello.reach may name at most ${MAX_REACH} services`;
+    const bad = h.reach.findIndex((r) => !SERVICE_REF.test(r));
+    if (bad >= 0) return `hello.reach[${bad}] must be a service name ("name" or "name.namespace")`;
+  }
+  if (h.version !== undefined && (typeof h.version !== "string" || h.version.length > 64))
+    return "hello.version must be a snapshot version string";
+  return checkHelloWorkload(h, peer);
+}
+
+const MAX_REACH = 1000;
+const SERVICE_REF = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?(\.[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?)?$/;

@@ -11,7 +11,7 @@ import {
 import type { TLSSocket } from "node:tls";
 import { STREAM_PATH } from "../../model/stream-protocol.ts";
 import { parseSpiffeId, peerSpiffeId } from "../../pki/spiffe.ts";
-import type { Store } from "../../store/store.ts";
+import type { Clock, Store } from "../../store/store.ts";
 import type { MeshStateCache } from "../mesh-state.ts";
 import { ProxySession } from "./proxy-session.ts";
 
@@ -23,6 +23,8 @@ export interface StreamServerOptions {
   graceSeconds: number;
   /** Coalesces bursts of changes into one push (ms). */
   debounceMs: number;
+  /** Time for the liveness pings (default: the system clock); tests share the store's manual clock. */
+  clock?: Clock;
 }
 
 export interface StreamServer {

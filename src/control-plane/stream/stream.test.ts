@@ -13,6 +13,7 @@ import type { ProxySnapshot } from "../../model/snapshot.ts";
 import {
   encodeMessage,
   LineDecoder,
+  MAX_SNAPSHOT_MESSAGE_BYTES,
   STREAM_PATH,
   type ControlPlaneMessage,
   type HelloMessage,
@@ -54,9 +55,8 @@ async function open(service: string, hello: Partial<HelloMessage> = {}) {
   session.on("error", () => {});
   const stream = session.request({ ":method": "POST", ":path": STREAM_PATH }, { endStream: false });
   const messages: ControlPlaneMessage[] = [];
-  const decoder = new LineDecoder();
-  stream.setEncoding("utf8");
-  stream.on("data", (c: string) => decoder.push(c, (m) => messages.push(m as ControlPlaneMessage)));
+  const decoder = new LineDecoder(MAX_SNAPSHOT_MESSAGE_BYTES);
+  stream.on("data", (c: Buffer) => decoder.push(c, (m) => messages.push(m as ControlPlaneMessage)));
   stream.on("error", () => {});
   stream.on("end", () => stream.end());
   const closed = new Promise<void>((r) => stream.on("close", () => r()));

@@ -12,6 +12,7 @@ import type { ProxySnapshot } from "../../model/snapshot.ts";
 import {
   encodeMessage,
   LineDecoder,
+  MAX_SNAPSHOT_MESSAGE_BYTES,
   STREAM_PATH,
   type ControlPlaneMessage,
   type HealthMessage,
@@ -74,8 +75,9 @@ export class ConfigClient {
       { endStream: false },
     );
     this.#stream = stream;
-    const decoder = new LineDecoder();
-    stream.setEncoding("utf8");
+    // One line at most, bounded: a control plane (or whatever answers at its address) cannot make
+    // the proxy buffer without limit.
+    const decoder = new LineDecoder(MAX_SNAPSHOT_MESSAGE_BYTES);
     stream.on("response", (headers) => {
       if (headers[":status"] !== 200)
         return this.#lost(session, `control plane answered ${headers[":status"]}`);
@@ -83,12 +85,17 @@ export class ConfigClient {
       this.#attempt = 0;
       this.#opts.log(`connected to control plane ${this.#opts.url}`);
     });
-    stream.on("data", (chunk: string) => {
+    stream.on("data", (chunk: Buffer) => {
+      const messages: ControlPlaneMessage[] = [];
       try {
-        decoder.push(chunk, (m) => this.#onMessage(m as ControlPlaneMessage));
+        decoder.push(chunk, (m) => messages.push(m as ControlPlaneMessage));
       } catch (err) {
         this.#lost(session, `bad message from control plane: ${(err as Error).message}`);
+        return;
       }
+      // Snapshots are whole values: when several arrived together, only the newest is worth compiling.
+      const newest = messages.findLast((m) => m?.type === "snapshot");
+      for (const m of messages) if (m?.type !== "snapshot" || m === newest) this.#onMessage(m);
     });
     stream.on("end", () => stream.end());
     stream.on("error", (err) => this.#lost(session, err.message));
@@ -118,11 +125,11 @@ export class ConfigClient {
   }
 
   #onMessage(msg: ControlPlaneMessage): void {
-    if (msg.type === "error") {
+    if (msg?.type === "error") {
       this.#opts.log(`control plane refused the stream: ${logSafe(msg.code, 64)}: ${logSafe(msg.message)}`);
       return;
     }
-    if (msg.type !== "snapshot") return;
+    if (msg?.type !== "snapshot") return;
     const problem = checkSnapshot(msg.snapshot);
     if (problem) {
       this.#opts.log(`rejected config ${logSafe(msg.version, 80)}: ${logSafe(problem)}`);

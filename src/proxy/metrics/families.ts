@@ -83,6 +83,21 @@ export class MetricFamily<S extends CounterSeries | HistogramSeries> {
   allSeries(): IterableIterator<S> {
     return this.#series.values();
   }
+
+  /** Drops every series whose label values match; handles bound to them stop being exported. */
+  deleteWhere(matches: (labels: readonly string[]) => boolean): number {
+    let n = 0;
+    for (const [key, s] of this.#series) {
+      if (!matches(s.labels)) continue;
+      this.#series.delete(key);
+      n++;
+    }
+    return n;
+  }
+
+  get size(): number {
+    return this.#series.size;
+  }
 }
 
 /** Default latency buckets in seconds (Envoy/Istio-like, finer at the low end where a sidecar lives). */

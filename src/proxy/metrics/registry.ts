@@ -141,6 +141,28 @@ export class ProxyMetrics {
     [],
   );
 
+  /**
+   * Forgets the series of outbound destinations that are no longer in the config, so that a sidecar's
+   * metrics (and its memory) shrink with its config instead of keeping every destination it ever had.
+   * `live` holds "name.namespace" of every service and cluster in the current config. Inbound series
+   * are kept: their destination is the proxy's own service.
+   */
+  retainDestinations(live: ReadonlySet<string>): void {
+    const gone = (d: string) => d !== "unknown" && !live.has(d);
+    for (const f of [this.requests, this.requestDuration])
+      f.deleteWhere((l) => l[0] === "outbound" && gone(l[2]));
+    for (const f of [
+      this.retries,
+      this.retryBudgetExhausted,
+      this.hedges,
+      this.mirrored,
+      this.faults,
+      this.circuitOverflows,
+    ])
+      f.deleteWhere((l) => gone(l[1]));
+    for (const f of [this.ejections, this.ejectedEndpoints]) f.deleteWhere((l) => gone(l[0]));
+  }
+
   /** A pre-bound pair (counter + histogram) for one label set; bind per route/peer and status, not per request. */
   requestStats(
     direction: Direction,
@@ -178,11 +200,13 @@ export class RequestStats {
 /**
  * Request stats for one (direction, source, destination, route), cached by response code, so the
  * request path does one array read. Responses carrying grpc-status take the slower keyed path.
+ * The code table is allocated on first use: a config of thousands of services builds three of these
+ * per service on every change, and most of them never see a request.
  */
 export class StatsByCode {
   readonly #metrics: ProxyMetrics;
   readonly #labels: [Direction, string, string, string];
-  readonly #byCode: (RequestStats | undefined)[] = new Array<RequestStats | undefined>(600);
+  #byCode: (RequestStats | undefined)[] | undefined;
   #byGrpc?: Map<string, RequestStats>;
 
   constructor(
@@ -198,9 +222,10 @@ export class StatsByCode {
 
   get(code: number, grpcStatus: string | undefined): RequestStats {
     if (grpcStatus === undefined) {
-      const s = this.#byCode[code];
+      const byCode = (this.#byCode ??= new Array<RequestStats | undefined>(600));
+      const s = byCode[code];
       if (s !== undefined) return s;
-      return (this.#byCode[code] = this.#make(code, ""));
+      return (byCode[code] = this.#make(code, ""));
     }
     const key = `${code}/${grpcStatus}`;
     this.#byGrpc ??= new Map();

@@ -35,7 +35,8 @@ export interface CompiledEndpoint {
 
 /**
  * Per-destination state that outlives config changes (carried over by cluster name): in-flight
- * counts for the circuit breaker and the retry budget. Limits are 0 when unset.
+ * counts for the circuit breaker and the retry budget. Limits are 0 when unset. The overflow counters
+ * are bound on first use, so a destination that never overflows costs no metric series.
  */
 export class ClusterLimits {
   maxRequests = 0;
@@ -44,10 +45,40 @@ export class ClusterLimits {
   active = 0;
   /** Retries and hedges in flight. */
   activeRetries = 0;
-  budget: RetryBudget = new RetryBudget(DEFAULT_RETRY_BUDGET.percent, DEFAULT_RETRY_BUDGET.minPerSecond);
-  overflowRequests: CounterSeries | undefined;
-  overflowRetries: CounterSeries | undefined;
-  overflowPending: CounterSeries | undefined;
+  #budget: RetryBudget | undefined;
+  #budgetPercent: number = DEFAULT_RETRY_BUDGET.percent;
+  #budgetMinPerSecond: number = DEFAULT_RETRY_BUDGET.minPerSecond;
+  #overflow: ((limit: string) => CounterSeries) | undefined;
+  #requests: CounterSeries | undefined;
+  #retries: CounterSeries | undefined;
+  #pending: CounterSeries | undefined;
+
+  /** The destination's retry budget, made on first use (most destinations of a big config see no request). */
+  get budget(): RetryBudget {
+    return (this.#budget ??= new RetryBudget(this.#budgetPercent, this.#budgetMinPerSecond));
+  }
+
+  /** New settings start a new budget window; the same ones keep the current window. */
+  setBudget(percent: number, minPerSecond: number): void {
+    if (percent === this.#budgetPercent && minPerSecond === this.#budgetMinPerSecond) return;
+    this.#budgetPercent = percent;
+    this.#budgetMinPerSecond = minPerSecond;
+    this.#budget = undefined;
+  }
+
+  bindMetrics(metrics: ProxyMetrics, source: string, destination: string): void {
+    this.#overflow = (limit) => metrics.circuitOverflows.series(source, destination, limit);
+    this.#requests = this.#retries = this.#pending = undefined;
+  }
+  get overflowRequests(): CounterSeries | undefined {
+    return (this.#requests ??= this.#overflow?.("max_requests"));
+  }
+  get overflowRetries(): CounterSeries | undefined {
+    return (this.#retries ??= this.#overflow?.("max_retries"));
+  }
+  get overflowPending(): CounterSeries | undefined {
+    return (this.#pending ??= this.#overflow?.("max_pending_requests"));
+  }
 }
 
 export interface CompiledCluster {
@@ -216,6 +247,11 @@ export function compileOutbound(
     services.set(name, compiled);
     entries.push({ service: svc, value: compiled });
   }
+  // Destinations that left the config take their metric series with them.
+  const live = new Set<string>(["unknown"]);
+  for (const c of clusters.values()) live.add(c.destination);
+  for (const svc of services.values()) live.add(svc.name);
+  metrics.retainDestinations(live);
   return {
     version: s.version,
     hosts: HostTable.build(entries, s.proxy.namespace),
@@ -281,15 +317,16 @@ function compileCluster(
     return { value, key: pool.key, zone: ep.zone };
   });
   const ejections = (reason: string) => metrics.ejections.series(destination, reason);
-  const ejected = metrics.ejectedEndpoints.series(destination);
+  let ejectedGauge: CounterSeries | undefined;
+  const ejected = () => (ejectedGauge ??= metrics.ejectedEndpoints.series(destination));
   const endpoints = new EndpointSet<CompiledEndpoint>(inputs, policy, {
     localZone: zone,
     events: {
       onEject: (_key, reason) => {
         ejections(reason).inc();
-        ejected.inc();
+        ejected().inc();
       },
-      onReturn: () => ejected.dec(),
+      onReturn: () => ejected().dec(),
     },
   });
   if (before !== undefined) endpoints.inheritFrom(before.endpoints);
@@ -298,11 +335,8 @@ function compileCluster(
   limits.maxRequests = cb?.maxRequests ?? 0;
   limits.maxRetries = cb?.maxRetries ?? 0;
   const rb = policy?.retryBudget ?? DEFAULT_RETRY_BUDGET;
-  if (limits.budget.percent !== rb.percent || limits.budget.minPerSecond !== rb.minPerSecond)
-    limits.budget = new RetryBudget(rb.percent, rb.minPerSecond);
-  limits.overflowRequests = metrics.circuitOverflows.series(source, destination, "max_requests");
-  limits.overflowRetries = metrics.circuitOverflows.series(source, destination, "max_retries");
-  limits.overflowPending = metrics.circuitOverflows.series(source, destination, "max_pending_requests");
+  limits.setBudget(rb.percent, rb.minPerSecond);
+  limits.bindMetrics(metrics, source, destination);
   const lb = policy?.loadBalancer;
   const hashOn = lb && (lb.type === "RingHash" || lb.type === "Maglev") ? lb.hashOn : undefined;
   const cluster: CompiledCluster = { name: c.name, destination, endpoints, policy, hashOn, limits };
