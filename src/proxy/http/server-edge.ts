@@ -7,7 +7,7 @@ import http from "node:http";
 import https from "node:https";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Socket } from "node:net";
-import type { LocalReplyCode } from "../errors.ts";
+import { LOCAL_REPLIES, type LocalReplyCode } from "../errors.ts";
 import type { LocalReplies } from "./local-reply.ts";
 import { exchangeOf } from "./exchange.ts";
 
@@ -41,7 +41,42 @@ function parserErrorReply(err: NodeJS.ErrnoException & { reason?: string }): [Lo
 function ignoreError(): void {}
 
 const kAnswered = Symbol("weft.answered");
+const kLastResponse = Symbol("weft.lastResponse");
 const LINGER_MS = 2_000;
+
+type EdgeSocket = Socket & {
+  [kAnswered]?: boolean;
+  /** The response of the request the parser handed over last. */
+  [kLastResponse]?: ServerResponse;
+  /** The response on the wire now (Node's; the next pipelined one is attached when it finishes). */
+  _httpMessage?: ServerResponse | null;
+};
+
+interface PendingReply {
+  edge: HttpEdge;
+  socket: EdgeSocket;
+  code: LocalReplyCode;
+  detail: string;
+  /** The request whose body was malformed: it gets no response of its own. */
+  cancelled: ServerResponse | undefined;
+}
+
+/**
+ * Writes the parser error's local reply once every response before it has gone out (pipelining:
+ * the client must get the answers to the requests the app processed, then the refusal), then closes.
+ */
+function answerAfterInFlight(p: PendingReply): void {
+  const socket = p.socket;
+  if (socket.destroyed || !socket.writable) return;
+  const current = socket._httpMessage;
+  if (current != null && current !== p.cancelled && !current.writableFinished) {
+    // Node's own 'finish' listener (added first) has attached the next response when ours runs.
+    current.once("finish", () => answerAfterInFlight(p));
+    return;
+  }
+  p.edge.replies.writeRaw(socket, p.code, p.detail);
+  lingeringClose(socket);
+}
 
 /**
  * Ends our side after the reply and keeps reading (and discarding) what the client is still sending
@@ -89,6 +124,7 @@ export class HttpEdge {
     const replies = opts.replies;
     // The rescue of last resort: a throw while handling one request must not end the process.
     const guarded: RequestHandler = (req, res) => {
+      (req.socket as EdgeSocket)[kLastResponse] = res;
       try {
         handler(req, res);
       } catch (err) {
@@ -116,22 +152,33 @@ export class HttpEdge {
   }
 
   #onClientError(err: NodeJS.ErrnoException & { reason?: string }, socket: Socket): void {
-    const s = socket as Socket & { [kAnswered]?: boolean; _httpMessage?: ServerResponse };
+    const s = socket as EdgeSocket;
     // Already answered: the parser keeps failing on the bytes we are discarding while lingering.
     if (s[kAnswered]) return;
     socket.on("error", ignoreError);
-    // A response already on the wire cannot be followed by another: cut the connection.
-    if (err.code === "ECONNRESET" || !socket.writable || s._httpMessage?.headersSent) {
+    s[kAnswered] = true;
+    if (err.code === "ECONNRESET" || !socket.writable) {
       socket.destroy();
       return;
     }
+    // The error belongs to the last request the parser started when that one's body is unfinished
+    // (a bad chunk): it is cancelled upstream. Otherwise it is a request the parser could not read
+    // at all, pipelined after the ones already handed over.
+    const last = s[kLastResponse];
+    let cancelled: ServerResponse | undefined;
+    if (last !== undefined && !last.writableFinished && !last.req.complete) {
+      // Its response already started: another cannot follow it, cut the connection.
+      if (last.headersSent) {
+        socket.destroy();
+        return;
+      }
+      cancelled = last;
+    }
     const [code, detail] = parserErrorReply(err);
-    s[kAnswered] = true;
-    const status = this.replies.writeRaw(socket, code, detail);
-    // A request already forwarded (its body turned out malformed) is cancelled upstream now.
-    const x = s._httpMessage ? exchangeOf(s._httpMessage) : undefined;
-    x?.abandon(status);
-    lingeringClose(socket);
+    const reply: PendingReply = { edge: this, socket: s, code, detail, cancelled };
+    if (cancelled !== undefined) exchangeOf(cancelled)?.abandon(LOCAL_REPLIES[code].status);
+    // Requests before the bad one were handed to the app: their responses go first, in order.
+    answerAfterInFlight(reply);
   }
 
   /** Connections handed over by a front server (see inbound) need the server's tracking started. */
