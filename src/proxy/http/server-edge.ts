@@ -14,8 +14,16 @@ import { exchangeOf } from "./exchange.ts";
 export interface EdgeLimits {
   /** Largest request head (request line + headers) accepted; larger → 431. Default 16 KiB. */
   maxHeaderSize?: number;
-  /** How long a client may take to send a request head (ms). Default 30 s. */
+  /**
+   * How long a client may take to send a request head (ms). Default 30 s, enforced to within
+   * HEADERS_CHECK_MS (Node only looks every `connectionsCheckingInterval`, 30 s by default).
+   */
   headersTimeoutMs?: number;
+  /**
+   * How long a TLS handshake may take, and (inbound) how long a new connection may stay silent
+   * before its first byte (ms). Default 10 s: a peer that sends one byte and stops is cut then.
+   */
+  handshakeTimeoutMs?: number;
   /** Idle keep-alive on client connections (ms). Default 65 s: longer than the clients' pools. */
   keepAliveTimeoutMs?: number;
 }
@@ -24,6 +32,10 @@ export type RequestHandler = (req: IncomingMessage, res: ServerResponse) => void
 export type ConnectHandler = (req: IncomingMessage, socket: Socket, head: Buffer) => void;
 
 const DEFAULT_MAX_HEADER_SIZE = 16 * 1024;
+export const DEFAULT_HEADERS_TIMEOUT_MS = 30_000;
+export const DEFAULT_HANDSHAKE_TIMEOUT_MS = 10_000;
+/** How often Node's server looks for connections past headersTimeout: the bound's precision. */
+const HEADERS_CHECK_MS = 500;
 
 function parserErrorReply(err: NodeJS.ErrnoException & { reason?: string }): [LocalReplyCode, string] {
   switch (err.code) {
@@ -114,7 +126,11 @@ export class HttpEdge {
       optimizeEmptyRequests: true,
       insecureHTTPParser: false,
       joinDuplicateHeaders: false,
-      headersTimeout: opts.headersTimeoutMs ?? 30_000,
+      headersTimeout: opts.headersTimeoutMs ?? DEFAULT_HEADERS_TIMEOUT_MS,
+      connectionsCheckingInterval: Math.min(
+        HEADERS_CHECK_MS,
+        opts.headersTimeoutMs ?? DEFAULT_HEADERS_TIMEOUT_MS,
+      ),
       // Bodies stream for as long as they flow; a whole-request deadline would cut large uploads.
       requestTimeout: 0,
       keepAliveTimeout: opts.keepAliveTimeoutMs ?? 65_000,
@@ -133,7 +149,14 @@ export class HttpEdge {
       }
     };
     this.server = opts.tls
-      ? (https.createServer({ ...opts.tls, ...options }, guarded) as unknown as http.Server)
+      ? (https.createServer(
+          {
+            ...opts.tls,
+            ...options,
+            handshakeTimeout: opts.handshakeTimeoutMs ?? DEFAULT_HANDSHAKE_TIMEOUT_MS,
+          },
+          guarded,
+        ) as unknown as http.Server)
       : http.createServer(options, guarded);
     this.server.on("clientError", (err, socket) => this.#onClientError(err, socket as Socket));
     this.server.on("connect", (req: IncomingMessage, socket: Socket, head: Buffer) => {
