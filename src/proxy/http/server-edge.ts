@@ -54,12 +54,14 @@ function ignoreError(): void {}
 
 const kAnswered = Symbol("weft.answered");
 const kLastResponse = Symbol("weft.lastResponse");
+const kPreviousResponse = Symbol("weft.previousResponse");
 const LINGER_MS = 2_000;
 
 type EdgeSocket = Socket & {
   [kAnswered]?: boolean;
-  /** The response of the request the parser handed over last. */
+  /** The responses of the requests the parser handed over last, and the one before. */
   [kLastResponse]?: ServerResponse;
+  [kPreviousResponse]?: ServerResponse;
   /** The response on the wire now (Node's; the next pipelined one is attached when it finishes). */
   _httpMessage?: ServerResponse | null;
 };
@@ -71,23 +73,29 @@ interface PendingReply {
   detail: string;
   /** The request whose body was malformed: it gets no response of its own. */
   cancelled: ServerResponse | undefined;
+  written?: boolean;
 }
 
 /**
  * Writes the parser error's local reply once every response before it has gone out (pipelining:
  * the client must get the answers to the requests the app processed, then the refusal), then closes.
+ * Responses leave in request order, so waiting for the last one before the refusal is enough.
  */
 function answerAfterInFlight(p: PendingReply): void {
   const socket = p.socket;
-  if (socket.destroyed || !socket.writable) return;
-  const current = socket._httpMessage;
-  if (current != null && current !== p.cancelled && !current.writableFinished) {
-    // Node's own 'finish' listener (added first) has attached the next response when ours runs.
-    current.once("finish", () => answerAfterInFlight(p));
-    return;
-  }
-  p.edge.replies.writeRaw(socket, p.code, p.detail);
-  lingeringClose(socket);
+  const before = p.cancelled === undefined ? socket[kLastResponse] : socket[kPreviousResponse];
+  if (before === undefined || before.writableFinished || before.destroyed) return writeReply(p);
+  // Ahead of Node's own 'finish' listener, which ends the connection when the client half-closed.
+  before.prependOnceListener("finish", () => writeReply(p));
+  before.once("close", () => writeReply(p));
+}
+
+function writeReply(p: PendingReply): void {
+  if (p.written) return;
+  p.written = true;
+  if (p.socket.destroyed || !p.socket.writable) return;
+  p.edge.replies.writeRaw(p.socket, p.code, p.detail);
+  lingeringClose(p.socket);
 }
 
 /**
@@ -140,7 +148,9 @@ export class HttpEdge {
     const replies = opts.replies;
     // The rescue of last resort: a throw while handling one request must not end the process.
     const guarded: RequestHandler = (req, res) => {
-      (req.socket as EdgeSocket)[kLastResponse] = res;
+      const s = req.socket as EdgeSocket;
+      s[kPreviousResponse] = s[kLastResponse];
+      s[kLastResponse] = res;
       try {
         handler(req, res);
       } catch (err) {
@@ -158,6 +168,20 @@ export class HttpEdge {
           guarded,
         ) as unknown as http.Server)
       : http.createServer(options, guarded);
+    // A client that half-closes after its requests (shutdown(SHUT_WR), `curl -T`, HTTP/1.0 tools)
+    // still gets every response, then the connection closes; Node's default ends it at once and
+    // abandons the requests in flight.
+    (this.server as http.Server & { httpAllowHalfOpen: boolean }).httpAllowHalfOpen = true;
+    // Node answers an unknown expectation with a bare 417; make it a local reply like the others.
+    this.server.on("checkExpectation", (req: IncomingMessage, res: ServerResponse) => {
+      replies.send(
+        res,
+        "unsupported",
+        `Expect: ${JSON.stringify(req.headers.expect)} is not supported (only 100-continue)`,
+        true,
+        417,
+      );
+    });
     this.server.on("clientError", (err, socket) => this.#onClientError(err, socket as Socket));
     this.server.on("connect", (req: IncomingMessage, socket: Socket, head: Buffer) => {
       socket.on("error", ignoreError);
