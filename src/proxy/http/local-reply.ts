@@ -9,6 +9,15 @@ import type { CounterSeries } from "../metrics/families.ts";
 import type { Direction, ProxyMetrics } from "../metrics/registry.ts";
 
 const MAX_DETAIL = 300;
+const kRefused = Symbol("weft.connectionRefused");
+
+/**
+ * A reply that closes the connection was sent on `socket`: requests pipelined behind the refused one
+ * (already parsed by Node) must not be forwarded — a strict parser might read them as its body.
+ */
+export function connectionRefused(socket: Socket | null): boolean {
+  return (socket as (Socket & { [kRefused]?: boolean }) | null)?.[kRefused] === true;
+}
 
 function bodyOf(code: LocalReplyCode, detail: string): string {
   const d = detail.length > MAX_DETAIL ? `${detail.slice(0, MAX_DETAIL)}…` : detail;
@@ -45,6 +54,9 @@ export class LocalReplies {
       res.destroy();
       return st;
     }
+    // res.socket is null while the response waits behind earlier pipelined ones: use the request's.
+    const socket = res.req.socket as (Socket & { [kRefused]?: boolean }) | null;
+    if (close && socket !== null) socket[kRefused] = true;
     const body = bodyOf(code, detail);
     const headers = [
       "x-weft-error",

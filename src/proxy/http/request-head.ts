@@ -54,7 +54,8 @@ export function scanRequestHeaders(raw: string[], out: string[], f: RequestHeadF
         if (value !== "0") f.hasBody = true;
         break;
       case "transfer-encoding":
-        f.transferEncoding = value;
+        // Every field counts: "TE: app" then "TE: chunked" is the list "app, chunked" (refused).
+        f.transferEncoding = f.transferEncoding === undefined ? value : `${f.transferEncoding}, ${value}`;
         f.hasBody = true;
         break;
       case "connection":

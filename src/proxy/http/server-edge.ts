@@ -8,7 +8,7 @@ import https from "node:https";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Socket } from "node:net";
 import { LOCAL_REPLIES, type LocalReplyCode } from "../errors.ts";
-import type { LocalReplies } from "./local-reply.ts";
+import { connectionRefused, type LocalReplies } from "./local-reply.ts";
 import { exchangeOf } from "./exchange.ts";
 
 export interface EdgeLimits {
@@ -149,6 +149,8 @@ export class HttpEdge {
     // The rescue of last resort: a throw while handling one request must not end the process.
     const guarded: RequestHandler = (req, res) => {
       const s = req.socket as EdgeSocket;
+      // Pipelined behind a request refused with `Connection: close`: never handled (nor answered).
+      if (connectionRefused(s)) return;
       s[kPreviousResponse] = s[kLastResponse];
       s[kLastResponse] = res;
       try {
@@ -214,6 +216,9 @@ export class HttpEdge {
     const last = s[kLastResponse];
     let cancelled: ServerResponse | undefined;
     if (last !== undefined && !last.writableFinished && !last.req.complete) {
+      // Already refused by the listener (its 400 with Connection: close is queued or on the wire):
+      // that reply stands, and the connection closes after it.
+      if (connectionRefused(socket)) return;
       // Its response already started: another cannot follow it, cut the connection.
       if (last.headersSent) {
         socket.destroy();

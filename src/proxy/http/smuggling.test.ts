@@ -277,6 +277,18 @@ const CASES: Case[] = [
     statuses: [200, 200, 400],
     app: 2,
   },
+  {
+    name: "pipelined: a good request then TE identity (refused by the listener, then by the parser)",
+    bytes: `GET /1 HTTP/1.1\r\n${H}\r\nDELETE /2 HTTP/1.1\r\n${H}Transfer-Encoding: identity\r\n\r\n0\r\n\r\n`,
+    statuses: [200, 400],
+    app: 1,
+  },
+  {
+    name: "pipelined: requests behind one refused with Connection: close are never forwarded",
+    bytes: `GET /1 HTTP/1.1\r\n${H}Host: two\r\n\r\nGET /2 HTTP/1.1\r\n${H}\r\n`,
+    statuses: [400],
+    app: 0,
+  },
   // --- sizes and counts ---
   refused("oversize header", `GET / HTTP/1.1\r\n${H}X-A: ${"a".repeat(70_000)}\r\n\r\n`, 431),
   refused("oversize head from many headers", `GET / HTTP/1.1\r\n${H}${"X-A: b\r\n".repeat(3_000)}\r\n`, 431),
