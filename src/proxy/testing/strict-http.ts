@@ -102,9 +102,11 @@ function chunkedBody(c: Cursor): { body: Buffer; trailers: [string, string][] } 
 }
 
 function oneRequest(c: Cursor): StrictRequest {
-  // RFC 9112 §2.2: a server SHOULD ignore at least one empty line before the request-line.
-  let line = c.line();
-  if (line === "") line = c.line();
+  // RFC 9112 §2.2: a server SHOULD ignore at least one empty line before the request-line. llhttp
+  // also skips stray bare CR and LF there; that changes no boundary, so the reference allows it too.
+  while (c.pos < c.s.length && (c.s[c.pos] === "\r" || c.s[c.pos] === "\n")) c.pos++;
+  if (c.pos >= c.s.length) throw new Incomplete();
+  const line = c.line();
   // §3: a recipient MAY parse on whitespace-delimited words (llhttp does, for runs of SP).
   const m = /^([^ ]+) +([^ ]+) +HTTP\/(\d)\.(\d)$/.exec(line);
   if (m === null) throw new Refused(`bad request line ${JSON.stringify(line.slice(0, 60))}`);
