@@ -35,7 +35,7 @@ const DEFAULT_MAX_HEADER_SIZE = 16 * 1024;
 export const DEFAULT_HEADERS_TIMEOUT_MS = 30_000;
 export const DEFAULT_HANDSHAKE_TIMEOUT_MS = 10_000;
 /** How often Node's server looks for connections past headersTimeout: the bound's precision. */
-const HEADERS_CHECK_MS = 500;
+const HEADERS_CHECK_MS = 250;
 
 function parserErrorReply(err: NodeJS.ErrnoException & { reason?: string }): [LocalReplyCode, string] {
   switch (err.code) {
@@ -52,13 +52,20 @@ function parserErrorReply(err: NodeJS.ErrnoException & { reason?: string }): [Lo
 
 function ignoreError(): void {}
 
+function markSecure(socket: Socket): void {
+  (socket as EdgeSocket)[kSecure] = true;
+}
+
 const kAnswered = Symbol("weft.answered");
+const kSecure = Symbol("weft.secure");
 const kLastResponse = Symbol("weft.lastResponse");
 const kPreviousResponse = Symbol("weft.previousResponse");
 const LINGER_MS = 2_000;
 
 type EdgeSocket = Socket & {
   [kAnswered]?: boolean;
+  /** TLS edges: the handshake completed (before that, nothing HTTP can be written). */
+  [kSecure]?: boolean;
   /** The responses of the requests the parser handed over last, and the one before. */
   [kLastResponse]?: ServerResponse;
   [kPreviousResponse]?: ServerResponse;
@@ -115,6 +122,7 @@ export class HttpEdge {
   readonly replies: LocalReplies;
   /** Set while draining: responses carry Connection: close. */
   draining = false;
+  readonly #tls: boolean;
 
   constructor(
     opts: {
@@ -184,6 +192,8 @@ export class HttpEdge {
         417,
       );
     });
+    this.#tls = opts.tls !== undefined;
+    if (this.#tls) this.server.on("secureConnection", markSecure);
     this.server.on("clientError", (err, socket) => this.#onClientError(err, socket as Socket));
     this.server.on("connect", (req: IncomingMessage, socket: Socket, head: Buffer) => {
       socket.on("error", ignoreError);
@@ -206,6 +216,11 @@ export class HttpEdge {
     if (s[kAnswered]) return;
     socket.on("error", ignoreError);
     s[kAnswered] = true;
+    // A failed or timed-out TLS handshake (https turns tlsClientError into clientError).
+    if (this.#tls && s[kSecure] !== true) {
+      socket.destroy();
+      return;
+    }
     if (err.code === "ECONNRESET" || !socket.writable) {
       socket.destroy();
       return;
