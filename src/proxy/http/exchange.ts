@@ -21,6 +21,7 @@ import type { RequestHeadFacts } from "./request-head.ts";
 import { copyResponseHeaders, trailersObject, type ResponseHeadFacts } from "./response-head.ts";
 import type { UpstreamDispatcher, UpstreamHandler, UpstreamRequest } from "../transport/upstream.ts";
 import { appendForwardedFor } from "./request-target.ts";
+import { markConnectionClosing } from "./local-reply.ts";
 import type { HeaderModifier } from "../../model/snapshot.ts";
 import { modifyHeaders } from "../outbound/filters.ts";
 
@@ -202,6 +203,12 @@ export class Exchange implements RequestView, RequestHeadFacts, ResponseHeadFact
       headersTimeout: timeouts.responseHeadersMs,
       bodyTimeout: timeouts.bodyIdleMs,
     });
+  }
+
+  /** The connection ends after this response; nothing pipelined behind it is handled. */
+  closeAfterResponse(): void {
+    this.res.shouldKeepAlive = false;
+    markConnectionClosing(this.req.socket);
   }
 
   /** From now on, the client going away cancels whatever is under way for this exchange. */

@@ -9,14 +9,20 @@ import type { CounterSeries } from "../metrics/families.ts";
 import type { Direction, ProxyMetrics } from "../metrics/registry.ts";
 
 const MAX_DETAIL = 300;
-const kRefused = Symbol("weft.connectionRefused");
+const kClosing = Symbol("weft.connectionClosing");
 
 /**
- * A reply that closes the connection was sent on `socket`: requests pipelined behind the refused one
- * (already parsed by Node) must not be forwarded — a strict parser might read them as its body.
+ * The connection ends after a response already decided (a refusal with `Connection: close`, or a
+ * request that asked for close): requests pipelined behind it — already parsed by Node — must not
+ * be forwarded (RFC 9112 §9.6; a parser that framed the refused request differently could read them
+ * as its body).
  */
-export function connectionRefused(socket: Socket | null): boolean {
-  return (socket as (Socket & { [kRefused]?: boolean }) | null)?.[kRefused] === true;
+export function connectionClosing(socket: Socket | null): boolean {
+  return (socket as (Socket & { [kClosing]?: boolean }) | null)?.[kClosing] === true;
+}
+
+export function markConnectionClosing(socket: Socket | null): void {
+  if (socket !== null) (socket as Socket & { [kClosing]?: boolean })[kClosing] = true;
 }
 
 function bodyOf(code: LocalReplyCode, detail: string): string {
@@ -55,8 +61,7 @@ export class LocalReplies {
       return st;
     }
     // res.socket is null while the response waits behind earlier pipelined ones: use the request's.
-    const socket = res.req.socket as (Socket & { [kRefused]?: boolean }) | null;
-    if (close && socket !== null) socket[kRefused] = true;
+    if (close) markConnectionClosing(res.req.socket);
     const body = bodyOf(code, detail);
     const headers = [
       "x-weft-error",

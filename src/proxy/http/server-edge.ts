@@ -8,7 +8,7 @@ import https from "node:https";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Socket } from "node:net";
 import { LOCAL_REPLIES, type LocalReplyCode } from "../errors.ts";
-import { connectionRefused, type LocalReplies } from "./local-reply.ts";
+import { connectionClosing, markConnectionClosing, type LocalReplies } from "./local-reply.ts";
 import { exchangeOf } from "./exchange.ts";
 
 export interface EdgeLimits {
@@ -157,8 +157,9 @@ export class HttpEdge {
     // The rescue of last resort: a throw while handling one request must not end the process.
     const guarded: RequestHandler = (req, res) => {
       const s = req.socket as EdgeSocket;
-      // Pipelined behind a request refused with `Connection: close`: never handled (nor answered).
-      if (connectionRefused(s)) return;
+      // Pipelined behind a request refused with, or asking for, `Connection: close`: never handled.
+      if (connectionClosing(s)) return;
+      if (!res.shouldKeepAlive) markConnectionClosing(s);
       s[kPreviousResponse] = s[kLastResponse];
       s[kLastResponse] = res;
       try {
@@ -178,10 +179,6 @@ export class HttpEdge {
           guarded,
         ) as unknown as http.Server)
       : http.createServer(options, guarded);
-    // A client that half-closes after its requests (shutdown(SHUT_WR), `curl -T`, HTTP/1.0 tools)
-    // still gets every response, then the connection closes; Node's default ends it at once and
-    // abandons the requests in flight.
-    (this.server as http.Server & { httpAllowHalfOpen: boolean }).httpAllowHalfOpen = true;
     // Node answers an unknown expectation with a bare 417; make it a local reply like the others.
     this.server.on("checkExpectation", (req: IncomingMessage, res: ServerResponse) => {
       replies.send(
@@ -216,6 +213,8 @@ export class HttpEdge {
     if (s[kAnswered]) return;
     socket.on("error", ignoreError);
     s[kAnswered] = true;
+    // Bytes after a request that asked for Connection: close: Node closes after that response.
+    if (err.code === "HPE_CLOSED_CONNECTION") return;
     // A failed or timed-out TLS handshake (https turns tlsClientError into clientError).
     if (this.#tls && s[kSecure] !== true) {
       socket.destroy();
@@ -233,7 +232,7 @@ export class HttpEdge {
     if (last !== undefined && !last.writableFinished && !last.req.complete) {
       // Already refused by the listener (its 400 with Connection: close is queued or on the wire):
       // that reply stands, and the connection closes after it.
-      if (connectionRefused(socket)) return;
+      if (connectionClosing(socket)) return;
       // Its response already started: another cannot follow it, cut the connection.
       if (last.headersSent) {
         socket.destroy();

@@ -28,6 +28,10 @@ interface Case {
   statuses: number[] | Record<EdgeName, number[]>;
   /** Requests the app receives. */
   app: number;
+  /** What the reply must contain. */
+  reply?: RegExp;
+  /** Edges where a refusal keeps the connection (a valid request the proxy does not support). */
+  staysOpen?: EdgeName[];
   /** What exactly the app sees, when it sees something. */
   see?: (seen: StrictRequest[], edge: EdgeName) => void;
 }
@@ -139,6 +143,7 @@ const CASES: Case[] = [
     bytes: `GET https://app/ HTTP/1.1\r\n${H}\r\n`,
     statuses: { outbound: [501], "inbound-mtls": [400], "inbound-permissive": [400] },
     app: 0,
+    staysOpen: ["outbound"],
   },
   refused("absolute-form with userinfo", `GET http://u@app/ HTTP/1.1\r\n${H}\r\n`),
   // --- Connection naming what the proxy frames or sets ---
@@ -217,6 +222,14 @@ const CASES: Case[] = [
       assert.deepEqual(header(seen[0], "http2-settings"), []);
     },
   },
+  {
+    name: "Upgrade: h2c then a pipelined request: the upgrade request is the connection's last",
+    bytes: `POST /1 HTTP/1.1\r\n${H}Connection: upgrade\r\nUpgrade: h2c\r\nContent-Length: 3\r\n\r\nabcGET /2 HTTP/1.1\r\n${H}\r\n`,
+    statuses: [200],
+    reply: /\r\nConnection: close\r\n/,
+    app: 1,
+    see: (seen) => assert.equal(seen[0].target, "/1"),
+  },
   // --- chunked bodies ---
   refused(
     "chunk size not hex",
@@ -289,6 +302,13 @@ const CASES: Case[] = [
     statuses: [400],
     app: 0,
   },
+  {
+    name: "pipelined behind Connection: close: never forwarded (RFC 9112 §9.6)",
+    bytes: `GET /1 HTTP/1.1\r\n${H}Connection: close\r\n\r\nGET /2 HTTP/1.1\r\n${H}\r\n`,
+    statuses: [200],
+    app: 1,
+    see: (seen) => assert.equal(seen[0].target, "/1"),
+  },
   // --- sizes and counts ---
   refused("oversize header", `GET / HTTP/1.1\r\n${H}X-A: ${"a".repeat(70_000)}\r\n\r\n`, 431),
   refused("oversize head from many headers", `GET / HTTP/1.1\r\n${H}${"X-A: b\r\n".repeat(3_000)}\r\n`, 431),
@@ -330,12 +350,16 @@ test("the smuggling and framing catalogue, on every edge", async (t) => {
     for (const edge of EDGES) {
       const where = `${edge}: ${c.name}`;
       edges.app.take();
-      const r = await edges.send(edge, input);
+      const expected = Array.isArray(c.statuses) ? c.statuses : c.statuses[edge];
+      const closes = expected.at(-1)! >= 400 && !(c.staysOpen ?? []).includes(edge);
+      const final = expected.filter((st) => st >= 200).length;
+      const r = await edges.send(edge, input, { responses: closes ? undefined : final });
       const { requests, malformed } = edges.app.take();
       try {
-        const expected = Array.isArray(c.statuses) ? c.statuses : c.statuses[edge];
         assert.deepEqual(r.statuses, expected, `got ${JSON.stringify(r.text.slice(0, 160))}`);
-        assert.ok(r.closedByServer, "connection left open");
+        // Refusals close the connection; served requests leave it open for the next one.
+        if (closes) assert.ok(r.closedByServer, "connection left open");
+        if (c.reply !== undefined) assert.match(r.text, c.reply);
         if (expected.at(-1)! >= 400) assert.match(r.text, /\r\nx-weft-error: [a-z_]+\r\n/, "a local reply");
         assert.equal(requests.length, c.app, "requests the app saw");
         assert.deepEqual(differentialViolations(input, requests, malformed), []);
@@ -361,7 +385,7 @@ test("the smuggling and framing catalogue, on every edge", async (t) => {
 test("HTTP/1.0 without Host is fine in absolute-form", async (t) => {
   const edges = await startEdgeTargets();
   t.after(() => edges.close());
-  const r = await edges.send("outbound", Buffer.from("GET http://app/x HTTP/1.0\r\n\r\n"));
+  const r = await edges.send("outbound", Buffer.from("GET http://app/x HTTP/1.0\r\n\r\n"), { responses: 1 });
   assert.deepEqual(r.statuses, [200]);
   assert.equal(edges.app.take().requests[0].target, "/x");
 });

@@ -18,7 +18,7 @@ function ignoreError(): void {}
 
 /** `firstByteTimeoutMs`: a connection silent that long is closed (the TLS server bounds the rest). */
 export function createSniffingServer(targets: SnifferTargets, firstByteTimeoutMs: number): net.Server {
-  return net.createServer({ noDelay: true, allowHalfOpen: true }, (socket) => {
+  return net.createServer({ noDelay: true }, (socket) => {
     socket.on("error", ignoreError);
     const onTimeout = () => socket.destroy();
     socket.setTimeout(firstByteTimeoutMs, onTimeout);

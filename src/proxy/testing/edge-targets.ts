@@ -25,13 +25,24 @@ export interface EdgeReply {
   closedByServer: boolean;
 }
 
+export interface SendOptions {
+  waitMs?: number;
+  responses?: number;
+  halfClose?: boolean;
+}
+
 export interface EdgeTargets {
   app: RawApp;
   outbound: Running<OutboundListener>;
   inbound: Running<InboundListener>;
   permissive: Running<InboundListener>;
-  /** Sends `bytes` on a new connection to `edge`, half-closes, and collects the reply. */
-  send(edge: EdgeName, bytes: Buffer, waitMs?: number): Promise<EdgeReply>;
+  /**
+   * Sends `bytes` on a new connection to `edge` and collects the reply until the server closes, or
+   * `opts.responses` complete final responses arrived, or `opts.waitMs` (default 3 s) passed. With
+   * `opts.halfClose` the client shuts down its side after sending: the proxy then treats it as gone
+   * (what it already forwarded is still checked at the app), so the exchange ends at once.
+   */
+  send(edge: EdgeName, bytes: Buffer, opts?: SendOptions): Promise<EdgeReply>;
   close(): Promise<void>;
 }
 
@@ -61,7 +72,7 @@ export async function startEdgeTargets(limits?: EdgeLimits): Promise<EdgeTargets
     "inbound-permissive": permissive.port,
   };
 
-  function send(edge: EdgeName, bytes: Buffer, waitMs = 3_000): Promise<EdgeReply> {
+  function send(edge: EdgeName, bytes: Buffer, opts: SendOptions = {}): Promise<EdgeReply> {
     return new Promise((resolve) => {
       const port = portOf[edge];
       const socket =
@@ -79,8 +90,13 @@ export async function startEdgeTargets(limits?: EdgeLimits): Promise<EdgeTargets
         const text = Buffer.concat(chunks).toString("latin1");
         resolve({ text, statuses: statusesOf(text), closedByServer });
       };
-      const timer = setTimeout(finish, waitMs);
-      socket.on("data", (d: Buffer) => chunks.push(d));
+      const timer = setTimeout(finish, opts.waitMs ?? 3_000);
+      socket.on("data", (d: Buffer) => {
+        chunks.push(d);
+        if (opts.responses === undefined) return;
+        const statuses = statusesOf(Buffer.concat(chunks).toString("latin1"), true);
+        if (statuses.filter((st) => st >= 200).length >= opts.responses) finish();
+      });
       socket.on("end", () => {
         closedByServer = true;
         finish();
@@ -90,7 +106,9 @@ export async function startEdgeTargets(limits?: EdgeLimits): Promise<EdgeTargets
         finish();
       });
       socket.on("error", () => {});
-      socket.once(edge === "inbound-mtls" ? "secureConnect" : "connect", () => socket.end(bytes));
+      socket.once(edge === "inbound-mtls" ? "secureConnect" : "connect", () =>
+        opts.halfClose ? socket.end(bytes) : socket.write(bytes),
+      );
     });
   }
 
@@ -108,8 +126,11 @@ export async function startEdgeTargets(limits?: EdgeLimits): Promise<EdgeTargets
   };
 }
 
-/** Status codes of the responses in a byte stream of HTTP/1.1 responses (bodies skipped by length). */
-export function statusesOf(text: string): number[] {
+/**
+ * Status codes of the responses in a byte stream of HTTP/1.1 responses (bodies skipped by length).
+ * `completeOnly`: leave out a last response whose body has not fully arrived.
+ */
+export function statusesOf(text: string, completeOnly = false): number[] {
   const out: number[] = [];
   let pos = 0;
   while (pos < text.length) {
@@ -123,8 +144,10 @@ export function statusesOf(text: string): number[] {
     pos = end + 4;
     if (status < 200) continue;
     const cl = /\r\ncontent-length: *(\d+)/i.exec(head);
-    if (cl !== null) pos += Number(cl[1]);
-    else if (/\r\ntransfer-encoding: *chunked/i.test(head)) {
+    if (cl !== null) {
+      pos += Number(cl[1]);
+      if (completeOnly && pos > text.length) out.pop();
+    } else if (/\r\ntransfer-encoding: *chunked/i.test(head)) {
       const last = text.indexOf("\r\n0\r\n\r\n", pos);
       if (last === -1) break;
       pos = last + 7;
