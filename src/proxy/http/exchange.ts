@@ -222,7 +222,8 @@ export class Exchange implements RequestView, RequestHeadFacts, ResponseHeadFact
   /**
    * The upstream request head, built from the parsed request: Host (always first, [0..1]), the
    * Content-Length the client sent (a chunked body is re-chunked by the transport), the end-to-end
-   * headers (with the client's x-request-id), then X-Forwarded-For (appended), X-Forwarded-Proto and an x-request-id.
+   * headers (with the client's x-request-id), then X-Forwarded-For (appended), X-Forwarded-Proto,
+   * and an x-request-id when the client sent none.
    */
   hopHeaders(hop: { host: string; clientAddress: string | undefined; proto: string }): string[] {
     const e2e = this.headers;

@@ -3,9 +3,9 @@
 // that Node's parser (llhttp, strict) does not already make — see smuggling.test.ts for both lists.
 //
 // What the proxy frames or sets itself (Host, Content-Length, Transfer-Encoding, X-Forwarded-*) is
-// recorded as a fact and never copied to the list: the upstream head is built from
-// the facts (exchange.ts hopHeaders), so removing the headers that Connection names can only ever
-// remove end-to-end headers — it cannot shift, drop or re-frame Host or the body (issue 6, hole 1).
+// recorded as a fact and never copied to the list: the upstream head is built from the facts
+// (exchange.ts hopHeaders), so removing the headers that Connection names can only ever remove
+// end-to-end headers — it cannot shift, drop or re-frame Host or the body (issue 6, hole 1).
 //
 // Removed (hop-by-hop, RFC 9110 §7.6.1, and proxy-only): Connection and every header it names,
 // Keep-Alive, Proxy-Connection, Proxy-Authorization, TE (except "trailers"), Trailer,
