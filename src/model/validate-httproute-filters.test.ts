@@ -258,3 +258,23 @@ test("the Gateway API's list limits apply to filters and header modifiers", () =
     ],
   );
 });
+
+test("header modifiers cannot touch what the proxy frames or manages per hop (Host, Content-Length, ...)", () => {
+  assert.deepEqual(
+    lines(`  - filters:
+    - type: RequestHeaderModifier
+      requestHeaderModifier:
+        set: [{name: Content-Length, value: "0"}]
+        add: [{name: Transfer-Encoding, value: chunked}]
+        remove: [host]
+    - type: ResponseHeaderModifier
+      responseHeaderModifier: {set: [{name: connection, value: close}], add: [{name: x-ok, value: "1"}]}
+`),
+    [
+      'route.yaml:10:22: spec.rules[0].filters[0].requestHeaderModifier.set[0].name: is managed by the proxy (framing or per hop) and cannot be modified (got "Content-Length")',
+      'route.yaml:11:22: spec.rules[0].filters[0].requestHeaderModifier.add[0].name: is managed by the proxy (framing or per hop) and cannot be modified (got "Transfer-Encoding")',
+      `route.yaml:12:18: spec.rules[0].filters[0].requestHeaderModifier.remove[0]: is managed by the proxy (framing or per hop) and cannot be modified; use a URLRewrite filter's hostname (got "host")`,
+      'route.yaml:14:45: spec.rules[0].filters[1].responseHeaderModifier.set[0].name: is managed by the proxy (framing or per hop) and cannot be modified (got "connection")',
+    ],
+  );
+});

@@ -186,6 +186,28 @@ const headerValue: StringRule = allOf(
   (s) => (/[\r\n\0]/.test(s) ? "must not contain CR, LF or NUL characters" : undefined),
 );
 
+/**
+ * Headers the proxy frames or manages per hop: a filter that changed them could re-frame a message
+ * (request smuggling, response splitting) or break the connection, so they are refused.
+ */
+const PROXY_MANAGED_HEADERS = new Set([
+  "host",
+  "content-length",
+  "transfer-encoding",
+  "connection",
+  "keep-alive",
+  "proxy-connection",
+  "te",
+  "trailer",
+  "upgrade",
+]);
+
+const modifiableHeader: StringRule = allOf(headerName, (s) =>
+  PROXY_MANAGED_HEADERS.has(s.toLowerCase())
+    ? `is managed by the proxy (framing or per hop) and cannot be modified${s.toLowerCase() === "host" ? "; use a URLRewrite filter's hostname" : ""}`
+    : undefined,
+);
+
 function headerModifier(c: Checker, path: FieldPath, value: unknown): HTTPHeaderFilter | undefined {
   const raw = c.mapping(path, value, HEADER_FILTER_FIELDS, { required: true });
   if (!raw) return undefined;
@@ -198,7 +220,7 @@ function headerModifier(c: Checker, path: FieldPath, value: unknown): HTTPHeader
   const add = headerList(c, [...path, "add"], raw.add);
   const removeRaw = c.list([...path, "remove"], raw.remove, { max: FILTER_LIMITS.headersPerModifier });
   const remove = removeRaw?.map((h, i) =>
-    c.string([...path, "remove", i], h, { required: true, rule: headerName }),
+    c.string([...path, "remove", i], h, { required: true, rule: modifiableHeader }),
   );
   if (remove) reportDuplicates(c, [...path, "remove"], remove, (v) => String(v).toLowerCase());
   return compact({ set, add, remove: remove?.filter((h) => h !== undefined) });
@@ -212,7 +234,7 @@ function headerList(c: Checker, path: FieldPath, value: unknown): HTTPHeader[] |
   const names: (string | undefined)[] = [];
   list.forEach((item, i) => {
     const raw = c.mapping([...path, i], item, HEADER_FIELDS, { required: true });
-    const name = c.string([...path, i, "name"], raw?.name, { required: !!raw, rule: headerName });
+    const name = c.string([...path, i, "name"], raw?.name, { required: !!raw, rule: modifiableHeader });
     const v = c.string([...path, i, "value"], raw?.value, { required: !!raw, rule: headerValue });
     names.push(name);
     if (name !== undefined && v !== undefined) out.push({ name, value: v });

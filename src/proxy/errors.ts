@@ -26,6 +26,8 @@ export const LOCAL_REPLIES = {
   unsupported: { status: 501 },
   /** A plaintext client on the inbound (mTLS STRICT) port. */
   mtls_required: { status: 400 },
+  /** An mTLS peer whose certificate names another trust domain than the mesh's. */
+  untrusted_peer: { status: 403 },
   /** The inbound local rate limit refused the request (token bucket empty). */
   rate_limited: { status: 429 },
   /** A destination's connection-pool limit (max connections, pending or concurrent requests) is reached. */

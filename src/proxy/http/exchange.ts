@@ -21,6 +21,7 @@ import type { RequestHeadFacts } from "./request-head.ts";
 import { copyResponseHeaders, trailersObject, type ResponseHeadFacts } from "./response-head.ts";
 import type { UpstreamDispatcher, UpstreamHandler, UpstreamRequest } from "../transport/upstream.ts";
 import { appendForwardedFor } from "./request-target.ts";
+import { markConnectionClosing } from "./local-reply.ts";
 import type { HeaderModifier } from "../../model/snapshot.ts";
 import { modifyHeaders } from "../outbound/filters.ts";
 
@@ -76,8 +77,12 @@ export class Exchange implements RequestView, RequestHeadFacts, ResponseHeadFact
   readonly res: ServerResponse;
   readonly edge: HttpEdge;
   readonly startedAt: number = performance.now();
-  /** Upstream request headers (name, value, ...); [0..1] is Host, filled by the listener. */
-  readonly headers: string[] = ["host", ""];
+  /**
+   * The request's end-to-end headers (name, value, ...), as route filters may change them. Never Host,
+   * Content-Length, Transfer-Encoding or X-Forwarded-*: those are facts below, and `hopHeaders`
+   * builds the upstream head from them.
+   */
+  readonly headers: string[] = [];
   /** Origin-form request target (path and query) sent upstream. */
   target = "/";
   /** Where the request went, for error details: "reviews.default at 10.0.0.7:9080". */
@@ -99,6 +104,7 @@ export class Exchange implements RequestView, RequestHeadFacts, ResponseHeadFact
   // RequestHeadFacts
   host: string | undefined = undefined;
   hostCount = 0;
+  contentLength: string | undefined = undefined;
   hasBody = false;
   transferEncoding: string | undefined = undefined;
   forwardedFor: string | undefined = undefined;
@@ -199,6 +205,12 @@ export class Exchange implements RequestView, RequestHeadFacts, ResponseHeadFact
     });
   }
 
+  /** The connection ends after this response; nothing pipelined behind it is handled. */
+  closeAfterResponse(): void {
+    this.res.shouldKeepAlive = false;
+    markConnectionClosing(this.req.socket);
+  }
+
   /** From now on, the client going away cancels whatever is under way for this exchange. */
   watchClient(): void {
     const res = this.res as TaggedResponse;
@@ -207,10 +219,17 @@ export class Exchange implements RequestView, RequestHeadFacts, ResponseHeadFact
     res.on("close", onResponseClose);
   }
 
-  /** Request headers for `forwardTo` with the per-hop ones added (Host, X-Forwarded-*, x-request-id). */
+  /**
+   * The upstream request head, built from the parsed request: Host (always first, [0..1]), the
+   * Content-Length the client sent (a chunked body is re-chunked by the transport), the end-to-end
+   * headers (with the client's x-request-id), then X-Forwarded-For (appended), X-Forwarded-Proto,
+   * and an x-request-id when the client sent none.
+   */
   hopHeaders(hop: { host: string; clientAddress: string | undefined; proto: string }): string[] {
-    const h = this.headers;
-    h[1] = hop.host;
+    const e2e = this.headers;
+    const h = ["host", hop.host];
+    if (this.contentLength !== undefined) h.push("content-length", this.contentLength);
+    for (let i = 0; i < e2e.length; i++) h.push(e2e[i]);
     const xff = appendForwardedFor(this.forwardedFor, hop.clientAddress);
     if (xff !== undefined) h.push("x-forwarded-for", xff);
     h.push("x-forwarded-proto", hop.proto);

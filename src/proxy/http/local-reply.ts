@@ -9,6 +9,21 @@ import type { CounterSeries } from "../metrics/families.ts";
 import type { Direction, ProxyMetrics } from "../metrics/registry.ts";
 
 const MAX_DETAIL = 300;
+const kClosing = Symbol("weft.connectionClosing");
+
+/**
+ * The connection ends after a response already decided (a refusal with `Connection: close`, or a
+ * request that asked for close): requests pipelined behind it — already parsed by Node — must not
+ * be forwarded (RFC 9112 §9.6; a parser that framed the refused request differently could read them
+ * as its body).
+ */
+export function connectionClosing(socket: Socket | null): boolean {
+  return (socket as (Socket & { [kClosing]?: boolean }) | null)?.[kClosing] === true;
+}
+
+export function markConnectionClosing(socket: Socket | null): void {
+  if (socket !== null) (socket as Socket & { [kClosing]?: boolean })[kClosing] = true;
+}
 
 function bodyOf(code: LocalReplyCode, detail: string): string {
   const d = detail.length > MAX_DETAIL ? `${detail.slice(0, MAX_DETAIL)}…` : detail;
@@ -45,6 +60,8 @@ export class LocalReplies {
       res.destroy();
       return st;
     }
+    // res.socket is null while the response waits behind earlier pipelined ones: use the request's.
+    if (close) markConnectionClosing(res.req.socket);
     const body = bodyOf(code, detail);
     const headers = [
       "x-weft-error",

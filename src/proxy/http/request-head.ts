@@ -2,6 +2,11 @@
 // records what the proxy needs (Host, framing, X-Forwarded-*, x-request-id, Upgrade). Then the checks
 // that Node's parser (llhttp, strict) does not already make — see smuggling.test.ts for both lists.
 //
+// What the proxy frames or sets itself (Host, Content-Length, Transfer-Encoding, X-Forwarded-*) is
+// recorded as a fact and never copied to the list: the upstream head is built from the facts
+// (exchange.ts hopHeaders), so removing the headers that Connection names can only ever remove
+// end-to-end headers — it cannot shift, drop or re-frame Host or the body (issue 6, hole 1).
+//
 // Removed (hop-by-hop, RFC 9110 §7.6.1, and proxy-only): Connection and every header it names,
 // Keep-Alive, Proxy-Connection, Proxy-Authorization, TE (except "trailers"), Trailer,
 // Transfer-Encoding (the body is re-framed), Upgrade, Expect (answered here with 100-continue),
@@ -13,6 +18,8 @@ import type { IncomingMessage } from "node:http";
 export interface RequestHeadFacts {
   host: string | undefined;
   hostCount: number;
+  /** The Content-Length value as received (llhttp accepted it: digits only, one field). */
+  contentLength: string | undefined;
   /** Content-Length > 0 or Transfer-Encoding present. */
   hasBody: boolean;
   transferEncoding: string | undefined;
@@ -43,11 +50,12 @@ export function scanRequestHeaders(raw: string[], out: string[], f: RequestHeadF
         f.host = value;
         break;
       case "content-length":
+        f.contentLength = value;
         if (value !== "0") f.hasBody = true;
-        out.push(name, value);
         break;
       case "transfer-encoding":
-        f.transferEncoding = value;
+        // Every field counts: "TE: app" then "TE: chunked" is the list "app, chunked" (refused).
+        f.transferEncoding = f.transferEncoding === undefined ? value : `${f.transferEncoding}, ${value}`;
         f.hasBody = true;
         break;
       case "connection":
@@ -80,10 +88,16 @@ export function scanRequestHeaders(raw: string[], out: string[], f: RequestHeadF
         out.push(name, value);
     }
   }
-  if (connection !== undefined) removeConnectionNamed(connection, out);
+  if (connection !== undefined) removeConnectionNamed(connection, out, f);
 }
 
-function removeConnectionNamed(connection: string, out: string[]): void {
+/**
+ * Removes the headers `connection` names (RFC 9110 §7.6.1) from the end-to-end list, and forgets the
+ * client's values of the ones the proxy rebuilds (X-Forwarded-For/-Proto, x-request-id: the proxy then
+ * sets its own). Naming Host, Content-Length or Transfer-Encoding changes nothing: they are not in
+ * `out`, and the proxy frames the upstream request itself.
+ */
+function removeConnectionNamed(connection: string, out: string[], f: RequestHeadFacts): void {
   let named: Set<string> | undefined;
   for (const t of connection.split(",")) {
     const token = t.trim().toLowerCase();
@@ -91,9 +105,16 @@ function removeConnectionNamed(connection: string, out: string[]): void {
     (named ??= new Set()).add(token);
   }
   if (named === undefined) return;
-  for (let i = out.length - 2; i >= 0; i -= 2) {
-    if (named.has(out[i].toLowerCase())) out.splice(i, 2);
+  if (named.has("x-forwarded-for")) f.forwardedFor = undefined;
+  if (named.has("x-forwarded-proto")) f.forwardedProto = undefined;
+  if (named.has("x-request-id")) f.requestId = undefined;
+  let w = 0;
+  for (let r = 0; r < out.length; r += 2) {
+    if (named.has(out[r].toLowerCase())) continue;
+    out[w++] = out[r];
+    out[w++] = out[r + 1];
   }
+  out.length = w;
 }
 
 const CHUNKED = /^[ \t]*chunked[ \t]*$/i;

@@ -1,7 +1,7 @@
 // The inbound listener: where other proxies reach this service. mTLS STRICT by default — the
 // client's certificate must chain to the trust bundle (refused at the handshake otherwise) and carry
-// a weft SPIFFE ID; TLS 1.2+ (1.3 preferred), ALPN http/1.1, the certificate swapped in place with
-// setSecureContext on renewal. A request then goes: peer (cached per connection) → head checks →
+// a weft SPIFFE ID of the mesh's trust domain (another domain → 403 untrusted_peer); TLS 1.3 only,
+// ALPN http/1.1, the certificate swapped in place with setSecureContext on renewal. A request then goes: peer (cached per connection) → head checks →
 // forward to the local app (config.inbound.appAddress:appPort) on a plaintext keep-alive pool, with
 // X-Forwarded-Client-Cert set from the verified peer (any client-supplied one is removed). When the
 // snapshot sets inbound.rateLimit, a token bucket (rate-limit.ts) is consulted once the peer is known
@@ -17,7 +17,7 @@ import { ListenerLifecycle, type ProxyListener } from "../http/listener-lifecycl
 import { LocalReplies } from "../http/local-reply.ts";
 import { checkRequestHead, scanRequestHeaders } from "../http/request-head.ts";
 import { parseAbsoluteForm } from "../http/request-target.ts";
-import { HttpEdge, type EdgeLimits } from "../http/server-edge.ts";
+import { DEFAULT_HANDSHAKE_TIMEOUT_MS, HttpEdge, type EdgeLimits } from "../http/server-edge.ts";
 import type { CounterSeries } from "../metrics/families.ts";
 import { StatsByCode, type ProxyMetrics } from "../metrics/registry.ts";
 import { ALPN_HTTP1, MIN_TLS_VERSION, serverContextOptions } from "../tls/secure-context.ts";
@@ -52,6 +52,7 @@ class InboundTable {
   readonly appLabel: string;
   readonly destination: string;
   readonly permissive: boolean;
+  readonly trustDomain: string;
   /** Undefined without a rate limit: the request path then pays one comparison. */
   readonly limiter: RateLimiter | undefined;
   readonly limitDetail: string;
@@ -73,6 +74,7 @@ class InboundTable {
     this.appLabel = `app at ${this.app.label}`;
     this.destination = `${s.proxy.service}.${s.proxy.namespace}`;
     this.permissive = s.mesh.mtlsMode === "PERMISSIVE";
+    this.trustDomain = s.mesh.trustDomain;
     this.#metrics = metrics;
     const rl = s.inbound.rateLimit;
     // Unrelated config changes (a new endpoint elsewhere) must not refill everyone's buckets.
@@ -158,10 +160,13 @@ class Inbound {
       opts.metrics.tlsHandshakeFailures.series("inbound", reason).value++;
     });
 
-    const front = createSniffingServer({
-      tls: (socket) => tlsServer.emit("connection", socket),
-      plaintext: (socket, looksLikeHttp) => this.#plaintext(socket, looksLikeHttp, replies),
-    });
+    const front = createSniffingServer(
+      {
+        tls: (socket) => tlsServer.emit("connection", socket),
+        plaintext: (socket, looksLikeHttp) => this.#plaintext(socket, looksLikeHttp, replies),
+      },
+      opts.limits?.handshakeTimeoutMs ?? DEFAULT_HANDSHAKE_TIMEOUT_MS,
+    );
     this.lifecycle = new ListenerLifecycle(front, [this.tlsEdge, this.plainEdge], opts.metrics, "inbound");
 
     const config = opts.config.current();
@@ -211,7 +216,9 @@ class Inbound {
     if (t === undefined) stats = this.#notReadyStats;
     else if (peer.statsGen === t.generation) stats = peer.stats as StatsByCode;
     else {
-      stats = peer.stats = t.statsFor(peer.service);
+      // A peer from another trust domain is not the local service its name says: counted as unknown.
+      const foreign = peer.trustDomain !== undefined && peer.trustDomain !== t.trustDomain;
+      stats = peer.stats = t.statsFor(foreign ? "unknown" : peer.service);
       peer.statsGen = t.generation;
     }
     const x = new Exchange(req, res, edge, stats);
@@ -234,7 +241,18 @@ class Inbound {
     if (x.upgrade !== undefined && /websocket/i.test(x.upgrade)) {
       return x.reply("unsupported", `Upgrade to ${x.upgrade} is not supported yet`, true);
     }
+    // Node's parser stops reading after a request that asks for an upgrade (nothing listens for
+    // 'upgrade'), silently dropping what follows: this response is the connection's last.
+    if (x.upgrade !== undefined) x.closeAfterResponse();
     if (t === undefined) return x.reply("not_ready", "the proxy has no config from the control plane yet");
+    if (peer.trustDomain !== undefined && peer.trustDomain !== t.trustDomain) {
+      // The trust bundle may hold other domains' roots (federation, a migration): chaining to it
+      // proves the certificate, not that it belongs to this mesh.
+      return x.reply(
+        "untrusted_peer",
+        `peer ${peer.id} is from trust domain ${JSON.stringify(peer.trustDomain)}; this mesh is ${JSON.stringify(t.trustDomain)}`,
+      );
+    }
     if (t.limiter !== undefined) {
       // Keyed by SPIFFE ID (perSource); plaintext PERMISSIVE peers have none and share one bucket.
       const waitMs = t.limiter.take(peer.id ?? "");

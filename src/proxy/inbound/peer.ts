@@ -13,6 +13,8 @@ const kPeer = Symbol("weft.peer");
 
 export class InboundPeer implements PeerInfo {
   readonly id: string | undefined;
+  /** Trust domain of the SPIFFE ID; the listener refuses one that is not the mesh's. */
+  readonly trustDomain: string | undefined;
   readonly service: string;
   /** Remote address, for X-Forwarded-For. */
   readonly address: string | undefined;
@@ -25,6 +27,7 @@ export class InboundPeer implements PeerInfo {
   constructor(id: string | undefined, address: string | undefined, ownId: string | undefined) {
     this.id = id;
     const parts = id === undefined ? undefined : parseSpiffeId(id);
+    this.trustDomain = parts?.trustDomain;
     this.service = parts ? `${parts.serviceAccount}.${parts.namespace}` : "unknown";
     this.address = address;
     this.xfcc = id === undefined ? undefined : ownId === undefined ? `URI=${id}` : `By=${ownId};URI=${id}`;

@@ -7,7 +7,6 @@ import net from "node:net";
 import type { Socket } from "node:net";
 
 const TLS_HANDSHAKE = 0x16;
-const FIRST_BYTE_TIMEOUT_MS = 10_000;
 
 export interface SnifferTargets {
   tls(socket: Socket): void;
@@ -17,11 +16,12 @@ export interface SnifferTargets {
 
 function ignoreError(): void {}
 
-export function createSniffingServer(targets: SnifferTargets): net.Server {
+/** `firstByteTimeoutMs`: a connection silent that long is closed (the TLS server bounds the rest). */
+export function createSniffingServer(targets: SnifferTargets, firstByteTimeoutMs: number): net.Server {
   return net.createServer({ noDelay: true }, (socket) => {
     socket.on("error", ignoreError);
     const onTimeout = () => socket.destroy();
-    socket.setTimeout(FIRST_BYTE_TIMEOUT_MS, onTimeout);
+    socket.setTimeout(firstByteTimeoutMs, onTimeout);
     socket.once("data", (first: Buffer) => {
       socket.setTimeout(0);
       socket.removeListener("timeout", onTimeout);

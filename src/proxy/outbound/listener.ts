@@ -161,6 +161,9 @@ class Outbound {
     if (x.upgrade !== undefined && /websocket/i.test(x.upgrade)) {
       return x.reply("unsupported", `Upgrade to ${x.upgrade} is not supported yet`, true);
     }
+    // Node's parser stops reading after a request that asks for an upgrade (nothing listens for
+    // 'upgrade'), silently dropping what follows: this response is the connection's last.
+    if (x.upgrade !== undefined) x.closeAfterResponse();
     if (t === undefined) return x.reply("not_ready", "the proxy has no config from the control plane yet");
 
     // Service: the fixed one of an --upstream port, else from the authority / Host.

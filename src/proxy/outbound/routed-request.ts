@@ -95,7 +95,7 @@ function afterDelay(c: RouteContext, counters: RouteCounters): void {
   }
 
   const filters = f.filters;
-  if (filters?.requestHeaders !== undefined) modifyHeaders(x.headers, filters.requestHeaders, 2);
+  if (filters?.requestHeaders !== undefined) modifyHeaders(x.headers, filters.requestHeaders);
   if (filters?.responseHeaders !== undefined) x.responseHeaders = filters.responseHeaders;
   let host = c.host;
   if (filters?.rewrite !== undefined) {

@@ -5,8 +5,11 @@ import tls from "node:tls";
 import { X509Certificate } from "node:crypto";
 import type { TlsMaterial } from "../types.ts";
 
-/** Protocol floor for mesh traffic: TLS 1.2+, OpenSSL negotiates 1.3 when both sides have it. */
-export const MIN_TLS_VERSION = "TLSv1.2";
+/**
+ * Protocol floor for sidecar-to-sidecar traffic: TLS 1.3 only. Weft talks to weft, so nothing needs
+ * TLS 1.2 and its CBC-SHA1 suites (the control plane's public API keeps its own floor).
+ */
+export const MIN_TLS_VERSION = "TLSv1.3";
 export const ALPN_HTTP1 = ["http/1.1"];
 
 /** Options for the inbound server (createServer / setSecureContext): our cert, peers' trust bundle. */
