@@ -37,6 +37,8 @@ export interface ProxyOptions {
   log?: (msg: string) => void;
   /** How long draining waits for in-flight requests (ms). */
   drainTimeoutMs?: number;
+  /** Both listeners' wait for response headers where no route timeout applies (ms; default none). */
+  responseHeadersTimeoutMs?: number;
 }
 
 export interface RunningProxy {
@@ -69,7 +71,9 @@ export async function startProxy(opts: ProxyOptions): Promise<RunningProxy> {
       resolve(s);
     });
   });
-  const listenerOpts = { config: snapshot, tls: certs.material, metrics };
+  const timeouts =
+    opts.responseHeadersTimeoutMs === undefined ? {} : { responseHeadersMs: opts.responseHeadersTimeoutMs };
+  const listenerOpts = { config: snapshot, tls: certs.material, metrics, timeouts };
   const inbound = createInboundListener(listenerOpts);
   const outbound = createOutboundListener(listenerOpts);
   const upstreams = (opts.upstreams ?? []).map((u) => ({

@@ -12,7 +12,14 @@ import type https from "node:https";
 import type { AddressInfo, Socket } from "node:net";
 import type { TLSSocket } from "node:tls";
 import type { ProxySnapshot, RateLimit } from "../../model/snapshot.ts";
-import { Exchange, type UpstreamTimeouts } from "../http/exchange.ts";
+import {
+  DEADLINE_HEADER,
+  DEFAULT_TIMEOUT_LIMIT,
+  DEFAULT_TIMEOUTS,
+  Exchange,
+  parseDeadline,
+  type UpstreamTimeouts,
+} from "../http/exchange.ts";
 import { ListenerLifecycle, type ProxyListener } from "../http/listener-lifecycle.ts";
 import { LocalReplies } from "../http/local-reply.ts";
 import { checkRequestHead, scanRequestHeaders } from "../http/request-head.ts";
@@ -23,7 +30,6 @@ import { StatsByCode, type ProxyMetrics } from "../metrics/registry.ts";
 import { ALPN_HTTP1, MIN_TLS_VERSION, serverContextOptions } from "../tls/secure-context.ts";
 import type { Source, TlsMaterial } from "../types.ts";
 import { UpstreamPools, type PoolOptions, type UpstreamPool } from "../transport/upstream-pools.ts";
-import { DEFAULT_TIMEOUTS } from "../outbound/listener.ts";
 import { attachPlaintextPeer, attachTlsPeer, peerOf, type InboundPeer } from "./peer.ts";
 import { createSniffingServer } from "./protocol-sniffer.ts";
 import { monotonicClock, RateLimiter, type Clock } from "./rate-limit.ts";
@@ -109,6 +115,7 @@ class Inbound {
   readonly lifecycle: ListenerLifecycle;
   readonly #opts: InboundListenerOptions;
   readonly #timeouts: UpstreamTimeouts;
+  readonly #timeoutLimit: string | undefined;
   readonly #notReadyStats: StatsByCode;
   readonly #unsubscribe: (() => void)[] = [];
   #generation = 0;
@@ -116,6 +123,7 @@ class Inbound {
   constructor(opts: InboundListenerOptions) {
     this.#opts = opts;
     this.#timeouts = { ...DEFAULT_TIMEOUTS, ...opts.timeouts };
+    this.#timeoutLimit = this.#timeouts.responseHeadersMs > 0 ? DEFAULT_TIMEOUT_LIMIT : undefined;
     this.#notReadyStats = new StatsByCode(opts.metrics, "inbound", "unknown", "unknown", "");
     this.pools = new UpstreamPools({
       tls: opts.tls,
@@ -249,10 +257,22 @@ class Inbound {
     x.upstream = t.appLabel;
     if (peer.xfcc !== undefined) x.headers.push("x-forwarded-client-cert", peer.xfcc);
     const proto = x.forwardedProto ?? (peer.id === undefined ? "http" : "https");
+    // The caller's route timeout governs this side too: its sidecar sent what is left of it. Only a
+    // verified mesh peer may set it (a plaintext PERMISSIVE client's is ignored); it is never
+    // forwarded to the app (request-head.ts does not copy it).
+    let timeouts = this.#timeouts;
+    x.timeoutLimit = this.#timeoutLimit;
+    if (x.deadline !== undefined && peer.id !== undefined) {
+      const ms = parseDeadline(x.deadline);
+      if (ms !== undefined) {
+        timeouts = { responseHeadersMs: ms, bodyIdleMs: timeouts.bodyIdleMs };
+        x.timeoutLimit = `the deadline from ${peer.service}'s route timeouts, sent by its sidecar as ${DEADLINE_HEADER}`;
+      }
+    }
     x.forwardTo(
       t.app.dispatcher,
       { host: authority ?? (x.host as string), clientAddress: peer.address, proto },
-      this.#timeouts,
+      timeouts,
     );
   }
 
