@@ -16,6 +16,7 @@ import { CertificateManager } from "./certificates.ts";
 import { Cell } from "./cell.ts";
 import { ConfigClient } from "./config-client.ts";
 import { AppHealth } from "./health-check.ts";
+import { tuneHeapForProxy } from "./heap-tuning.ts";
 
 export interface ProxyOptions {
   service: string;
@@ -55,6 +56,7 @@ export interface RunningProxy {
 
 export async function startProxy(opts: ProxyOptions): Promise<RunningProxy> {
   const log = opts.log ?? ((m: string) => process.stderr.write(`weft proxy[${opts.service}]: ${m}\n`));
+  tuneHeapForProxy();
   const address = opts.address ?? "127.0.0.1";
   const target: ApiTarget = { server: opts.controlPlane.server, ca: opts.controlPlane.ca, token: opts.token };
 

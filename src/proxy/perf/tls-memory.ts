@@ -6,7 +6,9 @@
 //
 //   node bench/tls-memory.ts  (or node src/proxy/perf/tls-memory.ts) [--connections 20000] [--concurrency 16] [--idle-seconds 5]
 //                            [--rounds 1] [--child-flag=--max-semi-space-size=1 ...] [--node-https]
-// --node-https measures Node's own https server with the same certificates instead, for comparison.
+//                            [--v8-defaults]
+// --node-https measures Node's own https server with the same certificates instead, for comparison;
+// --v8-defaults leaves out the sidecar's V8 tuning (../agent/heap-tuning.ts).
 //
 // Run it on a quiet machine; RSS figures move by a few MB from run to run.
 
@@ -52,6 +54,11 @@ async function bareHttps(material: { keyPem: string; certChainPem: string; trust
 }
 
 async function child(): Promise<void> {
+  // As a sidecar runs (startProxy), unless measuring Node's defaults.
+  if (process.env.WEFT_TLS_MEMORY_V8_DEFAULTS === undefined) {
+    const { tuneHeapForProxy } = await import("../agent/heap-tuning.ts");
+    tuneHeapForProxy();
+  }
   const { startInbound } = await import("../testing/harness.ts");
   const { buildSnapshot } = await import("../testing/snapshots.ts");
   const [appPort, materialJson, what] = [Number(process.argv[3]), process.argv[4], process.argv[5]];
@@ -201,6 +208,7 @@ export async function main(): Promise<void> {
       "idle-seconds": { type: "string" },
       "child-flag": { type: "string", multiple: true },
       "node-https": { type: "boolean" },
+      "v8-defaults": { type: "boolean" },
       rounds: { type: "string" },
     },
   });
@@ -211,6 +219,7 @@ export async function main(): Promise<void> {
     idleMs: Number(values["idle-seconds"] ?? 5) * 1000,
     childFlags: values["child-flag"],
     server: values["node-https"] ? "node-https" : "weft",
+    env: values["v8-defaults"] ? { ...process.env, WEFT_TLS_MEMORY_V8_DEFAULTS: "1" } : process.env,
     log: (l) => process.stdout.write(`${l}\n`),
   });
 }
