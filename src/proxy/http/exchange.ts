@@ -133,6 +133,8 @@ export class Exchange implements RequestView, RequestHeadFacts, ResponseHeadFact
   retryRef: unknown = undefined;
   /** Times onNotSent sent the request elsewhere. */
   resends = 0;
+  /** The balancer's hash key (RingHash / Maglev), so a request sent elsewhere walks on along the ring. */
+  hashKey: string | undefined = undefined;
   /** What forward() dispatched, for onNotSent. */
   upstreamRequest: UpstreamRequest | undefined = undefined;
 

@@ -245,6 +245,7 @@ class Outbound {
     x.timeoutLimit = this.#timeoutLimit;
     x.onEnd = endPlainExchange;
     x.retryRef = backend;
+    x.hashKey = hashKey;
     x.onNotSent = resendElsewhere;
     x.upstream = endpoint.value.label;
     x.forwardTo(endpoint.value.pool.dispatcher, { host, clientAddress, proto: "http" }, this.#timeouts);
@@ -269,7 +270,7 @@ function resendElsewhere(x: Exchange, err: Error): boolean {
   const set = ep.value.cluster.endpoints;
   if (x.resends >= Math.min(MAX_RESENDS, set.size - 1) || x.upstreamRequest === undefined) return false;
   if (outcomeOfReply(classifyUpstreamError(err, "").code) !== "connect") return false;
-  const next = set.pick(undefined, ep);
+  const next = set.pick(x.hashKey, ep);
   if (next === undefined || next.key === ep.key) return false;
   set.end(ep, "connect", performance.now() - x.startedAt); // the failed endpoint learns it now
   set.start(next);

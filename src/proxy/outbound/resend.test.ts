@@ -10,7 +10,8 @@ import { test, type TestContext } from "node:test";
 import type { Route } from "../../model/snapshot.ts";
 import { startApp } from "../testing/apps.ts";
 import { viaProxy } from "../testing/client.ts";
-import { metricValue, startOutbound } from "../testing/harness.ts";
+import { createTestCa, sid } from "../testing/certs.ts";
+import { metricValue, startInbound, startOutbound } from "../testing/harness.ts";
 import { buildSnapshot, cluster } from "../testing/snapshots.ts";
 
 /** A port nothing listens on (connections to it are refused). */
@@ -149,4 +150,51 @@ test("a response timeout on a reused keep-alive connection is a 504, not a secon
     app.started.filter((r) => r.url === "/slow").map((r) => r.method),
     ["GET", "PUT", "DELETE"],
   );
+});
+
+test("a failed TLS handshake (foreign CA, wrong SPIFFE ID) sent nothing: the request goes to the endpoint that is right", async (t) => {
+  const ca = await createTestCa();
+  const foreign = await createTestCa();
+  t.after(() => Promise.all([ca.cleanup(), foreign.cleanup()]));
+  const API = sid("api");
+  const app = await startApp("api");
+  const good = await startInbound(
+    buildSnapshot({ appPort: app.port, proxy: { service: "api", namespace: "default", identity: API } }),
+    await ca.material(API),
+  );
+  const impostor = await startInbound(
+    buildSnapshot({ appPort: app.port }),
+    await ca.material(sid("ratings")),
+  );
+  const stranger = await startInbound(buildSnapshot({ appPort: app.port }), await foreign.material(API));
+  const outbound = await startOutbound(
+    buildSnapshot({
+      services: [
+        {
+          name: "api",
+          routes: [{ name: "default/r/0", matches: [], backends: [{ cluster: "api.default", weight: 1 }] }],
+        },
+      ],
+      clusters: [
+        cluster("api.default", "api", [
+          { port: impostor.port, identity: API },
+          { port: stranger.port, identity: API },
+          { port: good.port, identity: API },
+        ]),
+      ],
+    }),
+    { tls: await ca.material(sid("web")) },
+  );
+  t.after(() =>
+    Promise.all([outbound.close(), good.close(), impostor.close(), stranger.close(), app.close()]),
+  );
+  for (let i = 0; i < 12; i++) {
+    const r = await viaProxy(outbound.port, `http://api/${i}`);
+    assert.equal(r.status, 200, r.body);
+  }
+  assert.equal(app.seen.length, 12);
+  const m = outbound.metrics.render();
+  assert.ok((metricValue(m, "weft_retries_total", { reason: "not-sent" }) ?? 0) >= 2);
+  assert.ok((metricValue(m, "weft_tls_handshake_failures_total", { reason: "identity_mismatch" }) ?? 0) >= 1);
+  assert.ok((metricValue(m, "weft_tls_handshake_failures_total", { reason: "handshake" }) ?? 0) >= 1);
 });
