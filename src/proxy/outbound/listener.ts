@@ -6,7 +6,8 @@
 // faults, mirrors, timeouts, retries or hedging goes through routed-request.ts instead of the plain
 // forward. Every "no" on the way is a local reply (errors.ts). The routing table is compiled once
 // per config change (compile.ts); a request only looks things up.
-// A request that never left the proxy (connect refused or timed out, TLS handshake failed) goes to
+// A request that never left the proxy (connect refused or timed out, TLS handshake failed, a
+// keep-alive connection found closed before anything was written: outcomes.ts' notSentOutcome) goes to
 // another endpoint at once, on every route and with no retry policy: it cannot have reached an app.
 // At most MAX_RESENDS times, and never to the endpoint that just failed (which is in connect
 // backoff from then on, see ../balancer/endpoint-set.ts).
@@ -28,7 +29,7 @@ import { HttpEdge, type EdgeLimits } from "../http/server-edge.ts";
 import { StatsByCode, type ProxyMetrics } from "../metrics/registry.ts";
 import type { Source, TlsMaterial } from "../types.ts";
 import { UpstreamPools, type PoolOptions } from "../transport/upstream-pools.ts";
-import { classifyUpstreamError, type LocalReplyCode } from "../errors.ts";
+import type { LocalReplyCode } from "../errors.ts";
 import type { EndpointDescription, EndpointHandle } from "../balancer/endpoint-set.ts";
 import { hashKeyOf } from "../balancer/hash-key.ts";
 import {
@@ -39,7 +40,7 @@ import {
   type CompiledService,
   type OutboundTable,
 } from "./compile.ts";
-import { outcomeOfReply, outcomeOfStatus } from "./outcomes.ts";
+import { notSentOutcome, outcomeOfReply, outcomeOfStatus } from "./outcomes.ts";
 import { MAX_RESENDS } from "./retry.ts";
 import { answerRedirect, REAL_CLOCK, runRoute, type RouteClock } from "./routed-request.ts";
 import { acceptConnect, tunnelAuthorityOf } from "./connect-tunnel.ts";
@@ -269,10 +270,11 @@ function resendElsewhere(x: Exchange, err: Error): boolean {
   const ep = x.accountRef as EndpointHandle<CompiledEndpoint>;
   const set = ep.value.cluster.endpoints;
   if (x.resends >= Math.min(MAX_RESENDS, set.size - 1) || x.upstreamRequest === undefined) return false;
-  if (outcomeOfReply(classifyUpstreamError(err, "").code) !== "connect") return false;
+  const outcome = notSentOutcome(err);
+  if (outcome === undefined) return false;
   const next = set.pick(x.hashKey, ep);
   if (next === undefined || next.key === ep.key) return false;
-  set.end(ep, "connect", performance.now() - x.startedAt); // the failed endpoint learns it now
+  set.end(ep, outcome, performance.now() - x.startedAt); // the failed endpoint learns it now
   set.start(next);
   x.resends++;
   x.accountRef = next;

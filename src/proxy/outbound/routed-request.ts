@@ -17,7 +17,7 @@
 // to the client until one attempt wins, so a retried or hedged failure is never seen by it.
 
 import { Readable } from "node:stream";
-import { requestNotSent, type UpstreamHandler, type UpstreamRequest } from "../transport/upstream.ts";
+import type { UpstreamHandler, UpstreamRequest } from "../transport/upstream.ts";
 import {
   DEADLINE_HEADER,
   DEFAULT_TIMEOUT_LIMIT,
@@ -39,7 +39,7 @@ import type {
 } from "./compile.ts";
 import { modifyHeaders, redirectLocation, rewritePath, splitTarget } from "./filters.ts";
 import { sendMirror } from "./mirror.ts";
-import { failureOfError, outcomeOfFailure, outcomeOfStatus } from "./outcomes.ts";
+import { failureOfError, notSentOutcome, outcomeOfFailure, outcomeOfStatus } from "./outcomes.ts";
 import { backoffMs, MAX_RESENDS, methodRetriable, retryReason } from "./retry.ts";
 
 /** Timers and randomness, injectable for tests. */
@@ -431,7 +431,7 @@ class RoutedRequest {
     const failure = failureOfError(err);
     a.finish(outcomeOfFailure(failure));
     if (this.#attempts.length > 0 || this.#settled || x.state !== OPEN) return;
-    if (failure?.kind === "connect-failure" && requestNotSent(err) && this.#canResend()) {
+    if (notSentOutcome(err) !== undefined && this.#canResend()) {
       this.#resends++;
       this.#counters.retry("not-sent").inc();
       return this.#launch(false, false, true);

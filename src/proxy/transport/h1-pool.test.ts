@@ -3,6 +3,8 @@ import assert from "node:assert/strict";
 import net from "node:net";
 import { once } from "node:events";
 import { Readable } from "node:stream";
+import { notSentOutcome } from "../outbound/outcomes.ts";
+import { H1Connection } from "./h1-connection.ts";
 import { H1Pool } from "./h1-pool.ts";
 import type { Connector } from "./connector.ts";
 import { requestNotSent, type UpstreamRequest } from "./upstream.ts";
@@ -295,4 +297,25 @@ test("circuit breaker: connections opened before a lower maxConnections are shed
   const results = await Promise.all([run(pool, req()), run(pool, req()), run(pool, req())]);
   assert.deepEqual(results, Array(3).fill({ status: 200, body: "ok" }));
   assert.equal(pool.connections, 1, "the three requests took turns on one connection");
+});
+
+test("a connection found closed before the request is written fails it with requestSent = false", async (t) => {
+  const up = await rawServer((_h, s) => s.write(OK));
+  t.after(() => up.close());
+  const socket = net.connect(up.port, "127.0.0.1");
+  await once(socket, "connect");
+  const conn = new H1Connection({ release: () => {}, remove: () => {} }, socket);
+  socket.end(); // our side is closed: nothing more can be written
+  const err = await new Promise<Error & { code?: string; requestSent?: boolean }>((resolve, reject) =>
+    conn.run(req({ method: "POST" }), {
+      onConnect: () => {},
+      onHeaders: () => (reject(new Error("unexpected response")), false),
+      onData: () => true,
+      onComplete: () => reject(new Error("unexpected completion")),
+      onError: (e) => resolve(e),
+    }),
+  );
+  assert.equal(err.code, "WEFT_ERR_UPSTREAM_CLOSED");
+  assert.equal(err.requestSent, false);
+  assert.equal(notSentOutcome(err), "reset", "another endpoint may take it");
 });
