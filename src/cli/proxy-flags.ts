@@ -80,6 +80,7 @@ export async function resolveProxyOptions(v: Record<string, unknown>): Promise<P
       2,
     );
   const namespace = (v.namespace as string) ?? DEFAULT_NAMESPACE;
+  const responseHeadersTimeoutMs = durationFlag(v["response-headers-timeout"], "--response-headers-timeout");
   const cfg = (
     await readCliConfig(v.config as string | undefined).catch((e: Error) => {
       throw new CliError(e.message);
@@ -126,7 +127,7 @@ export async function resolveProxyOptions(v: Record<string, unknown>): Promise<P
     labels: Object.fromEntries(pairs(v.label, "--label")),
     zone: v.zone as string | undefined,
     reach: v.reach as string[] | undefined,
-    responseHeadersTimeoutMs: durationFlag(v["response-headers-timeout"], "--response-headers-timeout"),
+    responseHeadersTimeoutMs,
     controlPlane: { server, stream, ca },
     token,
   };
