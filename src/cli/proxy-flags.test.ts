@@ -1,3 +1,5 @@
+// The proxy flags shared by `weft proxy` and `weft run`, turned into ProxyOptions.
+
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { CliError } from "./command.ts";
