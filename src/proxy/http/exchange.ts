@@ -9,9 +9,9 @@
 // written to the client and undici's read is paused until the client drains.
 // Failure paths: before response headers → a request that provably never left the proxy may be
 // handed to `onNotSent` (the outbound sends it to another endpoint), else a local reply from the
-// cause (errors.ts); after them →
-// the client response is destroyed (never a truncated body presented as complete). The client going
-// away (response 'close' before the end) aborts the upstream request and its connection.
+// cause (errors.ts); after them → the client response is destroyed (never a truncated body
+// presented as complete). The client going away (response 'close' before the end) aborts the
+// upstream request and its connection.
 
 import { randomUUID } from "node:crypto";
 import type { IncomingMessage, ServerResponse } from "node:http";

@@ -5,7 +5,9 @@
 // forward to the local app (config.inbound.appAddress:appPort) on a plaintext keep-alive pool, with
 // X-Forwarded-Client-Cert set from the verified peer (any client-supplied one is removed). When the
 // snapshot sets inbound.rateLimit, a token bucket (rate-limit.ts) is consulted once the peer is known
-// and the head is valid: an empty bucket is a local 429 `rate_limited` with Retry-After.
+// and the head is valid: an empty bucket is a local 429 `rate_limited` with Retry-After. The wait for
+// the app's response head is the caller's route deadline (x-weft-deadline-ms, from a verified mTLS
+// peer only), else the listener's default (none unless --response-headers-timeout).
 
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type https from "node:https";
