@@ -2,8 +2,9 @@
 // new TLS connections allocates fast; V8 then grows its young generation to the maximum (up to
 // 16 MB per semi-space, 3 semi-spaces' worth of pages) and keeps those pages resident, which is half
 // of the RSS that a burst of mTLS handshakes leaves behind (docs/proxy.md#memory,
-// src/proxy/perf/tls-memory.ts). Keeping the young generation at its initial size halves that and
-// measured no CPU difference per proxied request (72 vs 72 µs).
+// src/proxy/perf/tls-memory.ts). Keeping the young generation at its initial size halves that; CPU
+// per proxied request showed no difference above the noise (src/proxy/perf/hop-cpu.ts: 72.1 vs
+// 71.8 µs and 79.9 vs 79.2 µs on a moderately busy host; pairs swing ±20 % on a busy one).
 //
 // --semi-space-growth-factor is read each time V8 would grow the young generation, so it can be set
 // after start (the size flags cannot). An operator's own young-generation flags in NODE_OPTIONS win.
