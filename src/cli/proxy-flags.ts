@@ -6,6 +6,7 @@ import { readFile } from "node:fs/promises";
 import { dirname } from "node:path";
 import { callApi } from "../client/api-client.ts";
 import { DEFAULT_DATA_DIR, readCliConfig } from "../client/cli-config.ts";
+import { parseGatewayDuration } from "../model/duration.ts";
 import { DEFAULT_NAMESPACE } from "../model/resources.ts";
 import type { ProxyOptions } from "../proxy/agent/proxy.ts";
 import { DEFAULT_DRAIN_DELAY_MS } from "../proxy/agent/lifecycle-defaults.ts";
@@ -30,6 +31,7 @@ export const proxyOptions: Options = {
   server: { type: "string" },
   stream: { type: "string" },
   "ca-file": { type: "string" },
+  "response-headers-timeout": { type: "string" },
 };
 
 export const proxyFlags: [string, string][] = [
@@ -60,7 +62,23 @@ export const proxyFlags: [string, string][] = [
   ["--server URL", "control plane config API (default from the config)"],
   ["--stream URL", "control plane config stream (default from the config)"],
   ["--ca-file FILE", "PEM bundle that verifies the control plane (default from the config)"],
+  [
+    "--response-headers-timeout DURATION",
+    "wait for response headers when no route timeout applies, e.g. 30s (default: no limit)",
+  ],
 ];
+
+function durationFlag(value: unknown, flag: string): number | undefined {
+  if (value === undefined) return undefined;
+  const ms = parseGatewayDuration(String(value));
+  if (ms === undefined)
+    throw new CliError(
+      `${flag} ${JSON.stringify(value)} is not a duration`,
+      'e.g. "30s", "500ms", "0s" (no limit)',
+      2,
+    );
+  return ms;
+}
 
 export async function resolveProxyOptions(v: Record<string, unknown>): Promise<ProxyOptions> {
   if (!v.service) throw new CliError("--service is required", "e.g. --service reviews --port 9080", 2);
@@ -75,6 +93,7 @@ export async function resolveProxyOptions(v: Record<string, unknown>): Promise<P
     );
   const namespace = (v.namespace as string) ?? DEFAULT_NAMESPACE;
   const drainDelayMs = msFlag(v["drain-delay"], "--drain-delay", DEFAULT_DRAIN_DELAY_MS);
+  const responseHeadersTimeoutMs = durationFlag(v["response-headers-timeout"], "--response-headers-timeout");
   const found = await readCliConfig(v.config as string | undefined).catch((e: Error) => {
     throw new CliError(e.message);
   });
@@ -123,6 +142,7 @@ export async function resolveProxyOptions(v: Record<string, unknown>): Promise<P
     labels: Object.fromEntries(pairs(v.label, "--label")),
     zone: v.zone as string | undefined,
     reach: v.reach as string[] | undefined,
+    responseHeadersTimeoutMs,
     controlPlane: { server, stream, ca },
     token,
   };

@@ -47,8 +47,11 @@ export type ProxyErrorCode =
   | "WEFT_ERR_UPSTREAM_IDENTITY"
   | "WEFT_ERR_NO_CERTIFICATE";
 
+/** Failures while connecting to an upstream: the request never left the proxy (see transport/upstream.ts). */
 export class ProxyError extends Error {
   readonly code: ProxyErrorCode;
+  /** Connect-time failures: nothing of the request was written. */
+  readonly requestSent = false;
   constructor(code: ProxyErrorCode, message: string, options?: { cause?: unknown }) {
     super(message, options);
     this.name = "ProxyError";
@@ -71,7 +74,7 @@ export function classifyUpstreamError(err: unknown, upstream: string): Classifie
     case "WEFT_ERR_NO_CERTIFICATE":
       return { code: "not_ready", detail: `${upstream} needs mTLS and the proxy has no certificate yet` };
     case "WEFT_ERR_UPSTREAM_CONNECT":
-      return { code: "upstream_unavailable", detail: `${upstream}: ${(err as Error).message}` };
+      return { code: "upstream_unavailable", detail: `${upstream} ${(err as Error).message}` };
     case "ECONNREFUSED":
       return { code: "upstream_unavailable", detail: `${upstream} refused the connection` };
     case "UND_ERR_CONNECT_TIMEOUT":
@@ -81,9 +84,10 @@ export function classifyUpstreamError(err: unknown, upstream: string): Classifie
     case "EADDRNOTAVAIL":
       return { code: "upstream_unavailable", detail: `${upstream} unreachable (${code})` };
     case "WEFT_ERR_UPSTREAM_HEADERS_TIMEOUT":
+    case "WEFT_ERR_UPSTREAM_BODY_TIMEOUT":
+      return { code: "timeout", detail: `${upstream} ${(err as Error).message}` };
     case "UND_ERR_HEADERS_TIMEOUT":
       return { code: "timeout", detail: `${upstream} sent no response headers in time` };
-    case "WEFT_ERR_UPSTREAM_BODY_TIMEOUT":
     case "UND_ERR_BODY_TIMEOUT":
       return { code: "timeout", detail: `${upstream} stalled while sending the response body` };
     case "WEFT_ERR_REQUEST_BODY":

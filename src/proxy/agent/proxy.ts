@@ -30,6 +30,7 @@ import { CertificateManager } from "./certificates.ts";
 import { Cell } from "./cell.ts";
 import { ConfigClient } from "./config-client.ts";
 import { AppHealth } from "./health-check.ts";
+import { tuneHeapForProxy } from "./heap-tuning.ts";
 import { DEFAULT_DRAIN_DELAY_MS, DEFAULT_DRAIN_TIMEOUT_MS } from "./lifecycle-defaults.ts";
 import { ServingGate } from "./serving.ts";
 
@@ -62,6 +63,8 @@ export interface ProxyOptions {
   drainDelayMs?: number;
   /** How long draining waits for in-flight requests once the app is stopped (ms, default DEFAULT_DRAIN_TIMEOUT_MS). */
   drainTimeoutMs?: number;
+  /** Both listeners' wait for response headers where no route timeout applies (ms; default none). */
+  responseHeadersTimeoutMs?: number;
 }
 
 /** The app a sidecar runs (`weft run`): draining stops it once callers have left. */
@@ -96,6 +99,7 @@ export interface RunningProxy {
 
 export async function startProxy(opts: ProxyOptions): Promise<RunningProxy> {
   const log = opts.log ?? ((m: string) => process.stderr.write(`weft proxy[${opts.service}]: ${m}\n`));
+  tuneHeapForProxy();
   const address = opts.address ?? "127.0.0.1";
   const target: ApiTarget = { server: opts.controlPlane.server, ca: opts.controlPlane.ca, token: opts.token };
 
@@ -112,7 +116,9 @@ export async function startProxy(opts: ProxyOptions): Promise<RunningProxy> {
       resolve(s);
     });
   });
-  const listenerOpts = { config: snapshot, tls: certs.material, metrics };
+  const timeouts =
+    opts.responseHeadersTimeoutMs === undefined ? {} : { responseHeadersMs: opts.responseHeadersTimeoutMs };
+  const listenerOpts = { config: snapshot, tls: certs.material, metrics, timeouts };
   const inbound = createInboundListener(listenerOpts);
   const outbound = createOutboundListener(listenerOpts);
   const upstreams = (opts.upstreams ?? []).map((u) => ({

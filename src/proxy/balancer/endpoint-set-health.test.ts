@@ -3,7 +3,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import type { ClusterPolicy, LoadBalancerType } from "../../model/snapshot.ts";
-import { EndpointSet, type EndpointHandle } from "./endpoint-set.ts";
+import { CONNECT_BACKOFF_BASE_MS, EndpointSet, type EndpointHandle } from "./endpoint-set.ts";
 
 import {
   manualClock,
@@ -51,7 +51,11 @@ test("outlier: gateway errors eject on their own threshold; a plain 5xx breaks t
   const set = new EndpointSet(endpoints(3), policy, { now: clock.now, events });
   failEndpoint(set, "e1", 2, "gateway");
   failEndpoint(set, "e1", 1, "http5xx");
-  failEndpoint(set, "e1", 2, "connect");
+  // Connect failures also put e1 in connect backoff (250 ms, then 500 ms): wait each out.
+  failEndpoint(set, "e1", 1, "connect");
+  clock.t += CONNECT_BACKOFF_BASE_MS;
+  failEndpoint(set, "e1", 1, "connect");
+  clock.t += 2 * CONNECT_BACKOFF_BASE_MS;
   assert.equal(set.ejectedCount, 0);
   failEndpoint(set, "e1", 1, "gateway");
   assert.deepEqual(log, ["eject 10.0.0.1:8080 consecutive_gateway_errors"]);

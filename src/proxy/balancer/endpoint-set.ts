@@ -11,7 +11,13 @@
 // only ever runs in the newest set and the ejection counters there stay exact.
 //
 // The request path (pick / start / end) allocates nothing and reads the clock only when something
-// depends on time: an ejection, an endpoint in slow start, PeakEWMA.
+// depends on time: an ejection, an endpoint in slow start or connect backoff, PeakEWMA.
+//
+// Connect backoff is always on, whatever the policy: an endpoint whose connection failed (refused,
+// timed out, TLS handshake failed) is unreachable for CONNECT_BACKOFF_BASE_MS, doubling with each
+// further failure up to CONNECT_BACKOFF_MAX_MS, and picks avoid it meanwhile (as Linkerd's endpoints
+// go "not ready" while they reconnect). So an endpoint that fails fast never looks like the least
+// loaded one; the first connection that works clears it.
 
 import type { ClusterPolicy } from "../../model/snapshot.ts";
 import {
@@ -77,6 +83,10 @@ export interface EndpointDescription {
   ejections: number;
   /** PeakEWMA's current latency estimate. */
   latencyEwmaMs?: number;
+  /** Connect backoff: how much longer picks avoid it after its connections failed. */
+  unreachableForMs?: number;
+  /** Connections that failed in a row (reset by the first one that works). */
+  connectFailures?: number;
 }
 
 export interface EndpointHandle<T> {
@@ -93,6 +103,10 @@ export const EWMA_DECAY_MS = 10_000;
 export const DEFAULT_RTT_MS = 30;
 /** Slow start: the weight an endpoint starts its ramp with. */
 export const SLOW_START_MIN_WEIGHT = 0.1;
+/** Connect backoff after an endpoint's first connect failure; doubles with each further one. */
+export const CONNECT_BACKOFF_BASE_MS = 250;
+/** Longest connect backoff. */
+export const CONNECT_BACKOFF_MAX_MS = 8_000;
 
 const ROUND_ROBIN = 0;
 const RANDOM = 1;
@@ -128,6 +142,10 @@ class EndpointState {
   returnedAt = -Infinity;
   /** Start of the slow-start ramp; NaN when not ramping. */
   rampFrom = NaN;
+  /** Connect backoff: picks avoid the endpoint until `unreachableUntil`. */
+  unreachable = false;
+  unreachableUntil = 0;
+  connectFailures = 0;
 
   constructor(now: number) {
     this.ewmaAt = now;
@@ -189,6 +207,9 @@ export class EndpointSet<T> {
   #ejectedLocal = 0;
   /** Earliest end of a current ejection (Infinity when none). */
   #nextReturnAt = Infinity;
+  /** Endpoints in connect backoff, and the earliest end of one (Infinity when none). */
+  #unreachable = 0;
+  #nextReachableAt = Infinity;
   /** Latest end of a slow-start ramp in this set; 0 when no endpoint is ramping. */
   #rampUntil = 0;
   #successor: EndpointSet<T> | undefined;
@@ -253,6 +274,9 @@ export class EndpointSet<T> {
       };
       if (h.zone !== undefined) d.zone = h.zone;
       if (d.ejected) d.ejectedForMs = Math.round(s.ejectedUntil - now);
+      if (s.unreachable && s.unreachableUntil > now)
+        d.unreachableForMs = Math.round(s.unreachableUntil - now);
+      if (s.connectFailures > 0) d.connectFailures = s.connectFailures;
       if (this.#algorithm === PEAK_EWMA) d.latencyEwmaMs = Math.round(ewmaAt(s, now) * 100) / 100;
       return d;
     });
@@ -280,9 +304,15 @@ export class EndpointSet<T> {
     this.#ejected = 0;
     this.#ejectedLocal = 0;
     this.#nextReturnAt = Infinity;
+    this.#unreachable = 0;
+    this.#nextReachableAt = Infinity;
     this.#rampUntil = 0;
     for (const h of this.#handles) {
       const s = h.state;
+      if (s.unreachable) {
+        this.#unreachable++;
+        if (s.unreachableUntil < this.#nextReachableAt) this.#nextReachableAt = s.unreachableUntil;
+      }
       if (s.ejected && this.#outlier === undefined) {
         s.ejected = false;
         s.returnedAt = now;
@@ -304,9 +334,10 @@ export class EndpointSet<T> {
     if (n === 0) return undefined;
     const live = this.#successor === undefined;
     let now = 0;
-    if (this.#ejected > 0 || this.#rampUntil > 0 || this.#algorithm === PEAK_EWMA) {
+    if (this.#ejected > 0 || this.#unreachable > 0 || this.#rampUntil > 0 || this.#algorithm === PEAK_EWMA) {
       now = this.#now();
       if (live && this.#ejected > 0 && now >= this.#nextReturnAt) this.#endEjections(now);
+      if (live && this.#unreachable > 0 && now >= this.#nextReachableAt) this.#endBackoffs(now);
       if (this.#rampUntil > 0 && now >= this.#rampUntil) this.#rampUntil = 0;
     }
     if (n === 1) return this.#handles[0];
@@ -318,13 +349,13 @@ export class EndpointSet<T> {
     }
     // A superseded set leaves the ejection bookkeeping to its successor (which updates the shared
     // states) and simply skips whatever is ejected.
-    this.#honorEjection = this.#ejected > 0 || !live;
+    this.#honorEjection = this.#ejected > 0 || this.#unreachable > 0 || !live;
     this.#ex1 = ex;
     this.#ex2 = undefined;
     let h = this.#pickAvailable(hashKey, now);
     if (h === undefined) {
-      // Every endpoint is ejected (or the only one left is excluded): better an ejected endpoint
-      // than no answer — the ejection may be stale, and the request fails anyway otherwise.
+      // Every endpoint is ejected or unreachable (or the only one left is excluded): better one of
+      // them than no answer — the verdict may be stale, and the request fails anyway otherwise.
       this.#honorEjection = false;
       h = this.#pickIn(this.#all, hashKey, now) ?? ex ?? this.#handles[0];
     } else if (this.#rampUntil > 0 && this.#all.table === undefined) {
@@ -363,8 +394,58 @@ export class EndpointSet<T> {
     if (outcome === "local") return;
     const set = this.#newest();
     const target = handle.owner === set ? handle : set.#byKey.get(handle.key);
-    // Outlier detection only for an endpoint the newest set still has, with the same history.
-    if (target !== undefined && target.state === s) set.#record(target, outcome);
+    // Backoff and outlier detection only for an endpoint the newest set still has, with the same history.
+    if (target === undefined || target.state !== s) return;
+    if (outcome === "connect") set.#connectFailed(target);
+    else if (s.connectFailures > 0) set.#reachable(target);
+    set.#record(target, outcome);
+  }
+
+  /** A connection to `h` failed: avoid it for a backoff that doubles with each failure in a row. */
+  #connectFailed(h: Handle<T>): void {
+    const s = h.state;
+    const now = this.#now();
+    // Attempts that were already under way when it was marked fail too: they do not lengthen it.
+    if (s.unreachable && now < s.unreachableUntil) return;
+    s.connectFailures++;
+    const ms = Math.min(
+      CONNECT_BACKOFF_BASE_MS * 2 ** Math.min(s.connectFailures - 1, 20),
+      CONNECT_BACKOFF_MAX_MS,
+    );
+    s.unreachableUntil = now + ms;
+    if (!s.unreachable) {
+      s.unreachable = true;
+      this.#unreachable++;
+    }
+    if (s.unreachableUntil < this.#nextReachableAt) this.#nextReachableAt = s.unreachableUntil;
+  }
+
+  /** A connection to `h` worked (it answered): out of connect backoff. */
+  #reachable(h: Handle<T>): void {
+    const s = h.state;
+    s.connectFailures = 0;
+    if (s.unreachable) {
+      s.unreachable = false;
+      this.#unreachable--;
+    }
+  }
+
+  /** Ends the connect backoffs that are over by `now`: the next pick may probe those endpoints. */
+  #endBackoffs(now: number): void {
+    let next = Infinity;
+    let count = 0;
+    for (const h of this.#handles) {
+      const s = h.state;
+      if (!s.unreachable) continue;
+      if (s.unreachableUntil > now) {
+        count++;
+        if (s.unreachableUntil < next) next = s.unreachableUntil;
+      } else {
+        s.unreachable = false; // connectFailures stays: failing again doubles the backoff
+      }
+    }
+    this.#unreachable = count;
+    this.#nextReachableAt = next;
   }
 
   /** The set that replaced this one, and so on: the one whose bookkeeping counts. */
@@ -390,7 +471,9 @@ export class EndpointSet<T> {
   }
 
   #ok(h: Handle<T>): boolean {
-    return h !== this.#ex1 && h !== this.#ex2 && !(this.#honorEjection && h.state.ejected);
+    return (
+      h !== this.#ex1 && h !== this.#ex2 && !(this.#honorEjection && (h.state.ejected || h.state.unreachable))
+    );
   }
 
   #pickIn(g: Group<T>, hashKey: string | undefined, now: number): Handle<T> | undefined {

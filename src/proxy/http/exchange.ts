@@ -7,9 +7,11 @@
 // Streaming both ways with backpressure: the request body (Node's IncomingMessage) is undici's
 // request body, which undici pauses/resumes against the upstream socket; the response body is
 // written to the client and undici's read is paused until the client drains.
-// Failure paths: before response headers → a local reply from the cause (errors.ts); after them →
-// the client response is destroyed (never a truncated body presented as complete). The client going
-// away (response 'close' before the end) aborts the upstream request and its connection.
+// Failure paths: before response headers → a request that provably never left the proxy may be
+// handed to `onNotSent` (the outbound sends it to another endpoint), else a local reply from the
+// cause (errors.ts); after them → the client response is destroyed (never a truncated body
+// presented as complete). The client going away (response 'close' before the end) aborts the
+// upstream request and its connection.
 
 import { randomUUID } from "node:crypto";
 import type { IncomingMessage, ServerResponse } from "node:http";
@@ -19,7 +21,12 @@ import type { RequestView } from "../outbound/route-match.ts";
 import type { HttpEdge } from "./server-edge.ts";
 import type { RequestHeadFacts } from "./request-head.ts";
 import { copyResponseHeaders, trailersObject, type ResponseHeadFacts } from "./response-head.ts";
-import type { UpstreamDispatcher, UpstreamHandler, UpstreamRequest } from "../transport/upstream.ts";
+import {
+  requestNotSent,
+  type UpstreamDispatcher,
+  type UpstreamHandler,
+  type UpstreamRequest,
+} from "../transport/upstream.ts";
 import { appendForwardedFor } from "./request-target.ts";
 import { markConnectionClosing } from "./local-reply.ts";
 import type { HeaderModifier } from "../../model/snapshot.ts";
@@ -42,6 +49,28 @@ export interface UpstreamTimeouts {
   /** Longest pause between body chunks in either direction (ms); 0 disables. */
   bodyIdleMs: number;
 }
+
+/**
+ * Both listeners' defaults. No response-headers timeout, as in Istio: long polls and slow streaming
+ * answers work unless a route sets `timeouts` (whose deadline the calling sidecar then passes on in
+ * DEADLINE_HEADER) or the proxy is started with --response-headers-timeout. Body silence is bounded.
+ */
+export const DEFAULT_TIMEOUTS: UpstreamTimeouts = { responseHeadersMs: 0, bodyIdleMs: 300_000 };
+
+/** Set by the calling sidecar on mesh requests: milliseconds left for the response headers. */
+export const DEADLINE_HEADER = "x-weft-deadline-ms";
+/** The longest deadline a caller may ask for (a day); longer ones are cut to it. */
+export const MAX_DEADLINE_MS = 86_400_000;
+
+/** A DEADLINE_HEADER value: whole milliseconds > 0, capped; undefined when malformed. */
+export function parseDeadline(value: string): number | undefined {
+  if (!/^[0-9]{1,12}$/.test(value)) return undefined;
+  const ms = Number(value);
+  return ms > 0 ? Math.min(ms, MAX_DEADLINE_MS) : undefined;
+}
+
+/** Where the default response-headers timeout is set, for 504 details. */
+export const DEFAULT_TIMEOUT_LIMIT = "weft proxy --response-headers-timeout";
 
 export const OPEN = 0; // routing, or dispatched and waiting for response headers
 const STREAMING = 1; // response headers sent to the client
@@ -100,6 +129,19 @@ export class Exchange implements RequestView, RequestHeadFacts, ResponseHeadFact
    */
   onEnd: ((x: Exchange, failure: LocalReplyCode | undefined) => void) | undefined = undefined;
   accountRef: unknown = undefined;
+  /**
+   * Called when the upstream request failed before any byte of it was written (connect refused,
+   * TLS handshake failed, ...): return true after dispatching `upstreamRequest` elsewhere, false to
+   * let the failure be answered. A module-level function (see onEnd); `retryRef` is its data.
+   */
+  onNotSent: ((x: Exchange, err: Error) => boolean) | undefined = undefined;
+  retryRef: unknown = undefined;
+  /** Times onNotSent sent the request elsewhere. */
+  resends = 0;
+  /** The balancer's hash key (RingHash / Maglev), so a request sent elsewhere walks on along the ring. */
+  hashKey: string | undefined = undefined;
+  /** What forward() dispatched, for onNotSent. */
+  upstreamRequest: UpstreamRequest | undefined = undefined;
 
   // RequestHeadFacts
   host: string | undefined = undefined;
@@ -111,6 +153,9 @@ export class Exchange implements RequestView, RequestHeadFacts, ResponseHeadFact
   forwardedProto: string | undefined = undefined;
   requestId: string | undefined = undefined;
   upgrade: string | undefined = undefined;
+  deadline: string | undefined = undefined;
+  /** Which limit a response-headers timeout is and where it is set, for the 504's detail. */
+  timeoutLimit: string | undefined = undefined;
   // ResponseHeadFacts
   grpcStatus: string | undefined = undefined;
 
@@ -239,6 +284,7 @@ export class Exchange implements RequestView, RequestHeadFacts, ResponseHeadFact
 
   forward(dispatcher: UpstreamDispatcher, request: UpstreamRequest): void {
     this.watchClient();
+    this.upstreamRequest = request;
     if (request.body === null) dispatcher.dispatch(request, this);
     // With a body, wait until the parser has consumed the rest of this read: a framing error in it
     // (bad chunk, ...) then stops the request before the upstream sees anything. (nextTick is too
@@ -322,8 +368,10 @@ export class Exchange implements RequestView, RequestHeadFacts, ResponseHeadFact
   onError(err: Error): void {
     if (this.state === DONE) return;
     if (this.state === OPEN) {
+      if (this.onNotSent !== undefined && requestNotSent(err) && this.onNotSent(this, err)) return;
       const { code, detail } = classifyUpstreamError(err, this.upstream);
-      this.reply(code, detail);
+      const limit = this.timeoutLimit;
+      this.reply(code, code === "timeout" && limit !== undefined ? `${detail} (${limit})` : detail);
       return;
     }
     // Response already started: abort it so the client sees a failure, not a short body.

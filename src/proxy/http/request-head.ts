@@ -11,7 +11,8 @@
 // Keep-Alive, Proxy-Connection, Proxy-Authorization, TE (except "trailers"), Trailer,
 // Transfer-Encoding (the body is re-framed), Upgrade, Expect (answered here with 100-continue),
 // X-Forwarded-For / X-Forwarded-Proto (rebuilt by the listener), X-Forwarded-Client-Cert (only the
-// inbound listener sets it, from the verified peer certificate).
+// inbound listener sets it, from the verified peer certificate), x-weft-deadline-ms (recorded: only
+// the inbound listener reads it, and only from a verified mesh peer; apps never see it).
 
 import type { IncomingMessage } from "node:http";
 
@@ -27,6 +28,8 @@ export interface RequestHeadFacts {
   forwardedProto: string | undefined;
   requestId: string | undefined;
   upgrade: string | undefined;
+  /** x-weft-deadline-ms: the time left for response headers, set by the calling sidecar. */
+  deadline: string | undefined;
 }
 
 /** Connection options that name no header. */
@@ -73,6 +76,9 @@ export function scanRequestHeaders(raw: string[], out: string[], f: RequestHeadF
         break;
       case "upgrade":
         f.upgrade = value;
+        break;
+      case "x-weft-deadline-ms":
+        f.deadline = value;
         break;
       case "te":
         if (/(^|,)\s*trailers\s*(;|,|$)/i.test(value)) out.push(name, "trailers");

@@ -5,14 +5,23 @@
 // forward to the local app (config.inbound.appAddress:appPort) on a plaintext keep-alive pool, with
 // X-Forwarded-Client-Cert set from the verified peer (any client-supplied one is removed). When the
 // snapshot sets inbound.rateLimit, a token bucket (rate-limit.ts) is consulted once the peer is known
-// and the head is valid: an empty bucket is a local 429 `rate_limited` with Retry-After.
+// and the head is valid: an empty bucket is a local 429 `rate_limited` with Retry-After. The wait for
+// the app's response head is the caller's route deadline (x-weft-deadline-ms, from a verified mTLS
+// peer only), else the listener's default (none unless --response-headers-timeout).
 
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type https from "node:https";
 import type { AddressInfo, Socket } from "node:net";
 import type { TLSSocket } from "node:tls";
 import type { ProxySnapshot, RateLimit } from "../../model/snapshot.ts";
-import { Exchange, type UpstreamTimeouts } from "../http/exchange.ts";
+import {
+  DEADLINE_HEADER,
+  DEFAULT_TIMEOUT_LIMIT,
+  DEFAULT_TIMEOUTS,
+  Exchange,
+  parseDeadline,
+  type UpstreamTimeouts,
+} from "../http/exchange.ts";
 import { ListenerLifecycle, type ProxyListener } from "../http/listener-lifecycle.ts";
 import { LocalReplies } from "../http/local-reply.ts";
 import { checkRequestHead, scanRequestHeaders } from "../http/request-head.ts";
@@ -23,7 +32,6 @@ import { StatsByCode, type ProxyMetrics } from "../metrics/registry.ts";
 import { ALPN_HTTP1, MIN_TLS_VERSION, serverContextOptions } from "../tls/secure-context.ts";
 import type { Source, TlsMaterial } from "../types.ts";
 import { UpstreamPools, type PoolOptions, type UpstreamPool } from "../transport/upstream-pools.ts";
-import { DEFAULT_TIMEOUTS } from "../outbound/listener.ts";
 import { attachPlaintextPeer, attachTlsPeer, peerOf, type InboundPeer } from "./peer.ts";
 import { createSniffingServer } from "./protocol-sniffer.ts";
 import { monotonicClock, RateLimiter, type Clock } from "./rate-limit.ts";
@@ -111,6 +119,7 @@ class Inbound {
   readonly lifecycle: ListenerLifecycle;
   readonly #opts: InboundListenerOptions;
   readonly #timeouts: UpstreamTimeouts;
+  readonly #timeoutLimit: string | undefined;
   readonly #notReadyStats: StatsByCode;
   readonly #unsubscribe: (() => void)[] = [];
   #generation = 0;
@@ -118,6 +127,7 @@ class Inbound {
   constructor(opts: InboundListenerOptions) {
     this.#opts = opts;
     this.#timeouts = { ...DEFAULT_TIMEOUTS, ...opts.timeouts };
+    this.#timeoutLimit = this.#timeouts.responseHeadersMs > 0 ? DEFAULT_TIMEOUT_LIMIT : undefined;
     this.#notReadyStats = new StatsByCode(opts.metrics, "inbound", "unknown", "unknown", "");
     this.pools = new UpstreamPools({
       tls: opts.tls,
@@ -267,10 +277,22 @@ class Inbound {
     x.upstream = t.appLabel;
     if (peer.xfcc !== undefined) x.headers.push("x-forwarded-client-cert", peer.xfcc);
     const proto = x.forwardedProto ?? (peer.id === undefined ? "http" : "https");
+    // The caller's route timeout governs this side too: its sidecar sent what is left of it. Only a
+    // verified mesh peer may set it (a plaintext PERMISSIVE client's is ignored); it is never
+    // forwarded to the app (request-head.ts does not copy it).
+    let timeouts = this.#timeouts;
+    x.timeoutLimit = this.#timeoutLimit;
+    if (x.deadline !== undefined && peer.id !== undefined) {
+      const ms = parseDeadline(x.deadline);
+      if (ms !== undefined) {
+        timeouts = { responseHeadersMs: ms, bodyIdleMs: timeouts.bodyIdleMs };
+        x.timeoutLimit = `the deadline from ${peer.service}'s route timeouts, sent by its sidecar as ${DEADLINE_HEADER}`;
+      }
+    }
     x.forwardTo(
       t.app.dispatcher,
       { host: authority ?? (x.host as string), clientAddress: peer.address, proto },
-      this.#timeouts,
+      timeouts,
     );
   }
 

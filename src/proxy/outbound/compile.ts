@@ -95,6 +95,8 @@ export interface CompiledCluster {
 export interface CompiledBackend {
   readonly cluster: CompiledCluster;
   readonly stats: StatsByCode;
+  /** The route's counters for this destination (bound on first use). */
+  readonly counters: RouteCounters;
 }
 
 /** Metric handles of one (route, destination), bound on first use. */
@@ -148,6 +150,8 @@ export interface RouteFeatures {
   readonly mirrors: readonly CompiledMirror[];
   /** The route's PathPrefix value (ReplacePrefixMatch rewrites replace it). */
   readonly matchedPrefix: string;
+  /** Where the route's timeouts are set, named in a 504's detail. */
+  readonly timeoutLimits: { readonly request: string; readonly backendRequest: string };
   /** Counters per destination ("name.namespace"), for retries, hedges and faults. */
   counters(destination: string): RouteCounters;
 }
@@ -225,6 +229,7 @@ export function compileOutbound(
           item: cluster && {
             cluster,
             stats: new StatsByCode(metrics, "outbound", source, cluster.destination, r.name),
+            counters: new RouteCounters(metrics, source, cluster.destination, r.name),
           },
         };
       });
@@ -262,6 +267,12 @@ export function compileOutbound(
   };
 }
 
+/** "HTTPRoute default/reviews rule 0" from a compiled route name ("namespace/route/rule"). */
+export function routeSource(name: string): string {
+  const parts = name.split("/");
+  return parts.length === 3 ? `HTTPRoute ${parts[0]}/${parts[1]} rule ${parts[2]}` : `route ${name}`;
+}
+
 function compileFeatures(
   r: Route,
   clusterOf: (name: string) => CompiledCluster | undefined,
@@ -295,6 +306,10 @@ function compileFeatures(
     fault: r.fault,
     mirrors,
     matchedPrefix: path?.type === "PathPrefix" ? path.value : "/",
+    timeoutLimits: {
+      request: `${routeSource(r.name)} timeouts.request`,
+      backendRequest: `${routeSource(r.name)} timeouts.backendRequest`,
+    },
     counters,
   };
 }

@@ -6,11 +6,21 @@
 // faults, mirrors, timeouts, retries or hedging goes through routed-request.ts instead of the plain
 // forward. Every "no" on the way is a local reply (errors.ts). The routing table is compiled once
 // per config change (compile.ts); a request only looks things up.
+// A request that never left the proxy (connect refused or timed out, TLS handshake failed, a
+// keep-alive connection found closed before anything was written: outcomes.ts' notSentOutcome) goes to
+// another endpoint at once, on every route and with no retry policy: it cannot have reached an app.
+// At most MAX_RESENDS times, and never to the endpoint that just failed (which is in connect
+// backoff from then on, see ../balancer/endpoint-set.ts).
 
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import type { ProxySnapshot } from "../../model/snapshot.ts";
-import { Exchange, type UpstreamTimeouts } from "../http/exchange.ts";
+import {
+  DEFAULT_TIMEOUT_LIMIT,
+  DEFAULT_TIMEOUTS,
+  Exchange,
+  type UpstreamTimeouts,
+} from "../http/exchange.ts";
 import { ListenerLifecycle, type ProxyListener } from "../http/listener-lifecycle.ts";
 import { LocalReplies } from "../http/local-reply.ts";
 import { checkRequestHead, scanRequestHeaders } from "../http/request-head.ts";
@@ -25,11 +35,13 @@ import { hashKeyOf } from "../balancer/hash-key.ts";
 import {
   compileOutbound,
   matchRoute,
+  type CompiledBackend,
   type CompiledEndpoint,
   type CompiledService,
   type OutboundTable,
 } from "./compile.ts";
-import { outcomeOfReply, outcomeOfStatus } from "./outcomes.ts";
+import { notSentOutcome, outcomeOfReply, outcomeOfStatus } from "./outcomes.ts";
+import { MAX_RESENDS } from "./retry.ts";
 import { answerRedirect, REAL_CLOCK, runRoute, type RouteClock } from "./routed-request.ts";
 import { acceptConnect, tunnelAuthorityOf } from "./connect-tunnel.ts";
 
@@ -66,8 +78,6 @@ export interface OutboundListener extends ProxyListener {
   describeClusters(): ClusterDescription[];
 }
 
-export const DEFAULT_TIMEOUTS: UpstreamTimeouts = { responseHeadersMs: 60_000, bodyIdleMs: 300_000 };
-
 class Outbound {
   table: OutboundTable | undefined;
   fixed: CompiledService | undefined;
@@ -76,6 +86,8 @@ class Outbound {
   readonly lifecycle: ListenerLifecycle;
   readonly #opts: OutboundListenerOptions;
   readonly #timeouts: UpstreamTimeouts;
+  /** Named in a 504's detail when the default response-headers timeout fires. */
+  readonly #timeoutLimit: string | undefined;
   readonly #clock: RouteClock;
   readonly #notReadyStats: StatsByCode;
   readonly #unsubscribe: () => void;
@@ -83,6 +95,7 @@ class Outbound {
   constructor(opts: OutboundListenerOptions) {
     this.#opts = opts;
     this.#timeouts = { ...DEFAULT_TIMEOUTS, ...opts.timeouts };
+    this.#timeoutLimit = this.#timeouts.responseHeadersMs > 0 ? DEFAULT_TIMEOUT_LIMIT : undefined;
     this.#clock = opts.clock ?? REAL_CLOCK;
     this.#notReadyStats = new StatsByCode(opts.metrics, "outbound", "unknown", "unknown", "");
     this.pools = new UpstreamPools({
@@ -233,7 +246,11 @@ class Outbound {
     cluster.endpoints.start(endpoint);
     limits.active++;
     x.accountRef = endpoint;
+    x.timeoutLimit = this.#timeoutLimit;
     x.onEnd = endPlainExchange;
+    x.retryRef = backend;
+    x.hashKey = hashKey;
+    x.onNotSent = resendElsewhere;
     x.upstream = endpoint.value.label;
     x.forwardTo(endpoint.value.pool.dispatcher, { host, clientAddress, proto: "http" }, this.#timeouts);
   }
@@ -249,6 +266,25 @@ class Outbound {
     this.#unsubscribe();
     await this.pools.close();
   }
+}
+
+/** Sends a request that never left the proxy to another endpoint; false when there is none to try. */
+function resendElsewhere(x: Exchange, err: Error): boolean {
+  const ep = x.accountRef as EndpointHandle<CompiledEndpoint>;
+  const set = ep.value.cluster.endpoints;
+  if (x.resends >= Math.min(MAX_RESENDS, set.size - 1) || x.upstreamRequest === undefined) return false;
+  const outcome = notSentOutcome(err);
+  if (outcome === undefined) return false;
+  const next = set.pick(x.hashKey, ep);
+  if (next === undefined || next.key === ep.key) return false;
+  set.end(ep, outcome, performance.now() - x.startedAt); // the failed endpoint learns it now
+  set.start(next);
+  x.resends++;
+  x.accountRef = next;
+  x.upstream = next.value.label;
+  (x.retryRef as CompiledBackend).counters.retry("not-sent").inc();
+  next.value.pool.dispatcher.dispatch(x.upstreamRequest, x);
+  return true;
 }
 
 /** Ends a plain exchange's accounting: the endpoint's load and health, the destination's in-flight count. */

@@ -5,6 +5,7 @@
 import type { Outcome } from "../balancer/endpoint-set.ts";
 import { classifyUpstreamError, type LocalReplyCode } from "../errors.ts";
 import type { AttemptFailure } from "./retry.ts";
+import { requestNotSent } from "../transport/upstream.ts";
 
 /** A response from the endpoint (0: none, the client went away). */
 export function outcomeOfStatus(status: number): Outcome {
@@ -41,6 +42,18 @@ export function failureOfError(err: Error): AttemptFailure | undefined {
     default:
       return undefined;
   }
+}
+
+/**
+ * The endpoint outcome of an error that proves the request never left the proxy and may go to
+ * another endpoint (connect refused / timed out, TLS handshake failed, a connection found closed
+ * before anything was written, a pool closed); undefined for anything else — a request that may
+ * have been received, or a refusal that is not the endpoint's (circuit open, no certificate yet).
+ */
+export function notSentOutcome(err: Error): "connect" | "reset" | undefined {
+  if (!requestNotSent(err)) return undefined;
+  const o = outcomeOfReply(classifyUpstreamError(err, "").code);
+  return o === "connect" || o === "reset" ? o : undefined;
 }
 
 export function outcomeOfFailure(f: AttemptFailure | undefined): Outcome {

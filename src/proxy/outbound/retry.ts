@@ -11,6 +11,12 @@
 import type { RetryCondition, RetryPolicy } from "../../model/snapshot.ts";
 import { TRAFFIC_POLICY_DEFAULTS } from "../../model/traffic-defaults.ts";
 
+/**
+ * Sends of a request that never left the proxy to other endpoints (connect refused, TLS handshake
+ * failed): no retry policy needed, none of the budget spent — also bounded by the endpoints there are.
+ */
+export const MAX_RESENDS = 2;
+
 /** What happened to one attempt, in the terms retry conditions use. */
 export type AttemptFailure =
   { kind: "status"; status: number } | { kind: "connect-failure" } | { kind: "reset" } | { kind: "timeout" };

@@ -9,13 +9,23 @@
 // failure, a reset, a per-try timeout) schedules another after an exponential backoff with jitter,
 // on another endpoint when there is one — if attempts remain, the method is safe to repeat (or the
 // rule allows it), the body could be kept for replay, and the destination's retry budget and
-// max-retries limit allow it. A hedge is a further attempt sent when none answered within the
+// max-retries limit allow it. An attempt that never left the proxy (connect refused, TLS handshake
+// failed: UpstreamError/ProxyError.requestSent = false) goes to another endpoint at once instead,
+// with or without a retry policy, outside the budget, at most MAX_RESENDS times. A hedge is a
+// further attempt sent when none answered within the
 // hedge delay; the first acceptable response wins and the others are cancelled. Nothing is written
 // to the client until one attempt wins, so a retried or hedged failure is never seen by it.
 
 import { Readable } from "node:stream";
 import type { UpstreamHandler, UpstreamRequest } from "../transport/upstream.ts";
-import { DONE, OPEN, type Exchange, type UpstreamTimeouts } from "../http/exchange.ts";
+import {
+  DEADLINE_HEADER,
+  DEFAULT_TIMEOUT_LIMIT,
+  DONE,
+  OPEN,
+  type Exchange,
+  type UpstreamTimeouts,
+} from "../http/exchange.ts";
 import type { EndpointHandle, Outcome } from "../balancer/endpoint-set.ts";
 import type { RouteFilters } from "../../model/snapshot.ts";
 import { RETRY_DEFAULTS } from "../../model/traffic-defaults.ts";
@@ -29,8 +39,8 @@ import type {
 } from "./compile.ts";
 import { modifyHeaders, redirectLocation, rewritePath, splitTarget } from "./filters.ts";
 import { sendMirror } from "./mirror.ts";
-import { failureOfError, outcomeOfFailure, outcomeOfStatus } from "./outcomes.ts";
-import { backoffMs, methodRetriable, retryReason } from "./retry.ts";
+import { failureOfError, notSentOutcome, outcomeOfFailure, outcomeOfStatus } from "./outcomes.ts";
+import { backoffMs, MAX_RESENDS, methodRetriable, retryReason } from "./retry.ts";
 
 /** Timers and randomness, injectable for tests. */
 export interface RouteClock {
@@ -255,6 +265,8 @@ class RoutedRequest {
   readonly #attempts: Attempt[] = [];
   #retries = 0;
   #hedges = 0;
+  /** Attempts sent again because the previous one never left the proxy. */
+  #resends = 0;
   /** Max-retries slots taken for retries that are scheduled (in backoff) but not yet sent. */
   #reserved = 0;
   #settled = false;
@@ -284,7 +296,7 @@ class RoutedRequest {
     this.#launch(false, false);
   }
 
-  #launch(isRetry: boolean, isHedge: boolean): void {
+  #launch(isRetry: boolean, isHedge: boolean, avoidLast = isRetry || isHedge): void {
     const x = this.x;
     const lim = this.cluster.limits;
     const holdsSlot = (isRetry || isHedge) && this.#reserved > 0;
@@ -303,10 +315,7 @@ class RoutedRequest {
         );
       return;
     }
-    const ep = this.cluster.endpoints.pick(
-      this.#c.hashKey,
-      isRetry || isHedge ? this.#lastEndpoint : undefined,
-    );
+    const ep = this.cluster.endpoints.pick(this.#c.hashKey, avoidLast ? this.#lastEndpoint : undefined);
     if (ep === undefined) {
       release();
       if (this.#attempts.length === 0)
@@ -321,12 +330,19 @@ class RoutedRequest {
     this.cluster.endpoints.start(ep);
     x.upstream = ep.value.label;
     const f = this.#c.features;
-    const perTry = f.timeouts?.backendRequestMs ?? this.#c.timeouts.responseHeadersMs;
+    const t = f.timeouts;
+    const perTry = t?.backendRequestMs ?? this.#c.timeouts.responseHeadersMs;
+    x.timeoutLimit =
+      t?.backendRequestMs !== undefined
+        ? f.timeoutLimits.backendRequest
+        : perTry > 0
+          ? DEFAULT_TIMEOUT_LIMIT
+          : undefined;
     const body = this.#body;
     const request: UpstreamRequest = {
       method: x.req.method as string,
       path: x.target,
-      headers: this.#headers,
+      headers: this.#headersFor(ep, t?.backendRequestMs ?? 0),
       body:
         body === null
           ? null
@@ -344,6 +360,23 @@ class RoutedRequest {
       this.#c.clock.clearTimeout(this.#hedgeTimer);
       this.#hedgeTimer = this.#c.clock.setTimeout(() => this.#hedge(), hedge.delayMs);
     }
+  }
+
+  /**
+   * The attempt's headers: with a route timeout, a mesh endpoint (its sidecar) is told the time left
+   * for response headers — the per-try timeout or what remains of the request timeout, whichever is
+   * shorter — so that its own wait for the app follows this route, not a default of its own. Only
+   * the route's timeouts travel (not this proxy's --response-headers-timeout).
+   */
+  #headersFor(ep: EndpointHandle<CompiledEndpoint>, backendRequestMs: number): string[] {
+    const requestMs = this.#c.features.timeouts?.requestMs ?? 0;
+    let left = backendRequestMs > 0 ? backendRequestMs : Infinity;
+    if (requestMs > 0) left = Math.min(left, requestMs - (performance.now() - this.x.startedAt));
+    if (left === Infinity || ep.value.pool.endpoint.identity === undefined) return this.#headers;
+    // A copy per attempt: a hedge or retry must not change the value an earlier attempt sends.
+    const h = this.#headers.slice();
+    h.push(DEADLINE_HEADER, String(Math.max(1, Math.ceil(left))));
+    return h;
   }
 
   #hedge(): void {
@@ -398,6 +431,11 @@ class RoutedRequest {
     const failure = failureOfError(err);
     a.finish(outcomeOfFailure(failure));
     if (this.#attempts.length > 0 || this.#settled || x.state !== OPEN) return;
+    if (notSentOutcome(err) !== undefined && this.#canResend()) {
+      this.#resends++;
+      this.#counters.retry("not-sent").inc();
+      return this.#launch(false, false, true);
+    }
     const retry = this.#c.features.retry;
     const reason = retry === undefined || failure === undefined ? undefined : retryReason(retry, failure);
     if (reason !== undefined && this.#canRetry()) return this.#scheduleRetry(reason);
@@ -407,6 +445,11 @@ class RoutedRequest {
     this.#settled = true;
     x.upstream = a.ep.value.label;
     x.onError(err);
+  }
+
+  /** Another endpoint is there to take a request that never left the proxy. */
+  #canResend(): boolean {
+    return this.#resends < Math.min(MAX_RESENDS, this.cluster.endpoints.size - 1);
   }
 
   #replayable(): boolean {
@@ -467,7 +510,8 @@ class RoutedRequest {
       w.abortFn?.(new Error(`route ${this.#c.route.name}: request timeout (${ms} ms)`));
       return;
     }
-    this.#fail("timeout", `route ${this.#c.route.name}: no response within the request timeout (${ms} ms)`);
+    const limit = this.#c.features.timeoutLimits.request;
+    this.#fail("timeout", `${this.x.upstream} sent no response headers within ${ms} ms (${limit})`);
   }
 
   #fail(code: "timeout" | "circuit_open" | "upstream_unavailable", detail: string): void {

@@ -2,7 +2,8 @@
 // Plaintext for endpoints without an identity; mTLS for endpoints with one: our certificate as the
 // client certificate, the trust bundle as CA, and the server's SPIFFE ID (its single URI SAN) must
 // equal endpoint.identity exactly — otherwise the handshake fails (an error, not a warning).
-// Failures are wrapped in ProxyErrors whose codes ../errors.ts maps to local replies.
+// Every failure is a ProxyError (requestSent = false: nothing of the request was written yet), whose
+// code ../errors.ts maps to a local reply; the request may then go to another endpoint.
 
 import net from "node:net";
 import tls from "node:tls";
@@ -63,6 +64,13 @@ function verifyIdentity(expected: string, cert: tls.PeerCertificate): Error | un
     "WEFT_ERR_UPSTREAM_IDENTITY",
     `upstream presented ${got ? `SPIFFE ID ${got}` : "no SPIFFE ID"}, expected ${expected}`,
   );
+}
+
+/** A TCP connect failure (refused, unreachable, ...) as a typed, not-sent error. */
+function connectError(err: Error): ProxyError {
+  const code = (err as { code?: string }).code;
+  const what = code === "ECONNREFUSED" ? "refused the connection" : `unreachable (${code ?? err.message})`;
+  return new ProxyError("WEFT_ERR_UPSTREAM_CONNECT", what, { cause: err });
 }
 
 export function createConnector(
@@ -130,7 +138,12 @@ export function createConnector(
     }
 
     function onTimeout(): void {
-      socket.destroy(new ProxyError("WEFT_ERR_UPSTREAM_CONNECT", `connect to ${where} timed out`));
+      socket.destroy(
+        new ProxyError(
+          "WEFT_ERR_UPSTREAM_CONNECT",
+          `did not accept the connection within ${connectTimeoutMs} ms`,
+        ),
+      );
     }
 
     function failed(err: Error): void {
@@ -159,7 +172,7 @@ export function createConnector(
         return;
       }
       counters.refused.value++;
-      callback(err, null);
+      callback(err instanceof ProxyError ? err : connectError(err), null);
     }
   };
 }

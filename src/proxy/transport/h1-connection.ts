@@ -3,6 +3,12 @@
 // chunked) with backpressure, parses the response (h1-response-parser.ts) and hands it to the
 // request's handler, pausing the socket while the client is slow. Listeners are bound once per
 // connection; a request allocates nothing here.
+//
+// A request that fails here is never sent again by the connection or its pool: once its head was
+// written the upstream may have received and processed it (a reset or a timeout says nothing
+// about that), so every error after the write says requestSent = true and the decision is the
+// route's retry policy's (outbound/routed-request.ts). Only a connection found dead before anything
+// was written fails with requestSent = false.
 
 import type { Socket } from "node:net";
 import { contentLengthOf, RequestBodyWriter, type BodyOwner } from "./h1-request-body.ts";
@@ -13,11 +19,7 @@ import { UpstreamError, type UpstreamHandler, type UpstreamRequest } from "./ups
 export interface ConnectionOwner {
   release(conn: H1Connection): void;
   remove(conn: H1Connection): void;
-  /** Re-sends a request that failed on a stale keep-alive connection before any response byte. */
-  retry(request: UpstreamRequest, handler: UpstreamHandler): void;
 }
-
-const REPLAYABLE = new Set(["GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"]);
 
 export class H1Connection implements ResponseSink, BodyOwner {
   readonly socket: Socket;
@@ -28,7 +30,6 @@ export class H1Connection implements ResponseSink, BodyOwner {
   #timeoutMs = -1;
   #paused = false;
   readonly #body: RequestBodyWriter;
-  #aborted = false;
   #dead = false;
   /** Requests completed on this connection. */
   served = 0;
@@ -47,20 +48,27 @@ export class H1Connection implements ResponseSink, BodyOwner {
   }
 
   get usable(): boolean {
-    return !this.#dead && this.#handler === null && !this.socket.destroyed;
+    return !this.#dead && this.#handler === null && !this.socket.destroyed && this.socket.writable;
   }
 
   /** Cancels the current request (and the connection). Valid until the handler completes or fails. */
   readonly abort = (err?: Error): void => {
     if (this.#handler === null) return;
-    this.#aborted = true;
     this.#fail(err ?? new UpstreamError("WEFT_ERR_UPSTREAM_CLOSED", "request aborted"));
   };
 
   run(request: UpstreamRequest, handler: UpstreamHandler): void {
     this.#request = request;
     this.#handler = handler;
-    this.#aborted = false;
+    if (!this.socket.writable) {
+      // The upstream closed it between the pool's check and now: nothing is written, so say so.
+      this.#fail(
+        new UpstreamError("WEFT_ERR_UPSTREAM_CLOSED", "closed the connection before the request was sent", {
+          requestSent: false,
+        }),
+      );
+      return;
+    }
     this.#parser.expect(request.method === "HEAD");
     this.#setTimeout(request.headersTimeout);
     if (this.#paused) {
@@ -161,15 +169,7 @@ export class H1Connection implements ResponseSink, BodyOwner {
     this.#handler = null;
     this.destroy();
     if (h === null || req === null) return;
-    // A reused connection that the upstream closed while idle: nothing was processed, send again.
-    const stale =
-      !this.#aborted &&
-      this.served > 0 &&
-      this.#parser.received === 0 &&
-      req.body === null &&
-      REPLAYABLE.has(req.method);
-    if (stale) this.#owner.retry(req, h);
-    else h.onError(err);
+    h.onError(err);
   }
 
   readonly #onData = (chunk: Buffer): void => {
@@ -207,7 +207,14 @@ export class H1Connection implements ResponseSink, BodyOwner {
   };
 
   readonly #onError = (err: Error): void => {
-    this.#fail(err);
+    if (err instanceof UpstreamError) this.#fail(err);
+    else {
+      // ECONNRESET, EPIPE, ...: after the request head was written, so it may have been received.
+      const code = (err as { code?: string }).code ?? err.message;
+      this.#fail(
+        new UpstreamError("WEFT_ERR_UPSTREAM_CLOSED", `reset the connection (${code})`, { cause: err }),
+      );
+    }
   };
 
   readonly #onClose = (): void => {
@@ -228,8 +235,14 @@ export class H1Connection implements ResponseSink, BodyOwner {
     }
     this.#fail(
       this.#parser.received === 0
-        ? new UpstreamError("WEFT_ERR_UPSTREAM_HEADERS_TIMEOUT", "sent no response in time")
-        : new UpstreamError("WEFT_ERR_UPSTREAM_BODY_TIMEOUT", "stalled mid-response"),
+        ? new UpstreamError(
+            "WEFT_ERR_UPSTREAM_HEADERS_TIMEOUT",
+            `sent no response headers within ${this.#timeoutMs} ms`,
+          )
+        : new UpstreamError(
+            "WEFT_ERR_UPSTREAM_BODY_TIMEOUT",
+            `sent nothing for ${this.#timeoutMs} ms mid-response`,
+          ),
     );
   };
 
@@ -238,7 +251,6 @@ export class H1Connection implements ResponseSink, BodyOwner {
   };
 
   bodyFailed(err: Error): void {
-    this.#aborted = true;
     this.#fail(err);
   }
 }

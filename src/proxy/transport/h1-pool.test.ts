@@ -3,9 +3,11 @@ import assert from "node:assert/strict";
 import net from "node:net";
 import { once } from "node:events";
 import { Readable } from "node:stream";
+import { notSentOutcome } from "../outbound/outcomes.ts";
+import { H1Connection } from "./h1-connection.ts";
 import { H1Pool } from "./h1-pool.ts";
 import type { Connector } from "./connector.ts";
-import type { UpstreamRequest } from "./upstream.ts";
+import { requestNotSent, type UpstreamRequest } from "./upstream.ts";
 
 /** A raw upstream: `respond` gets each request head (as text) and the socket. */
 async function rawServer(respond: (head: string, socket: net.Socket, n: number) => void) {
@@ -78,6 +80,22 @@ function run(
   });
 }
 
+/** Runs a request that must fail; resolves with its error. */
+function runWithError(
+  pool: H1Pool,
+  r: UpstreamRequest,
+): Promise<Error & { code?: string; requestSent?: boolean }> {
+  return new Promise((resolve, reject) => {
+    pool.dispatch(r, {
+      onConnect: () => {},
+      onHeaders: (s) => (reject(new Error(`unexpected response ${s}`)), false),
+      onData: () => true,
+      onComplete: () => reject(new Error("unexpected completion")),
+      onError: (e) => resolve(e as Error & { code?: string; requestSent?: boolean }),
+    });
+  });
+}
+
 const OK = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
 
 test("sequential requests share one keep-alive connection; concurrent ones open more", async (t) => {
@@ -94,26 +112,76 @@ test("sequential requests share one keep-alive connection; concurrent ones open 
   assert.equal(pool.idleConnections, 3);
 });
 
-test("a request on a keep-alive connection the upstream dropped is retried once on a new one (GET), not a POST", async (t) => {
-  // The upstream answers the first request on each connection and silently drops the connection on the second.
+test("a request on a reused connection that the upstream drops is never sent again: the error says it may have been received", async (t) => {
+  // The upstream answers the first request on each connection and drops the connection on the second
+  // (as an app that crashed on it would): the proxy cannot know whether it was processed.
   const up = await rawServer((_h, s, n) => (n === 0 ? s.write(OK) : s.destroy()));
+  const heads: string[] = [];
+  const counting = await rawServer((h, s, n) => {
+    heads.push(h);
+    if (n === 0) s.write(OK);
+    else s.destroy();
+  });
+  const pool = new H1Pool(plainConnector(up.port), {
+    keepAliveTimeoutMs: 10_000,
+    keepAliveMaxTimeoutMs: 60_000,
+  });
+  const pool2 = new H1Pool(plainConnector(counting.port), {
+    keepAliveTimeoutMs: 10_000,
+    keepAliveMaxTimeoutMs: 60_000,
+  });
+  t.after(() => Promise.all([pool.destroy(), pool2.destroy(), up.close(), counting.close()]));
+  assert.deepEqual(await run(pool, req()), { status: 200, body: "ok" });
+  for (const method of ["GET", "PUT", "DELETE"]) {
+    const before = up.sockets.length;
+    const failed = await runWithError(pool, req({ method }));
+    assert.equal(failed.code, "WEFT_ERR_UPSTREAM_CLOSED", method);
+    assert.equal(failed.requestSent, true, `${method}: sent, outcome unknown`);
+    assert.equal(up.sockets.length, before, `${method}: no new connection to send it again`);
+    assert.deepEqual(
+      await run(pool, req()),
+      { status: 200, body: "ok" },
+      "the next request gets a fresh one",
+    );
+  }
+  // The upstream sees each request once.
+  await run(pool2, req());
+  await runWithError(pool2, req({ path: "/once" }));
+  assert.equal(heads.filter((h) => h.startsWith("GET /once ")).length, 1);
+});
+
+test("a response timeout on a reused connection is reported, not re-sent: the upstream sees the request once", async (t) => {
+  const heads: string[] = [];
+  const up = await rawServer((h, s) => {
+    heads.push(h);
+    if (!h.includes(" /slow ")) s.write(OK); // /slow never answers
+  });
   const pool = new H1Pool(plainConnector(up.port), {
     keepAliveTimeoutMs: 10_000,
     keepAliveMaxTimeoutMs: 60_000,
   });
   t.after(() => Promise.all([pool.destroy(), up.close()]));
   assert.deepEqual(await run(pool, req()), { status: 200, body: "ok" });
-  assert.deepEqual(await run(pool, req()), { status: 200, body: "ok" }, "retried transparently");
-  assert.equal(up.sockets.length, 2);
-  const post = await run(
-    pool,
-    req({
-      method: "POST",
-      headers: ["host", "x", "content-length", "2"],
-      body: Readable.from([Buffer.from("hi")]),
-    }),
-  );
-  assert.deepEqual(post, { error: "WEFT_ERR_UPSTREAM_CLOSED" }, "a request with a body is never replayed");
+  const failed = await runWithError(pool, req({ method: "PUT", path: "/slow", headersTimeout: 50 }));
+  assert.equal(failed.code, "WEFT_ERR_UPSTREAM_HEADERS_TIMEOUT");
+  assert.equal(failed.requestSent, true);
+  assert.match(failed.message, /within 50 ms/);
+  assert.equal(heads.filter((h) => h.startsWith("PUT /slow ")).length, 1);
+  assert.equal(up.sockets.length, 1, "no new connection was opened to send it again");
+});
+
+test("a refused connection fails with requestSent = false: nothing left the proxy", async (t) => {
+  const up = await rawServer(() => {});
+  const port = up.port;
+  up.close();
+  const pool = new H1Pool(plainConnector(port), {
+    keepAliveTimeoutMs: 10_000,
+    keepAliveMaxTimeoutMs: 60_000,
+  });
+  t.after(() => pool.destroy());
+  const failed = await runWithError(pool, req({ method: "POST" }));
+  assert.equal(failed.requestSent, false);
+  assert.equal(requestNotSent(failed), true);
 });
 
 test("timeouts: no response head in time; a stalled body", async (t) => {
@@ -229,4 +297,25 @@ test("circuit breaker: connections opened before a lower maxConnections are shed
   const results = await Promise.all([run(pool, req()), run(pool, req()), run(pool, req())]);
   assert.deepEqual(results, Array(3).fill({ status: 200, body: "ok" }));
   assert.equal(pool.connections, 1, "the three requests took turns on one connection");
+});
+
+test("a connection found closed before the request is written fails it with requestSent = false", async (t) => {
+  const up = await rawServer((_h, s) => s.write(OK));
+  t.after(() => up.close());
+  const socket = net.connect(up.port, "127.0.0.1");
+  await once(socket, "connect");
+  const conn = new H1Connection({ release: () => {}, remove: () => {} }, socket);
+  socket.end(); // our side is closed: nothing more can be written
+  const err = await new Promise<Error & { code?: string; requestSent?: boolean }>((resolve, reject) =>
+    conn.run(req({ method: "POST" }), {
+      onConnect: () => {},
+      onHeaders: () => (reject(new Error("unexpected response")), false),
+      onData: () => true,
+      onComplete: () => reject(new Error("unexpected completion")),
+      onError: (e) => resolve(e),
+    }),
+  );
+  assert.equal(err.code, "WEFT_ERR_UPSTREAM_CLOSED");
+  assert.equal(err.requestSent, false);
+  assert.equal(notSentOutcome(err), "reset", "another endpoint may take it");
 });

@@ -3,13 +3,14 @@
 // breaker's maxConnections is reached, when it waits (FIFO) for a connection to come free, and a
 // request that finds maxPendingRequests already waiting is refused at once (WEFT_ERR_CIRCUIT_OPEN):
 // a bounded queue, never an unbounded one. Idle connections close after the keep-alive timeout (the
-// upstream's Keep-Alive hint minus a second, capped). A request that fails on a stale reused
-// connection before any response byte is retried once on a fresh connection when replayable.
+// upstream's Keep-Alive hint minus a second, capped). The pool never re-sends a request: a failure is
+// reported with whether anything was written (UpstreamError.requestSent), and the caller decides.
 
 import type { Socket } from "node:net";
 import type { Connector } from "./connector.ts";
 import { H1Connection, type ConnectionOwner } from "./h1-connection.ts";
 import {
+  requestNotSent,
   UpstreamError,
   type UpstreamDispatcher,
   type UpstreamHandler,
@@ -31,6 +32,15 @@ interface Waiter {
   request: UpstreamRequest;
   handler: UpstreamHandler;
   cancelled: boolean;
+}
+
+/** A connector's failure: typed ones (connector.ts) pass as they are; anything else is still "not sent". */
+function connectFailed(err: Error | null): Error {
+  if (err !== null && requestNotSent(err)) return err;
+  return new UpstreamError("WEFT_ERR_UPSTREAM_CLOSED", `connect failed: ${err?.message ?? "no socket"}`, {
+    cause: err,
+    requestSent: false,
+  });
 }
 
 export class H1Pool implements UpstreamDispatcher, ConnectionOwner {
@@ -79,7 +89,11 @@ export class H1Pool implements UpstreamDispatcher, ConnectionOwner {
 
   dispatch(request: UpstreamRequest, handler: UpstreamHandler): boolean {
     if (this.#closed) {
-      handler.onError(new UpstreamError("WEFT_ERR_POOL_CLOSED", "the endpoint's connection pool is closed"));
+      handler.onError(
+        new UpstreamError("WEFT_ERR_POOL_CLOSED", "the endpoint's connection pool is closed", {
+          requestSent: false,
+        }),
+      );
       return false;
     }
     const idle = this.#idle;
@@ -104,6 +118,7 @@ export class H1Pool implements UpstreamDispatcher, ConnectionOwner {
         new UpstreamError(
           "WEFT_ERR_CIRCUIT_OPEN",
           `${this.#maxConnections} connections busy and ${this.#waiting.length} requests already waiting`,
+          { requestSent: false },
         ),
       );
       return;
@@ -149,8 +164,7 @@ export class H1Pool implements UpstreamDispatcher, ConnectionOwner {
     this.#connect({}, (err: Error | null, socket: Socket | null) => {
       this.#connecting--;
       if (err !== null || socket === null) {
-        if (!cancelled)
-          handler.onError(err ?? new UpstreamError("WEFT_ERR_UPSTREAM_CLOSED", "connect failed"));
+        if (!cancelled) handler.onError(connectFailed(err));
         if (this.#waiting.length > 0) this.#admitWaiting();
         this.#checkDrained();
         return;
@@ -161,7 +175,9 @@ export class H1Pool implements UpstreamDispatcher, ConnectionOwner {
         if (cancelled && !this.#closed) this.release(conn);
         else conn.destroy();
         if (this.#closed && !cancelled)
-          handler.onError(new UpstreamError("WEFT_ERR_POOL_CLOSED", "pool closed while connecting"));
+          handler.onError(
+            new UpstreamError("WEFT_ERR_POOL_CLOSED", "pool closed while connecting", { requestSent: false }),
+          );
         return;
       }
       handler.onConnect(conn.abort);
@@ -200,11 +216,6 @@ export class H1Pool implements UpstreamDispatcher, ConnectionOwner {
     this.#checkDrained();
   }
 
-  retry(request: UpstreamRequest, handler: UpstreamHandler): void {
-    if (this.#closed) handler.onError(new UpstreamError("WEFT_ERR_POOL_CLOSED", "pool closed"));
-    else this.#open(request, handler);
-  }
-
   /** Closes idle connections now and the others once their response is done. */
   close(): Promise<void> {
     this.#closed = true;
@@ -226,7 +237,11 @@ export class H1Pool implements UpstreamDispatcher, ConnectionOwner {
   #failWaiting(): void {
     for (const w of this.#waiting.splice(0)) {
       w.cancelled = true;
-      w.handler.onError(new UpstreamError("WEFT_ERR_POOL_CLOSED", "the endpoint's connection pool closed"));
+      w.handler.onError(
+        new UpstreamError("WEFT_ERR_POOL_CLOSED", "the endpoint's connection pool closed", {
+          requestSent: false,
+        }),
+      );
     }
   }
 

@@ -59,9 +59,29 @@ export type UpstreamErrorCode =
 
 export class UpstreamError extends Error {
   readonly code: UpstreamErrorCode;
-  constructor(code: UpstreamErrorCode, message: string, options?: { cause?: unknown }) {
+  /**
+   * false only when provably nothing of the request was written to any socket (a queue refused it, a
+   * pool closed before it left): it may be sent elsewhere. true means "sent, outcome unknown": the
+   * upstream may have received and processed it, so only the route's retry policy may repeat it.
+   */
+  readonly requestSent: boolean;
+  constructor(
+    code: UpstreamErrorCode,
+    message: string,
+    options?: { cause?: unknown; requestSent?: boolean },
+  ) {
     super(message, options);
     this.name = "UpstreamError";
     this.code = code;
+    this.requestSent = options?.requestSent ?? true;
   }
+}
+
+/**
+ * Whether an attempt's error proves the request never left the proxy (connect refused or timed out,
+ * TLS handshake failed, no certificate, pool closed or full): then, and only then, it may be sent
+ * again without asking the retry policy. Errors that do not say so count as "sent".
+ */
+export function requestNotSent(err: unknown): boolean {
+  return (err as { requestSent?: unknown } | null)?.requestSent === false;
 }

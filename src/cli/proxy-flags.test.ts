@@ -1,0 +1,34 @@
+// The proxy flags shared by `weft proxy` and `weft run`, turned into ProxyOptions.
+
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import { CliError } from "./command.ts";
+import { resolveProxyOptions } from "./proxy-flags.ts";
+
+const base = {
+  service: "api",
+  port: "3000",
+  server: "https://cp",
+  stream: "https://cp:1",
+};
+
+test("--response-headers-timeout takes a Gateway API duration; a bad one is refused before anything else", async () => {
+  await assert.rejects(
+    resolveProxyOptions({ ...base, "response-headers-timeout": "5x" }),
+    (e: unknown) =>
+      e instanceof CliError && /--response-headers-timeout "5x" is not a duration/.test(e.message),
+  );
+  process.env.WEFT_TOKEN = "t";
+  try {
+    const o = await resolveProxyOptions({
+      ...base,
+      "ca-file": import.meta.filename,
+      "response-headers-timeout": "1m30s",
+    });
+    assert.equal(o.responseHeadersTimeoutMs, 90_000);
+    const d = await resolveProxyOptions({ ...base, "ca-file": import.meta.filename });
+    assert.equal(d.responseHeadersTimeoutMs, undefined, "no limit unless asked");
+  } finally {
+    delete process.env.WEFT_TOKEN;
+  }
+});
