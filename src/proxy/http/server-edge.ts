@@ -9,7 +9,7 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Socket } from "node:net";
 import { LOCAL_REPLIES, type LocalReplyCode } from "../errors.ts";
 import { connectionClosing, markConnectionClosing, type LocalReplies } from "./local-reply.ts";
-import { exchangeOf } from "./exchange.ts";
+import { DONE, exchangeOf } from "./exchange.ts";
 
 export interface EdgeLimits {
   /** Largest request head (request line + headers) accepted; larger → 431. Default 16 KiB. */
@@ -231,8 +231,10 @@ export class HttpEdge {
     let cancelled: ServerResponse | undefined;
     if (last !== undefined && !last.writableFinished && !last.req.complete) {
       // Already refused by the listener (its 400 with Connection: close is queued or on the wire):
-      // that reply stands, and the connection closes after it.
-      if (connectionClosing(socket)) return;
+      // that reply stands, and the connection closes after it. A request that is still under way
+      // (the client asked for Connection: close, then its body broke off) is cancelled below.
+      const x = exchangeOf(last);
+      if (connectionClosing(socket) && (x === undefined || x.state === DONE)) return;
       // Its response already started: another cannot follow it, cut the connection.
       if (last.headersSent) {
         socket.destroy();
