@@ -179,6 +179,14 @@ export class HttpEdge {
           guarded,
         ) as unknown as http.Server)
       : http.createServer(options, guarded);
+    // Expect: 100-continue. Node writes the interim 100 at once, but for a request pipelined behind
+    // another that 100 is queued, and Node then puts the final response's head in front of it (its
+    // head goes to the front of the queue when the first body chunk is a Buffer) — the client would
+    // read "100 Continue" as body. A pipelined client has sent its body already: it gets no 100.
+    this.server.on("checkContinue", (req: IncomingMessage, res: ServerResponse) => {
+      if ((req.socket as EdgeSocket)._httpMessage === res) res.writeContinue();
+      guarded(req, res);
+    });
     // Node answers an unknown expectation with a bare 417; make it a local reply like the others.
     this.server.on("checkExpectation", (req: IncomingMessage, res: ServerResponse) => {
       replies.send(

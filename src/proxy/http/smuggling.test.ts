@@ -207,6 +207,12 @@ const CASES: Case[] = [
     app: 1,
     see: (seen) => assert.deepEqual(header(seen[0], "expect"), []),
   },
+  {
+    name: "Expect: 100-continue pipelined behind another request gets no interim 100 (Node could queue it after the final head)",
+    bytes: `GET / HTTP/1.1\r\n${H}\r\nPOST / HTTP/1.1\r\n${H}Content-Length: 3\r\nExpect: 100-continue\r\n\r\nabc`,
+    statuses: [200, 200],
+    app: 2,
+  },
   refused(
     "Expect: something else",
     `POST / HTTP/1.1\r\n${H}Content-Length: 3\r\nExpect: x-unknown\r\n\r\nabc`,
