@@ -79,3 +79,12 @@ test("a line of garbage, or a message that is not an object, ends the stream wit
     assert.equal(err.code, "bad_message", line);
   }
 });
+
+test("a stream that never says hello is ended after the grace period with no_hello", async (t) => {
+  const h = await startHarness(t, { graceSeconds: 1 });
+  const p = await h.open("silent", null);
+  const err = (await p.next((m) => m.type === "error")) as { code: string; message: string };
+  assert.equal(err.code, "no_hello");
+  assert.match(err.message, /no hello within 1 s/);
+  await p.closed; // ended by the control plane: the client never closes it
+});

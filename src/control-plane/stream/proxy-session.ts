@@ -48,6 +48,7 @@ export class ProxySession {
   #liveness?: Liveness;
   #pusher?: SnapshotPusher;
   #debounce?: NodeJS.Timeout;
+  #helloDeadline?: NodeJS.Timeout;
   #unsubscribe?: () => void;
   /** Settles when the registration (hello → stored Workload) has run to its end, whatever the outcome. */
   registration: Promise<void> = Promise.resolve();
@@ -76,6 +77,13 @@ export class ProxySession {
       }
     };
     stream.on("data", onData);
+    // A stream that never says hello holds a connection and a session for nothing: it gets one grace
+    // period (what a registration would survive without its proxy), then it is ended.
+    this.#helloDeadline = setTimeout(() => {
+      if (!this.#hello)
+        this.#fail("no_hello", `no hello within ${opts.graceSeconds} s of opening the stream`);
+    }, opts.graceSeconds * 1000);
+    this.#helloDeadline.unref();
   }
 
   get workload(): string | undefined {
@@ -308,6 +316,7 @@ export class ProxySession {
   }
 
   #stopWork(): void {
+    clearTimeout(this.#helloDeadline);
     this.#liveness?.stop();
     this.#pusher?.stop();
     clearTimeout(this.#debounce);
