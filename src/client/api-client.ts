@@ -1,6 +1,7 @@
 // HTTPS calls from a proxy (or the CLI) to the control plane's config API.
 
 import { request } from "node:https";
+import { logSafe } from "../model/log-safe.ts";
 
 export interface ApiTarget {
   server: string;
@@ -73,7 +74,8 @@ export function callApi<T>(
               new ApiCallError(
                 res.statusCode ?? 500,
                 e.code ?? "error",
-                e.message ?? `HTTP ${res.statusCode}`,
+                // The server's words reach a terminal: one line, escapes visible.
+                e.message === undefined ? `HTTP ${res.statusCode}` : logSafe(e.message),
                 json.error as Record<string, unknown>,
               ),
             );

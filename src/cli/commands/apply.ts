@@ -3,6 +3,7 @@ import { extname, join } from "node:path";
 import { formatViolation, type Violation } from "../../model/violation.ts";
 import { api, connectionFlags, connectionOptions } from "../client.ts";
 import { CliError, type Command } from "../command.ts";
+import { logSafe } from "../../model/log-safe.ts";
 
 export const applyCommand: Command = {
   name: "apply",
@@ -25,7 +26,7 @@ export const applyCommand: Command = {
     } catch (err) {
       const violations = (err as { body?: { violations?: Violation[] } }).body?.violations;
       if (violations?.length) {
-        for (const viol of violations) process.stderr.write(formatViolation(viol) + "\n");
+        for (const viol of violations) process.stderr.write(logSafe(formatViolation(viol), 4096) + "\n");
         throw new CliError(
           `${violations.length} problem(s) found; nothing was applied`,
           "fix the lines above and apply again",
