@@ -2,6 +2,7 @@
 // that returns the exit code.
 
 import { parseArgs, type ParseArgsConfig } from "node:util";
+import { parseGatewayDuration } from "../model/duration.ts";
 
 export type Options = NonNullable<ParseArgsConfig["options"]>;
 
@@ -64,17 +65,28 @@ export function portFlag(value: unknown, flag: string): number {
   return n;
 }
 
-/** A duration flag in milliseconds (0 to one hour); `dflt` when absent. */
-export function msFlag(value: unknown, flag: string, dflt: number): number {
+const MAX_DURATION_FLAG_MS = 86_400_000;
+
+/**
+ * A duration flag, in milliseconds: a Gateway API duration ("2s", "500ms", "1m30s") or a whole number
+ * of milliseconds ("2000"), at most a day; `dflt` when absent. Every duration flag of the CLI reads
+ * through this one function, so they all take the same forms.
+ */
+export function durationFlag<D extends number | undefined>(
+  value: unknown,
+  flag: string,
+  dflt: D,
+): number | D {
   if (value === undefined) return dflt;
-  const n = Number(value);
-  if (typeof value !== "string" || value.trim() === "" || !Number.isInteger(n) || n < 0 || n > 3_600_000)
+  const s = typeof value === "string" ? value.trim() : "";
+  const ms = /^[0-9]{1,9}$/.test(s) ? Number(s) : parseGatewayDuration(s);
+  if (ms === undefined || ms > MAX_DURATION_FLAG_MS)
     throw new CliError(
-      `${flag} must be a whole number of milliseconds (0-3600000), got "${value}"`,
-      undefined,
+      `${flag} ${JSON.stringify(value)} is not a duration`,
+      'e.g. "30s", "500ms", "1m" or milliseconds ("2000"), at most 24h',
       2,
     );
-  return n;
+  return ms;
 }
 
 /** "k=v" pairs from a repeated flag. */

@@ -32,3 +32,22 @@ test("--response-headers-timeout takes a Gateway API duration; a bad one is refu
     delete process.env.WEFT_TOKEN;
   }
 });
+
+test("every duration flag takes the same forms: a Gateway API duration or whole milliseconds", async () => {
+  process.env.WEFT_TOKEN = "t";
+  try {
+    const withDelay = (d: string) =>
+      resolveProxyOptions({ ...base, "ca-file": import.meta.filename, "drain-delay": d });
+    assert.equal((await withDelay("3s")).drainDelayMs, 3000);
+    assert.equal((await withDelay("1500")).drainDelayMs, 1500, "a bare number is milliseconds");
+    assert.equal((await withDelay("0s")).drainDelayMs, 0);
+    for (const bad of ["-1", "1.5s", "2 s", "25h", "", "99999999999"])
+      await assert.rejects(
+        withDelay(bad),
+        (e: unknown) => e instanceof CliError && e.message.startsWith(`--drain-delay ${JSON.stringify(bad)}`),
+        bad,
+      );
+  } finally {
+    delete process.env.WEFT_TOKEN;
+  }
+});

@@ -6,11 +6,10 @@ import { readFile } from "node:fs/promises";
 import { dirname } from "node:path";
 import { callApi } from "../client/api-client.ts";
 import { DEFAULT_DATA_DIR, readCliConfig } from "../client/cli-config.ts";
-import { parseGatewayDuration } from "../model/duration.ts";
 import { DEFAULT_NAMESPACE } from "../model/resources.ts";
 import type { ProxyOptions } from "../proxy/agent/proxy.ts";
 import { DEFAULT_DRAIN_DELAY_MS } from "../proxy/agent/lifecycle-defaults.ts";
-import { CliError, msFlag, pairs, portFlag, type Options } from "./command.ts";
+import { CliError, durationFlag, pairs, portFlag, type Options } from "./command.ts";
 
 export const proxyOptions: Options = {
   service: { type: "string", short: "s" },
@@ -49,8 +48,8 @@ export const proxyFlags: [string, string][] = [
     "where to write the token POST /drain needs (default proxy-admin-<port>.token beside the config)",
   ],
   [
-    "--drain-delay MS",
-    `on stop, serve on this long after leaving the endpoints, before the app is stopped and listeners close (default ${DEFAULT_DRAIN_DELAY_MS})`,
+    "--drain-delay DURATION",
+    `on stop, serve on this long after leaving the endpoints, before the app is stopped and listeners close (default ${DEFAULT_DRAIN_DELAY_MS / 1000}s)`,
   ],
   ["--address IP", "address the inbound listener binds and advertises (default 127.0.0.1)"],
   ["--zone ZONE", "locality of this instance"],
@@ -68,18 +67,6 @@ export const proxyFlags: [string, string][] = [
   ],
 ];
 
-function durationFlag(value: unknown, flag: string): number | undefined {
-  if (value === undefined) return undefined;
-  const ms = parseGatewayDuration(String(value));
-  if (ms === undefined)
-    throw new CliError(
-      `${flag} ${JSON.stringify(value)} is not a duration`,
-      'e.g. "30s", "500ms", "0s" (no limit)',
-      2,
-    );
-  return ms;
-}
-
 export async function resolveProxyOptions(v: Record<string, unknown>): Promise<ProxyOptions> {
   if (!v.service) throw new CliError("--service is required", "e.g. --service reviews --port 9080", 2);
   if (v.port === undefined)
@@ -92,8 +79,12 @@ export async function resolveProxyOptions(v: Record<string, unknown>): Promise<P
       2,
     );
   const namespace = (v.namespace as string) ?? DEFAULT_NAMESPACE;
-  const drainDelayMs = msFlag(v["drain-delay"], "--drain-delay", DEFAULT_DRAIN_DELAY_MS);
-  const responseHeadersTimeoutMs = durationFlag(v["response-headers-timeout"], "--response-headers-timeout");
+  const drainDelayMs = durationFlag(v["drain-delay"], "--drain-delay", DEFAULT_DRAIN_DELAY_MS);
+  const responseHeadersTimeoutMs = durationFlag(
+    v["response-headers-timeout"],
+    "--response-headers-timeout",
+    undefined,
+  );
   const found = await readCliConfig(v.config as string | undefined).catch((e: Error) => {
     throw new CliError(e.message);
   });

@@ -8,7 +8,7 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { accessSync, constants, statSync } from "node:fs";
 import { delimiter, join } from "node:path";
-import { CliError, msFlag, type Command } from "../command.ts";
+import { CliError, durationFlag, type Command } from "../command.ts";
 import { proxyFlags, proxyOptions, resolveProxyOptions } from "../proxy-flags.ts";
 import { DEFAULT_STOP_TIMEOUT_MS } from "../../proxy/agent/lifecycle-defaults.ts";
 import type { ManagedApp } from "../../proxy/agent/proxy.ts";
@@ -50,10 +50,10 @@ export const runCommand: Command = {
   usage: "weft run --service NAME --port APP_PORT [flags] -- COMMAND [ARGS...]",
   flags: [
     ...proxyFlags,
-    ["--ready-timeout MS", "give up if the proxy is not ready in time (default 10000)"],
+    ["--ready-timeout DURATION", "give up if the proxy is not ready in time (default 10s)"],
     [
-      "--stop-timeout MS",
-      `how long the app has to exit after SIGTERM before SIGKILL (default ${DEFAULT_STOP_TIMEOUT_MS})`,
+      "--stop-timeout DURATION",
+      `how long the app has to exit after SIGTERM before SIGKILL (default ${DEFAULT_STOP_TIMEOUT_MS / 1000}s)`,
     ],
   ],
   options: {
@@ -68,8 +68,8 @@ export const runCommand: Command = {
         "e.g. weft run --service orders --port 3000 -- node orders.js",
         2,
       );
-    const timeoutMs = msFlag(v["ready-timeout"], "--ready-timeout", 10_000);
-    const stopTimeoutMs = msFlag(v["stop-timeout"], "--stop-timeout", DEFAULT_STOP_TIMEOUT_MS);
+    const timeoutMs = durationFlag(v["ready-timeout"], "--ready-timeout", 10_000);
+    const stopTimeoutMs = durationFlag(v["stop-timeout"], "--stop-timeout", DEFAULT_STOP_TIMEOUT_MS);
     const opts = await resolveProxyOptions(v);
     const proxy = await (await import("../../proxy/agent/proxy.ts")).startProxy(opts);
     let timer: NodeJS.Timeout | undefined;
