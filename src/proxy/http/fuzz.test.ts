@@ -4,7 +4,10 @@
 // mTLS, inbound PERMISSIVE plaintext) in front of a raw app that records the exact bytes it receives.
 // The app must never see a request that the strict reference parser (testing/strict-http.ts) does not
 // produce from the same input (testing/differential.ts), and the proxy must never crash or stop
-// serving. Runs WEFT_FUZZ_SECONDS (default 60); WEFT_FUZZ_SEED replays a run. Prints its counts.
+// serving. Runs WEFT_FUZZ_SECONDS (default 60). The seed is fixed by default, so that `npm test`
+// replays the same inputs every time (a regression guard that cannot turn red on a new, unrelated
+// finding); WEFT_FUZZ_SEED=random explores fresh inputs, WEFT_FUZZ_SEED=N replays run N. Prints its
+// counts.
 
 import { test } from "node:test";
 import assert from "node:assert/strict";
@@ -13,7 +16,11 @@ import { parseStrict } from "../testing/strict-http.ts";
 import { EDGES, startEdgeTargets, type EdgeName, type EdgeTargets } from "../testing/edge-targets.ts";
 
 const SECONDS = Number(process.env.WEFT_FUZZ_SECONDS ?? 60);
-const SEED = Number(process.env.WEFT_FUZZ_SEED ?? Date.now() % 2 ** 31);
+const DEFAULT_SEED = 20261206;
+const SEED =
+  process.env.WEFT_FUZZ_SEED === "random"
+    ? Date.now() % 2 ** 31
+    : Number(process.env.WEFT_FUZZ_SEED ?? DEFAULT_SEED);
 const MAX_REPORTED = 10;
 
 /** mulberry32: small, seedable, good enough to spread inputs. */
@@ -245,7 +252,9 @@ test(
     const edges = await startEdgeTargets();
     t.after(() => edges.close());
     const g = new Gen(SEED);
-    const counts = { tried: 0, refused: 0, passed: 0, smuggled: 0, crashes: 0, unanswered: 0 };
+    const counts = { tried: 0, refused: 0, passed: 0, smuggled: 0, crashes: 0, unanswered: 0, tolerated: 0 };
+    /** Inputs that passed only with lenient chunk extensions (see differential.ts): reported. */
+    const toleratedSamples: string[] = [];
     const byEdge: Record<EdgeName, number> = { outbound: 0, "inbound-mtls": 0, "inbound-permissive": 0 };
     const reports: string[] = [];
     /** Inputs the proxy neither answered nor closed within 5 s (not a failure: reported to look at). */
@@ -279,7 +288,9 @@ test(
       );
       await appSettled(edges);
       const { requests, malformed } = edges.app.take();
-      const violations = differentialViolations(bytes, requests, malformed);
+      const { violations, tolerated } = differentialViolations(bytes, requests, malformed);
+      if (tolerated !== undefined && ++counts.tolerated <= 3)
+        toleratedSamples.push(`${edge} ${JSON.stringify(bytes.toString("latin1"))}: ${tolerated}`);
       if (violations.length > 0) {
         counts.smuggled++;
         if (reports.length < MAX_REPORTED)
@@ -315,9 +326,11 @@ test(
       `fuzz seed=${SEED}: tried ${counts.tried} (outbound ${byEdge.outbound}, inbound-mtls ${byEdge["inbound-mtls"]}, ` +
         `inbound-permissive ${byEdge["inbound-permissive"]}), refused ${counts.refused}, passed ${counts.passed}, ` +
         `smuggled ${counts.smuggled}, crashes ${counts.crashes}, unanswered ${counts.unanswered}, ` +
+        `tolerated chunk extensions ${counts.tolerated}, ` +
         `heap ${heapGrowthMb >= 0 ? "+" : ""}${heapGrowthMb.toFixed(1)} MB${gc ? " (after gc)" : ""}`,
     );
     for (const u of unanswered) t.diagnostic(`unanswered: ${u}`);
+    for (const u of toleratedSamples) t.diagnostic(`tolerated: ${u}`);
     for (const rep of reports) t.diagnostic(rep);
     assert.deepEqual(reports, [], `replay with WEFT_FUZZ_SEED=${SEED}`);
     assert.equal(counts.smuggled, 0);

@@ -199,6 +199,15 @@ const CASES: Case[] = [
     see: (seen, edge) =>
       assert.deepEqual(header(seen[0], "x-forwarded-client-cert"), edge === "inbound-mtls" ? [XFCC] : []),
   },
+  {
+    // llhttp accepts an empty extension name, RFC 9112's grammar does not; the size is the same to
+    // both, and the proxy drops extensions when it re-frames the body (differential.ts: "tolerated").
+    name: "a chunk extension with an empty name is dropped with the others",
+    bytes: `POST / HTTP/1.1\r\n${H}Transfer-Encoding: chunked\r\n\r\n5;;a=b\r\nxxxxx\r\n0\r\n\r\n`,
+    statuses: [200],
+    app: 1,
+    see: bodyIs("xxxxx"),
+  },
   // --- Expect, Upgrade ---
   {
     name: "Expect: 100-continue is answered by the proxy",
@@ -368,7 +377,7 @@ test("the smuggling and framing catalogue, on every edge", async (t) => {
         if (c.reply !== undefined) assert.match(r.text, c.reply);
         if (expected.at(-1)! >= 400) assert.match(r.text, /\r\nx-weft-error: [a-z_]+\r\n/, "a local reply");
         assert.equal(requests.length, c.app, "requests the app saw");
-        assert.deepEqual(differentialViolations(input, requests, malformed), []);
+        assert.deepEqual(differentialViolations(input, requests, malformed).violations, []);
         if (c.see !== undefined && requests.length > 0) c.see(requests, edge);
       } catch (err) {
         failures.push(`${where}: ${(err as Error).message.split("\n").slice(0, 6).join(" ")}`);

@@ -84,14 +84,23 @@ function all(headers: [string, string][], lower: string): string[] {
   return headers.filter(([n]) => n.toLowerCase() === lower).map(([, v]) => v);
 }
 
-function chunkedBody(c: Cursor): { body: Buffer; trailers: [string, string][] } {
+/**
+ * A chunk line with any extension text after the size: what llhttp accepts (e.g. `5;;a=b`, an empty
+ * extension name). Only for the differential check's second look (differential.ts): the proxy drops
+ * chunk extensions and re-frames the body, so where the two parsers agree on the size, a lenient
+ * extension changes nothing the app sees.
+ */
+const LENIENT_CHUNK_LINE = /^([0-9A-Fa-f]+)(?:[ \t]*;[^\r\n\0]*)?$/;
+
+function chunkedBody(c: Cursor, lenient: boolean): { body: Buffer; trailers: [string, string][] } {
   const parts: string[] = [];
   for (;;) {
     const line = c.line();
-    const m =
-      /^([0-9A-Fa-f]+)((?:[ \t]*;[ \t]*[!#$%&'*+\-.^_`|~0-9A-Za-z]+(?:[ \t]*=[ \t]*(?:[!#$%&'*+\-.^_`|~0-9A-Za-z]+|"(?:[\t \x21\x23-\x5b\x5d-\x7e\x80-\xff]|\\[\t \x21-\x7e\x80-\xff])*"))?)*)$/.exec(
-        line,
-      );
+    const m = lenient
+      ? LENIENT_CHUNK_LINE.exec(line)
+      : /^([0-9A-Fa-f]+)((?:[ \t]*;[ \t]*[!#$%&'*+\-.^_`|~0-9A-Za-z]+(?:[ \t]*=[ \t]*(?:[!#$%&'*+\-.^_`|~0-9A-Za-z]+|"(?:[\t \x21\x23-\x5b\x5d-\x7e\x80-\xff]|\\[\t \x21-\x7e\x80-\xff])*"))?)*)$/.exec(
+          line,
+        );
     if (m === null) throw new Refused(`bad chunk line ${JSON.stringify(line.slice(0, 40))}`);
     if (m[1].replace(/^0+/, "").length > 12) throw new Refused("chunk size too large");
     const size = parseInt(m[1], 16);
@@ -101,7 +110,7 @@ function chunkedBody(c: Cursor): { body: Buffer; trailers: [string, string][] } 
   }
 }
 
-function oneRequest(c: Cursor): StrictRequest {
+function oneRequest(c: Cursor, lenientChunkExtensions: boolean): StrictRequest {
   // RFC 9112 §2.2: a server SHOULD ignore at least one empty line before the request-line. llhttp
   // also skips stray bare CR and LF there; that changes no boundary, so the reference allows it too.
   while (c.pos < c.s.length && (c.s[c.pos] === "\r" || c.s[c.pos] === "\n")) c.pos++;
@@ -130,7 +139,7 @@ function oneRequest(c: Cursor): StrictRequest {
     if (version === "1.0") throw new Refused("Transfer-Encoding in HTTP/1.0");
     if (te.length > 1 || te[0].toLowerCase() !== "chunked")
       throw new Refused("Transfer-Encoding not chunked");
-    const { body, trailers } = chunkedBody(c);
+    const { body, trailers } = chunkedBody(c, lenientChunkExtensions);
     return { method, target, version, headers, body, trailers };
   }
   if (cl.length > 1) throw new Refused("two Content-Length fields");
@@ -144,13 +153,13 @@ function oneRequest(c: Cursor): StrictRequest {
 }
 
 /** Parses as many complete requests as `input` holds; stops at the first refusal. */
-export function parseStrict(input: Buffer): StrictParse {
+export function parseStrict(input: Buffer, lenientChunkExtensions = false): StrictParse {
   const c = new Cursor(input.toString("latin1"));
   const requests: StrictRequest[] = [];
   let consumed = 0;
   while (c.pos < c.s.length) {
     try {
-      requests.push(oneRequest(c));
+      requests.push(oneRequest(c, lenientChunkExtensions));
       consumed = c.pos;
     } catch (err) {
       if (err instanceof Incomplete) return { requests, incomplete: true, consumed };
