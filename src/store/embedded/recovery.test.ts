@@ -83,7 +83,13 @@ test("compaction leaves one snapshot and one log; reopening restores state and r
   await store.delete("k0");
   const before = await store.range("");
   await store.close();
-  assert.deepEqual((await fs.readdir(dir)).sort(), ["snapshot", "wal-0000000004.log"]);
+  // How many compactions ran depends on timing (one that comes due while another is still writing
+  // is skipped), so the log's number does too; what must hold is one snapshot and one log.
+  const files = (await fs.readdir(dir)).sort();
+  assert.equal(files.length, 2, files.join(", "));
+  assert.equal(files[0], "snapshot");
+  assert.match(files[1], /^wal-\d{10}\.log$/);
+  assert.notEqual(files[1], "wal-0000000001.log", "the log was rotated by compaction");
 
   const reopened = await openEmbeddedStore(dir, { compactEvery: 10 });
   t.after(() => reopened.close());
