@@ -27,7 +27,16 @@ import {
   MaglevTable,
   type HashTable,
 } from "./consistent-hash.ts";
+import { connectBackoffMs, cost, DEFAULT_RTT_MS, EndpointState, ewmaAt, observe } from "./endpoint-state.ts";
 import { hash32 } from "./hash.ts";
+
+// Tuning constants of the endpoint state, for callers (and tests) that import them from here.
+export {
+  CONNECT_BACKOFF_BASE_MS,
+  CONNECT_BACKOFF_MAX_MS,
+  DEFAULT_RTT_MS,
+  EWMA_DECAY_MS,
+} from "./endpoint-state.ts";
 
 export interface EndpointInput<T> {
   value: T;
@@ -97,16 +106,8 @@ export interface EndpointHandle<T> {
   readonly inflight: number;
 }
 
-/** PeakEWMA: the EWMA's time constant (Linkerd's default decay window). */
-export const EWMA_DECAY_MS = 10_000;
-/** PeakEWMA: the latency assumed for an endpoint not yet measured (Linkerd's default RTT). */
-export const DEFAULT_RTT_MS = 30;
 /** Slow start: the weight an endpoint starts its ramp with. */
 export const SLOW_START_MIN_WEIGHT = 0.1;
-/** Connect backoff after an endpoint's first connect failure; doubles with each further one. */
-export const CONNECT_BACKOFF_BASE_MS = 250;
-/** Longest connect backoff. */
-export const CONNECT_BACKOFF_MAX_MS = 8_000;
 
 const ROUND_ROBIN = 0;
 const RANDOM = 1;
@@ -125,32 +126,6 @@ const ALGORITHMS: Record<string, number> = {
 };
 
 type OutlierPolicy = NonNullable<ClusterPolicy["outlierDetection"]>;
-
-/** What is known about one endpoint; shared by key between a set and its successor. */
-class EndpointState {
-  inflight = 0;
-  /** Peak EWMA of latency (ms) as of `ewmaAt`; decays towards 0 from then on. */
-  ewma = DEFAULT_RTT_MS;
-  ewmaAt: number;
-  failures = 0;
-  gatewayFailures = 0;
-  ejected = false;
-  ejectedUntil = 0;
-  /** Ejections so far; the next ejection lasts (ejections + 1) × base. Reset after a quiet spell. */
-  ejections = 0;
-  /** When the last ejection ended. */
-  returnedAt = -Infinity;
-  /** Start of the slow-start ramp; NaN when not ramping. */
-  rampFrom = NaN;
-  /** Connect backoff: picks avoid the endpoint until `unreachableUntil`. */
-  unreachable = false;
-  unreachableUntil = 0;
-  connectFailures = 0;
-
-  constructor(now: number) {
-    this.ewmaAt = now;
-  }
-}
 
 class Handle<T> implements EndpointHandle<T> {
   readonly value: T;
@@ -408,11 +383,7 @@ export class EndpointSet<T> {
     // Attempts that were already under way when it was marked fail too: they do not lengthen it.
     if (s.unreachable && now < s.unreachableUntil) return;
     s.connectFailures++;
-    const ms = Math.min(
-      CONNECT_BACKOFF_BASE_MS * 2 ** Math.min(s.connectFailures - 1, 20),
-      CONNECT_BACKOFF_MAX_MS,
-    );
-    s.unreachableUntil = now + ms;
+    s.unreachableUntil = now + connectBackoffMs(s.connectFailures);
     if (!s.unreachable) {
       s.unreachable = true;
       this.#unreachable++;
@@ -650,32 +621,4 @@ export class EndpointSet<T> {
     }
     this.#nextReturnAt = next;
   }
-}
-
-/** Peak EWMA latency as of `now`: decays towards 0 since the last sample, so idle endpoints get probed again. */
-function ewmaAt(s: EndpointState, now: number): number {
-  const dt = now - s.ewmaAt;
-  return dt <= 0 ? s.ewma : s.ewma * Math.exp(-dt / EWMA_DECAY_MS);
-}
-
-/** PeakEWMA's load: expected latency × (requests in flight + 1), as in Linkerd. */
-function cost(s: EndpointState, now: number): number {
-  return ewmaAt(s, now) * (s.inflight + 1);
-}
-
-/**
- * A latency sample: a peak (above the estimate) is taken at once, so an endpoint that turns slow is
- * avoided from its first slow answer; a lower one is blended in with weight 1 − exp(−Δt/τ), so
- * after a quiet spell the new sample counts for nearly everything and during a burst for little.
- */
-function observe(s: EndpointState, latencyMs: number, now: number): void {
-  const rtt = latencyMs > 0 ? latencyMs : 0;
-  if (rtt > s.ewma) {
-    s.ewma = rtt;
-  } else {
-    const dt = now - s.ewmaAt;
-    const w = dt <= 0 ? 1 : Math.exp(-dt / EWMA_DECAY_MS);
-    s.ewma = s.ewma * w + rtt * (1 - w);
-  }
-  s.ewmaAt = now;
 }
