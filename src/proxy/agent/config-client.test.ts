@@ -17,6 +17,7 @@ import {
   MAX_SNAPSHOT_MESSAGE_BYTES,
 } from "../../model/stream-protocol.ts";
 import { CertificateAuthority } from "../../pki/ca.ts";
+import { waitUntil } from "../../../test/helpers/mesh.ts";
 import { buildSnapshot } from "../testing/snapshots.ts";
 import type { TlsMaterial } from "../types.ts";
 import { Cell } from "./cell.ts";
@@ -82,7 +83,7 @@ test("of snapshots that arrive together, only the newest is checked, run and ACK
   });
   client.snapshot.subscribe((s) => applied.push(s.version));
   client.start();
-  await until(() => received.some((m) => (m as { type: string }).type === "ack"));
+  await waitUntil(() => received.some((m) => (m as { type: string }).type === "ack"), 10_000, "the ACK");
   assert.deepEqual(applied, ["v3"]);
   const acks = received.filter((m) => (m as { type: string }).type === "ack");
   assert.deepEqual(acks, [{ type: "ack", nonce: 3, version: "v3" }]);
@@ -102,16 +103,12 @@ test("a line from the control plane longer than the snapshot limit drops the con
     more();
   });
   client.start();
-  await until(() => logs.some((l) => /bad message from control plane/.test(l)));
+  await waitUntil(
+    () => logs.some((l) => /bad message from control plane/.test(l)),
+    10_000,
+    "the refusal logged",
+  );
   assert.match(logs.join("\n"), /exceeds the limit of 16777216 bytes/);
   assert.equal(client.snapshot.current(), undefined);
   assert.equal(client.connected, false);
 });
-
-async function until(fn: () => boolean, ms = 10_000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!fn()) {
-    if (Date.now() > end) throw new Error("timed out");
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
