@@ -8,13 +8,12 @@ import assert from "node:assert/strict";
 import net from "node:net";
 import { once } from "node:events";
 import { after, before, test } from "node:test";
-import { appOf, metricSum, send, startControlApp } from "../helpers/control-app.ts";
+import { metricSum, send, startControlApp, waitForApps } from "../helpers/control-app.ts";
 import {
   apply,
   httpGet,
   startControlPlane,
   startProxy,
-  waitUntil,
   type ControlPlaneProcess,
   type ProxyProcess,
 } from "../helpers/mesh.ts";
@@ -49,15 +48,7 @@ spec: { service: api, address: 127.0.0.1, port: ${refusing} }
   ]);
   await Promise.all([startProxy(cp, "api", a.port), startProxy(cp, "api", b.port)]);
   client = await startProxy(cp, "caller", caller.port);
-  await waitUntil(
-    async () => {
-      const seen = new Set<string | undefined>();
-      for (let i = 0; i < 6; i++) seen.add(appOf(await send(client.outboundPort, "http://api/")));
-      return seen.has("api-a") && seen.has("api-b");
-    },
-    10_000,
-    "both api instances reachable",
-  );
+  await waitForApps(client.outboundPort, "http://api/", ["api-a", "api-b"], 6);
 });
 
 after(async () => {

@@ -3,7 +3,7 @@
 
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { appOf, send, startControlApp } from "../helpers/control-app.ts";
+import { appOf, send, startControlApp, waitForApps } from "../helpers/control-app.ts";
 import { apply, startControlPlane, startProxy, waitUntil } from "../helpers/mesh.ts";
 import { weft } from "../helpers/processes.ts";
 
@@ -40,15 +40,7 @@ spec:
 `,
   );
   const client = await startProxy(cp, "caller", caller.port);
-  await waitUntil(
-    async () => {
-      const seen = new Set<string | undefined>();
-      for (let i = 0; i < 4; i++) seen.add(appOf(await send(client.outboundPort, "http://legacy/")));
-      return seen.has("legacy-1") && seen.has("legacy-2");
-    },
-    10_000,
-    "both static endpoints reachable",
-  );
+  await waitForApps(client.outboundPort, "http://legacy/", ["legacy-1", "legacy-2"], 4);
   const health = async (name: string) => {
     const r = await weft(["get", "workloads", name, "-o", "json"], cp.env);
     return JSON.parse(r.stdout).status as { health: string; detail: string } | undefined;

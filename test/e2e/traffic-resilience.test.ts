@@ -4,7 +4,14 @@
 
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
-import { appOf, metricSum, send, startControlApp, type ControlApp } from "../helpers/control-app.ts";
+import {
+  appOf,
+  metricSum,
+  send,
+  startControlApp,
+  type ControlApp,
+  waitForApps,
+} from "../helpers/control-app.ts";
 import {
   apply,
   httpGet,
@@ -28,15 +35,7 @@ before(async () => {
   const caller = await startControlApp("caller");
   [a1Proxy] = await Promise.all([startProxy(cp, "api", a1.port), startProxy(cp, "api", a2.port)]);
   client = await startProxy(cp, "caller", caller.port);
-  await waitUntil(
-    async () => {
-      const seen = new Set<string | undefined>();
-      for (let i = 0; i < 4; i++) seen.add(appOf(await send(client.outboundPort, "http://api/")));
-      return seen.size === 2;
-    },
-    10_000,
-    "both api instances reachable",
-  );
+  await waitForApps(client.outboundPort, "http://api/", ["api-1", "api-2"], 4);
 });
 
 after(async () => {

@@ -4,7 +4,14 @@
 
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
-import { appOf, metricSum, send, startControlApp, type ControlApp } from "../helpers/control-app.ts";
+import {
+  appOf,
+  metricSum,
+  send,
+  startControlApp,
+  type ControlApp,
+  waitForApps,
+} from "../helpers/control-app.ts";
 import {
   apply,
   httpGet,
@@ -54,15 +61,7 @@ before(async () => {
     startProxy(cp, "shadow", shadow.port),
   ]);
   client = await startProxy(cp, "caller", caller.port);
-  await waitUntil(
-    async () => {
-      const seen = new Set<string | undefined>();
-      for (let i = 0; i < 4; i++) seen.add(appOf(await send(client.outboundPort, "http://shop/")));
-      return seen.has("shop-v1") && seen.has("shop-v2");
-    },
-    10_000,
-    "both shop versions reachable",
-  );
+  await waitForApps(client.outboundPort, "http://shop/", ["shop-v1", "shop-v2"], 4);
 });
 
 after(async () => {

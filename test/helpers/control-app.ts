@@ -5,6 +5,7 @@
 import { createServer, request, type IncomingHttpHeaders, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { after } from "node:test";
+import { waitUntil } from "./mesh.ts";
 
 const servers = new Set<Server>();
 after(() => {
@@ -148,4 +149,17 @@ export function appOf(a: Answer): string | undefined {
   } catch {
     return undefined;
   }
+}
+
+/** Waits until requests to `url` through `port` have been answered by every one of `apps`. */
+export async function waitForApps(port: number, url: string, apps: string[], tries = 4): Promise<void> {
+  await waitUntil(
+    async () => {
+      const seen = new Set<string | undefined>();
+      for (let i = 0; i < tries; i++) seen.add(appOf(await send(port, url)));
+      return apps.every((a) => seen.has(a));
+    },
+    10_000,
+    `${apps.join(" and ")} reachable at ${url}`,
+  );
 }
