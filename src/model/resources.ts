@@ -4,7 +4,15 @@
 export const WEFT_API_VERSION = "weft.dev/v1alpha1";
 export const GATEWAY_API_VERSION = "gateway.networking.k8s.io/v1";
 
-export const KINDS = ["Mesh", "Service", "Workload", "HTTPRoute", "TrafficPolicy", "FaultInjection"] as const;
+export const KINDS = [
+  "Mesh",
+  "Service",
+  "Workload",
+  "HTTPRoute",
+  "TrafficPolicy",
+  "FaultInjection",
+  "ReferenceGrant",
+] as const;
 export type Kind = (typeof KINDS)[number];
 
 /** apiVersion each kind accepts. */
@@ -15,6 +23,7 @@ export const API_VERSIONS: Record<Kind, readonly string[]> = {
   HTTPRoute: [GATEWAY_API_VERSION, "gateway.networking.k8s.io/v1beta1"],
   TrafficPolicy: [WEFT_API_VERSION],
   FaultInjection: [WEFT_API_VERSION],
+  ReferenceGrant: ["gateway.networking.k8s.io/v1beta1", GATEWAY_API_VERSION],
 };
 
 export const DEFAULT_NAMESPACE = "default";
@@ -121,6 +130,8 @@ export interface BackendRef {
   namespace?: string;
   port?: number;
   weight?: number;
+  /** Gateway API HTTPBackendRef.filters: applied only to requests sent to this backend (header modifiers). */
+  filters?: HTTPRouteFilter[];
 }
 
 export interface HTTPHeader {
@@ -253,13 +264,28 @@ export interface FaultInjectionSpec {
   abort?: { httpStatus: number; percent?: number };
 }
 
+/** The Gateway API group, as a ReferenceGrant's `from` names route kinds. */
+export const GATEWAY_API_GROUP = "gateway.networking.k8s.io";
+
+/**
+ * Gateway API ReferenceGrant: lets the listed kinds in the listed namespaces (`from`) refer to the
+ * listed kinds (optionally by name) in the grant's own namespace (`to`). weft reads it for backendRefs
+ * from HTTPRoutes (and GRPCRoutes) to Services in another namespace.
+ */
+export interface ReferenceGrantSpec {
+  from: { group: string; kind: string; namespace: string }[];
+  to: { group: string; kind: string; name?: string }[];
+}
+
 export type Mesh = Resource<"Mesh", MeshSpec>;
 export type Service = Resource<"Service", ServiceSpec>;
 export type Workload = Resource<"Workload", WorkloadSpec>;
 export type HTTPRoute = Resource<"HTTPRoute", HTTPRouteSpec>;
 export type TrafficPolicy = Resource<"TrafficPolicy", TrafficPolicySpec>;
 export type FaultInjection = Resource<"FaultInjection", FaultInjectionSpec>;
-export type AnyResource = Mesh | Service | Workload | HTTPRoute | TrafficPolicy | FaultInjection;
+export type ReferenceGrant = Resource<"ReferenceGrant", ReferenceGrantSpec>;
+export type AnyResource =
+  Mesh | Service | Workload | HTTPRoute | TrafficPolicy | FaultInjection | ReferenceGrant;
 
 /** Store key of a resource: /weft/resources/<Kind>/<namespace>/<name>. */
 export function resourceKey(kind: Kind, namespace: string, name: string): string {
@@ -291,6 +317,8 @@ export function normalizeKind(s: string): Kind | undefined {
     tp: "TrafficPolicy",
     faultinjection: "FaultInjection",
     fault: "FaultInjection",
+    referencegrant: "ReferenceGrant",
+    refgrant: "ReferenceGrant",
   };
   return aliases[l];
 }

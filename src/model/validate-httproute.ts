@@ -9,8 +9,16 @@ import type { FieldPath } from "./field-path.ts";
 import { formatPath } from "./field-path.ts";
 import { dnsLabel, routeHostname, sectionName } from "./names.ts";
 import { DEFAULT_BACKEND_WEIGHT, HTTPROUTE_LIMITS, MAX_BACKEND_WEIGHT } from "./resources.ts";
-import type { BackendRef, HTTPRouteRule, HTTPRouteSpec, Metadata, ParentRef } from "./resources.ts";
-import { validateFilters } from "./validate-httproute-filters.ts";
+import type {
+  BackendRef,
+  HTTPRouteFilter,
+  HTTPRouteMatch,
+  HTTPRouteRule,
+  HTTPRouteSpec,
+  Metadata,
+  ParentRef,
+} from "./resources.ts";
+import { FILTER_TYPES, validateFilters } from "./validate-httproute-filters.ts";
 import { validateMatch } from "./validate-httproute-match.ts";
 import { validateRetry, validateTimeouts } from "./validate-httproute-retry.ts";
 import { checkBackendObjectFields, coreGroup, serviceKind } from "./validate-refs.ts";
@@ -18,12 +26,21 @@ import { checkBackendObjectFields, coreGroup, serviceKind } from "./validate-ref
 export const HTTPROUTE_SPEC_FIELDS = ["parentRefs", "hostnames", "rules"] as const;
 export const PARENT_REF_FIELDS = ["group", "kind", "name", "namespace", "port"] as const;
 export const RULE_FIELDS = ["name", "matches", "filters", "backendRefs", "timeouts", "retry"] as const;
-export const BACKEND_REF_FIELDS = ["group", "kind", "name", "namespace", "port", "weight"] as const;
+export const BACKEND_REF_FIELDS = [
+  "group",
+  "kind",
+  "name",
+  "namespace",
+  "port",
+  "weight",
+  "filters",
+] as const;
+/** The filter types a backendRef may carry (the Gateway API allows more; weft applies these per backend). */
+export const BACKEND_FILTER_TYPES = ["RequestHeaderModifier", "ResponseHeaderModifier"] as const;
 
 /** Gateway API fields weft does not implement yet: reported as such, not as typos. */
 const UNSUPPORTED_PARENT_REF_FIELDS = ["sectionName"];
 const UNSUPPORTED_RULE_FIELDS = ["sessionPersistence"];
-const UNSUPPORTED_BACKEND_REF_FIELDS = ["filters"];
 
 export function validateHTTPRouteSpec(
   c: Checker,
@@ -115,7 +132,9 @@ function validateRule(c: Checker, path: FieldPath, value: unknown): HTTPRouteRul
   const backendsRaw = c.list([...path, "backendRefs"], raw.backendRefs, {
     max: HTTPROUTE_LIMITS.backendRefsPerRule,
   });
-  const backendRefs = backendsRaw?.map((b, i) => validateBackendRef(c, [...path, "backendRefs", i], b));
+  const backendRefs = backendsRaw?.map((b, i) =>
+    validateBackendRef(c, [...path, "backendRefs", i], b, matches),
+  );
   // Filters are checked against the rule's matches and backends (ReplacePrefixMatch needs PathPrefix
   // matches; a redirect excludes backends), so they come after both.
   const filters = validateFilters(
@@ -135,14 +154,41 @@ function validateRule(c: Checker, path: FieldPath, value: unknown): HTTPRouteRul
   });
 }
 
-function validateBackendRef(c: Checker, path: FieldPath, value: unknown): BackendRef | undefined {
-  const raw = c.mapping(path, value, BACKEND_REF_FIELDS, {
-    required: true,
-    unsupported: UNSUPPORTED_BACKEND_REF_FIELDS,
-  });
+function validateBackendRef(
+  c: Checker,
+  path: FieldPath,
+  value: unknown,
+  matches: (HTTPRouteMatch | undefined)[] | undefined,
+): BackendRef | undefined {
+  const raw = c.mapping(path, value, BACKEND_REF_FIELDS, { required: true });
   if (!raw) return undefined;
   const ref = checkBackendObjectFields(c, path, raw);
   const weight =
     c.integer([...path, "weight"], raw.weight, { min: 0, max: MAX_BACKEND_WEIGHT }) ?? DEFAULT_BACKEND_WEIGHT;
-  return ref && { ...ref, weight };
+  const filters = validateBackendFilters(c, path, raw.filters, matches);
+  return ref && compact({ ...ref, weight, filters });
+}
+
+/**
+ * backendRefs[].filters: the same HTTPRouteFilter schema as a rule's, checked by the same code; weft
+ * applies the header modifiers per backend, and reports the other types as not supported yet.
+ */
+function validateBackendFilters(
+  c: Checker,
+  path: FieldPath,
+  value: unknown,
+  matches: (HTTPRouteMatch | undefined)[] | undefined,
+): HTTPRouteFilter[] | undefined {
+  if (Array.isArray(value)) {
+    value.forEach((f, i) => {
+      const type = (f as { type?: unknown } | null)?.type;
+      if (typeof type !== "string" || (BACKEND_FILTER_TYPES as readonly string[]).includes(type)) return;
+      if (!(FILTER_TYPES as readonly string[]).includes(type)) return; // validateFilters names it
+      c.report(
+        [...path, "filters", i, "type"],
+        `filter type ${JSON.stringify(type)} in a backendRef is not supported by weft yet (supported here: ${BACKEND_FILTER_TYPES.join(", ")}; a rule's own filters support every type)`,
+      );
+    });
+  }
+  return validateFilters(c, { path, matches, hasBackendRefs: false }, value);
 }

@@ -25,7 +25,8 @@ export function validateMetadata(c: Checker, value: unknown, kind: Kind | undefi
   const path = ["metadata"];
   const meta = c.mapping(path, value, METADATA_FIELDS, { required: true });
   if (!meta) return undefined;
-  const nameRule = kind === "HTTPRoute" ? dnsSubdomain : dnsLabel;
+  // Gateway API kinds take Kubernetes object names (DNS subdomains); weft's own kinds, DNS labels.
+  const nameRule = kind === "HTTPRoute" || kind === "ReferenceGrant" ? dnsSubdomain : dnsLabel;
   const name = c.string([...path, "name"], meta.name, { required: true, rule: nameRule });
   const namespace = c.string([...path, "namespace"], meta.namespace, { rule: dnsLabel }) ?? DEFAULT_NAMESPACE;
   const labels = c.stringMap([...path, "labels"], meta.labels, { key: labelKey, value: labelValue });

@@ -15,6 +15,7 @@ import { validateFaultInjectionSpec } from "./validate-faultinjection.ts";
 import { validateHTTPRouteSpec } from "./validate-httproute.ts";
 import { validateMeshSpec } from "./validate-mesh.ts";
 import { validateMetadata } from "./validate-metadata.ts";
+import { validateReferenceGrantSpec } from "./validate-referencegrant.ts";
 import { validateServiceSpec } from "./validate-service.ts";
 import { validateTrafficPolicySpec } from "./validate-trafficpolicy.ts";
 import { validateWorkloadSpec } from "./validate-workload.ts";
@@ -41,6 +42,7 @@ const SPEC_VALIDATORS: Record<Kind, SpecValidator> = {
   HTTPRoute: validateHTTPRouteSpec,
   TrafficPolicy: validateTrafficPolicySpec,
   FaultInjection: validateFaultInjectionSpec,
+  ReferenceGrant: validateReferenceGrantSpec,
 };
 
 export interface ValidationResult {

@@ -111,6 +111,10 @@ function summary(r: AnyResource): string {
       if (abort) parts.push(`abort=${abort.httpStatus}@${abort.percent ?? 100}%`);
       return parts.join(" ") || "-";
     }
+    case "ReferenceGrant":
+      return `from=${r.spec.from.map((f) => `${f.kind}@${f.namespace}`).join(",")} to=${r.spec.to
+        .map((t) => `${t.kind}/${t.name ?? "*"}`)
+        .join(",")}`;
   }
 }
 
