@@ -7,6 +7,7 @@ import {
   type FaultInjection,
   type HTTPRoute,
   type Kind,
+  type ReferenceGrant,
   type TrafficPolicy,
 } from "../model/resources.ts";
 import type { Store, Watcher } from "../store/store.ts";
@@ -80,6 +81,7 @@ export class MeshStateCache {
       routes: all.filter((r): r is HTTPRoute => r.kind === "HTTPRoute"),
       trafficPolicies: all.filter((r): r is TrafficPolicy => r.kind === "TrafficPolicy"),
       faultInjections: all.filter((r): r is FaultInjection => r.kind === "FaultInjection"),
+      referenceGrants: all.filter((r): r is ReferenceGrant => r.kind === "ReferenceGrant"),
     };
     return this.#state;
   }

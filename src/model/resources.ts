@@ -192,7 +192,7 @@ export interface HTTPRouteRetry {
   codes?: number[];
   /** Gateway API: initial backoff; doubles per retry, with jitter. */
   backoff?: GatewayDuration;
-  /** weft: conditions besides `codes`. Default [connect-failure, reset, gateway-error]. */
+  /** weft: conditions besides `codes`. Default [connect-failure, reset, timeout], plus gateway-error without `codes`. */
   on?: ("5xx" | "gateway-error" | "connect-failure" | "reset" | "timeout")[];
   /** weft: cap on the backoff. Default 10 × backoff. */
   maxBackoff?: GatewayDuration;

@@ -174,8 +174,26 @@ export interface RouteMatch {
 }
 
 export interface WeightedBackend {
+  /** The cluster requests go to; for an invalid backend, the "name.namespace" it referenced (no such cluster). */
   cluster: string;
   weight: number;
+  /** Header modifiers of this backend only (Gateway API backendRefs[].filters), applied after the route's. */
+  filters?: BackendFilters;
+  /**
+   * Present when the reference cannot be resolved (Gateway API ResolvedRefs=False): the backend keeps
+   * its weight, and the requests that pick it are answered 500 `invalid_backend`, as the Gateway API
+   * requires — a missing Service is a configuration error, unlike a Service with no ready endpoints (503).
+   */
+  invalid?: InvalidReference;
+}
+
+export type BackendFilters = Pick<RouteFilters, "requestHeaders" | "responseHeaders">;
+
+export interface InvalidReference {
+  /** The Gateway API's ResolvedRefs reasons. */
+  reason: "BackendNotFound" | "RefNotPermitted";
+  /** What is wrong, for the 500's detail and `weft get`: "Service ghost.shop does not exist". */
+  message: string;
 }
 
 export interface Cluster {

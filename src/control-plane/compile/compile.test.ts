@@ -12,6 +12,7 @@ import type {
   FaultInjection,
   HTTPRoute,
   Mesh,
+  ReferenceGrant,
   Service,
   TrafficPolicy,
   Workload,
@@ -60,6 +61,7 @@ function load(file: string): { state: MeshState; proxy: Workload; reach?: string
     routes: of<HTTPRoute>("HTTPRoute"),
     trafficPolicies: of<TrafficPolicy>("TrafficPolicy"),
     faultInjections: of<FaultInjection>("FaultInjection"),
+    referenceGrants: of<ReferenceGrant>("ReferenceGrant"),
   };
   const proxyName = text.match(/^# proxy: (\S+)/m)?.[1];
   const proxy = state.workloads.find((w) => w.metadata.name === proxyName);
@@ -211,4 +213,77 @@ test("a state prepared once compiles every proxy, in any order, exactly as a fre
       }
     }
   }
+});
+
+test("GAMMA scope: a consumer route changes only its own namespace's callers; the rest keep the producer's", () => {
+  const { state } = load("route-scope.yaml");
+  const prepared = prepareState(state);
+  const routesOf = (proxyName: string) => {
+    const w = state.workloads.find((x) => x.metadata.name === proxyName)!;
+    const s = compileSnapshot(state, { workload: w, appPort: 8080 }, prepared);
+    return s.outbound["reviews.shop"].routes.map((r) => `${r.name} ${JSON.stringify(r.timeouts ?? {})}`);
+  };
+  assert.deepEqual(routesOf("web-1"), ['fast/reviews-fast/0 {"requestMs":100}']);
+  assert.deepEqual(routesOf("batch-1"), ['slow/reviews-patient/0 {"requestMs":30000}']);
+  // Callers with no consumer route of their own — in the Service's namespace or any other — get the
+  // producer route, untouched by fast's and slow's.
+  assert.deepEqual(routesOf("admin-1"), ["shop/reviews-split/0 {}"]);
+  assert.deepEqual(routesOf("reviews-1"), ["shop/reviews-split/0 {}"]);
+  // Without a producer route, callers elsewhere get the catch-all, not another namespace's route.
+  const noProducer = structuredClone(state);
+  noProducer.routes = noProducer.routes.filter((r) => r.metadata.namespace !== "shop");
+  const admin = noProducer.workloads.find((x) => x.metadata.name === "admin-1")!;
+  assert.deepEqual(
+    compileSnapshot(noProducer, { workload: admin, appPort: 8080 }).outbound["reviews.shop"].routes.map(
+      (r) => r.name,
+    ),
+    ["default"],
+  );
+});
+
+test("a ReferenceGrant opens a namespace's Services to routes; removing it makes the backend invalid again", () => {
+  const { state, proxy, reach } = load("backend-refs.yaml");
+  const backends = (st: MeshState) =>
+    compileSnapshot(st, { workload: proxy, appPort: 8080, reach }).outbound[
+      "reviews.default"
+    ].routes[0].backends.map((b) => `${b.cluster} ${b.invalid?.reason ?? "ok"}`);
+  assert.deepEqual(backends(state), [
+    "reviews.default ok",
+    "ghost.default BackendNotFound",
+    "payments.billing ok",
+    "missing.billing BackendNotFound",
+    "ledger.finance RefNotPermitted",
+  ]);
+  const revoked = structuredClone(state);
+  revoked.referenceGrants = revoked.referenceGrants.filter((g) => g.metadata.namespace !== "billing");
+  const s = compileSnapshot(revoked, { workload: proxy, appPort: 8080, reach });
+  assert.deepEqual(backends(revoked).slice(2, 4), [
+    "payments.billing RefNotPermitted",
+    "missing.billing RefNotPermitted",
+  ]);
+  assert.equal(s.clusters["payments.billing"], undefined);
+  // A grant for another kind or namespace opens nothing; one naming this route's namespace does.
+  const granted = structuredClone(state);
+  granted.referenceGrants
+    .find((g) => g.metadata.namespace === "finance")!
+    .spec.from.push({
+      group: "gateway.networking.k8s.io",
+      kind: "GRPCRoute",
+      namespace: "default",
+    });
+  assert.equal(backends(granted)[4], "ledger.finance RefNotPermitted");
+  granted.referenceGrants
+    .find((g) => g.metadata.namespace === "finance")!
+    .spec.from.push({
+      group: "gateway.networking.k8s.io",
+      kind: "HTTPRoute",
+      namespace: "default",
+    });
+  assert.equal(backends(granted)[4], "ledger.finance ok");
+  // The mirror to ledger.finance is left out without the grant and sent with it.
+  const mirrors = (st: MeshState) =>
+    compileSnapshot(st, { workload: proxy, appPort: 8080, reach }).outbound["reviews.default"].routes[0]
+      .mirrors;
+  assert.equal(mirrors(state), undefined);
+  assert.deepEqual(mirrors(granted), [{ cluster: "ledger.finance", percent: 100 }]);
 });

@@ -14,6 +14,7 @@ import {
   type FaultInjection,
   type HTTPRoute,
   type Mesh,
+  type ReferenceGrant,
   type Service,
   type TrafficPolicy,
   type Workload,
@@ -28,6 +29,8 @@ import type {
   ProxySnapshot,
   Route,
 } from "../../model/snapshot.ts";
+import { grantIndex, type RefContext } from "./backend-refs.ts";
+import { routeScopeIndex, routesInScope, type ServiceRoutes } from "./route-scope.ts";
 import { attachedRoutes } from "./routes.ts";
 import {
   clusterPolicy,
@@ -45,6 +48,7 @@ export interface MeshState {
   routes: HTTPRoute[];
   trafficPolicies: TrafficPolicy[];
   faultInjections: FaultInjection[];
+  referenceGrants: ReferenceGrant[];
 }
 
 export interface ProxyRequest {
@@ -65,6 +69,11 @@ export interface PreparedState {
   policies: Map<string, TrafficPolicy>;
   /** Workloads by namespace, in state order. */
   workloadsIn: Map<string, Workload[]>;
+  /** Each Service's HTTPRoutes, producer and consumer (route-scope.ts). */
+  routeScopes: Map<string, ServiceRoutes<HTTPRoute>>;
+  /** What backendRefs resolve against: Services and ReferenceGrants. */
+  refs: RefContext;
+  /** Compiled routes by service key, or "key@namespace" for a namespace's consumer routes. */
   routes: Map<string, Route[]>;
   clusters: Map<string, Cluster>;
 }
@@ -83,6 +92,8 @@ export function prepareState(state: MeshState): PreparedState {
     faults: faultIndex(state.faultInjections),
     policies: policyIndex(state.trafficPolicies),
     workloadsIn,
+    routeScopes: routeScopeIndex(state.routes, services),
+    refs: { services, grants: grantIndex(state.referenceGrants) },
     routes: new Map(),
     clusters: new Map(),
   };
@@ -111,10 +122,15 @@ export function compileSnapshot(
   for (const key of sh.keys) {
     if (reach && !reach.has(key)) continue;
     const svc = services.get(key) as Service;
-    let routes = sh.routes.get(key);
-    if (routes === undefined) sh.routes.set(key, (routes = routesFor(svc, state.routes, sh.faults)));
+    // GAMMA: the caller's namespace's consumer routes for this Service, else its producer routes;
+    // producer results are shared by every namespace that has no consumer routes of its own.
+    const scoped = routesInScope(sh.routeScopes, key, namespace);
+    const cacheKey = scoped.consumer ? `${key}@${namespace}` : key;
+    let routes = sh.routes.get(cacheKey);
+    if (routes === undefined) sh.routes.set(cacheKey, (routes = routesFor(svc, scoped.routes, sh)));
     for (const r of routes) {
-      for (const b of r.backends) addCluster(b.cluster);
+      // An invalid backend has no cluster: the proxy answers its share of requests itself.
+      for (const b of r.backends) if (b.invalid === undefined) addCluster(b.cluster);
       // Mirrored copies go to their own cluster, which the proxy must have like any backend's.
       for (const m of r.mirrors ?? []) addCluster(m.cluster);
     }
@@ -177,8 +193,8 @@ function serviceIndex(state: MeshState): Map<string, Service> {
   return out;
 }
 
-function routesFor(svc: Service, all: HTTPRoute[], faults: FaultIndex): Route[] {
-  const attached = attachedRoutes(svc, all, faults);
+function routesFor(svc: Service, inScope: readonly HTTPRoute[], sh: PreparedState): Route[] {
+  const attached = attachedRoutes(svc, inScope, sh.faults, sh.refs);
   if (attached.length > 0) return attached;
   const self = `${svc.metadata.name}.${svc.metadata.namespace}`;
   return [{ name: "default", matches: [{}], backends: [{ cluster: self, weight: 1 }] }];

@@ -1,9 +1,11 @@
 // HTTPRoute → ordered proxy routes for one Service, following the Gateway API's precedence rules:
 // one proxy route per (rule, match) pair, sorted so the most specific match is tried first. Each
-// route carries its rule's filters, timeouts, retry and mirrors (traffic.ts).
+// route carries its rule's filters, timeouts, retry and mirrors (traffic.ts), and its backends as
+// backend-refs.ts resolves them. Which HTTPRoutes apply to a given caller is route-scope.ts' call.
 
 import type { HTTPRoute, HTTPRouteMatch, Service } from "../../model/resources.ts";
 import type { Route, RouteMatch } from "../../model/snapshot.ts";
+import { compileBackendRef, resolveServiceRef, type RefContext } from "./backend-refs.ts";
 import { ruleTraffic, type FaultIndex } from "./traffic.ts";
 
 interface Candidate {
@@ -14,17 +16,27 @@ interface Candidate {
   index: number;
 }
 
-export function attachedRoutes(svc: Service, all: HTTPRoute[], faults: FaultIndex): Route[] {
+/** `attached`: the HTTPRoutes attached to `svc` that apply to the caller (route-scope.ts). */
+export function attachedRoutes(
+  svc: Service,
+  attached: readonly HTTPRoute[],
+  faults: FaultIndex,
+  refs: RefContext,
+): Route[] {
   const candidates: Candidate[] = [];
-  for (const hr of all) {
-    if (!attachesTo(hr, svc)) continue;
+  const parent = `${svc.metadata.name}.${svc.metadata.namespace}`;
+  for (const hr of attached) {
     const ns = hr.metadata.namespace;
+    const from = { kind: "HTTPRoute", namespace: ns } as const;
+    // A mirror whose backend cannot be resolved is left out: mirrored copies are fire-and-forget,
+    // so there is no caller to answer 500 to.
+    const mirrorTarget = (ref: { name: string; namespace?: string }) => {
+      const r = resolveServiceRef(ref, from, parent, refs);
+      return r.invalid ? undefined : r.cluster;
+    };
     (hr.spec.rules ?? [{}]).forEach((rule, i) => {
-      const backends = (rule.backendRefs ?? []).map((b) => ({
-        cluster: `${b.name}.${b.namespace ?? ns}`,
-        weight: b.weight ?? 1,
-      }));
-      const traffic = ruleTraffic(rule, ns, faults);
+      const backends = (rule.backendRefs ?? []).map((b) => compileBackendRef(b, from, parent, refs));
+      const traffic = ruleTraffic(rule, ns, faults, mirrorTarget);
       const matches: HTTPRouteMatch[] = rule.matches?.length ? rule.matches : [{}];
       for (const m of matches) {
         const match = normalizeMatch(m);
@@ -45,19 +57,6 @@ export function attachedRoutes(svc: Service, all: HTTPRoute[], faults: FaultInde
   }
   candidates.sort(byPrecedence);
   return candidates.map((c) => c.route);
-}
-
-function attachesTo(hr: HTTPRoute, svc: Service): boolean {
-  return hr.spec.parentRefs.some(
-    (p) =>
-      (p.kind ?? "Service") === "Service" &&
-      (p.group ?? "") in { "": 1, core: 1 } &&
-      p.name === svc.metadata.name &&
-      (p.namespace ?? hr.metadata.namespace) === svc.metadata.namespace &&
-      (p.port === undefined ||
-        (svc.spec.ports ?? []).length === 0 ||
-        svc.spec.ports!.some((sp) => sp.port === p.port)),
-  );
 }
 
 function normalizeMatch(m: HTTPRouteMatch): RouteMatch {

@@ -57,7 +57,16 @@ export const UNRESOLVED_FILTER_FAULT: FaultPolicy = { abort: { status: 500, perc
 
 const ms = (d: string): number => parseGatewayDuration(d) ?? 0;
 
-export function ruleTraffic(rule: HTTPRouteRule, namespace: string, faults: FaultIndex): RuleTraffic {
+/**
+ * `mirrorTarget` resolves a RequestMirror's backend to its cluster, or undefined to leave the mirror
+ * out (an unresolved reference); without it, the backend's "name.namespace" is used as it is.
+ */
+export function ruleTraffic(
+  rule: HTTPRouteRule,
+  namespace: string,
+  faults: FaultIndex,
+  mirrorTarget?: (ref: { name: string; namespace?: string }) => string | undefined,
+): RuleTraffic {
   const filters: RouteFilters = {};
   const mirrors: Mirror[] = [];
   let fault: FaultPolicy | undefined;
@@ -81,7 +90,8 @@ export function ruleTraffic(rule: HTTPRouteRule, namespace: string, faults: Faul
     } else if (f.type === "RequestMirror" && f.requestMirror) {
       const m = f.requestMirror;
       const ref = m.backendRef;
-      mirrors.push({ cluster: `${ref.name}.${ref.namespace ?? namespace}`, percent: mirrorPercent(m) });
+      const cluster = mirrorTarget ? mirrorTarget(ref) : `${ref.name}.${ref.namespace ?? namespace}`;
+      if (cluster !== undefined) mirrors.push({ cluster, percent: mirrorPercent(m) });
     } else if (f.type === "ExtensionRef" && f.extensionRef) {
       const found = faults.get(`${namespace}/${f.extensionRef.name}`);
       fault = found ? faultPolicy(found) : UNRESOLVED_FILTER_FAULT;
@@ -124,17 +134,21 @@ export function ruleTraffic(rule: HTTPRouteRule, namespace: string, faults: Faul
 }
 
 /**
- * Without explicit conditions, retry what is safe to retry: failures where the request most likely
- * never reached the app (connect failure, reset), plus gateway errors (502/503/504) — unless the
- * user listed `codes`, which says precisely which responses to retry, so gateway errors are not
- * added behind their back.
+ * Without explicit conditions, a retry stanza retries connection errors — a connection that could not
+ * be made (refused, connect timeout, TLS handshake failure), a reset or close before the response,
+ * and a per-try timeout (`timeouts.backendRequest`) — as the Gateway API says implementations should,
+ * plus gateway errors (502/503/504) unless the user listed `codes`, which says precisely which
+ * responses to retry, so gateway errors are not added behind their back. A reset or a timeout may
+ * come after the app received the request, so those are retried only for idempotent methods unless
+ * the rule sets `nonIdempotent` (the proxy's methodRetriable).
  */
 function defaultRetryOn(codes: number[] | undefined): RetryCondition[] {
-  return codes ? ["connect-failure", "reset"] : ["connect-failure", "reset", "gateway-error"];
+  const connection: RetryCondition[] = ["connect-failure", "reset", "timeout"];
+  return codes ? connection : [...connection, "gateway-error"];
 }
 
 /** Header names are lower-cased: HTTP/2 requires it and the proxy compares them without folding. */
-function headerModifier(h: HTTPHeaderFilter): HeaderModifier {
+export function headerModifier(h: HTTPHeaderFilter): HeaderModifier {
   const lower = (list: { name: string; value: string }[] | undefined) =>
     list?.map((x) => ({ name: x.name.toLowerCase(), value: x.value }));
   return omitUndefined({
