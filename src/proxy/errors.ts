@@ -34,6 +34,12 @@ export const LOCAL_REPLIES = {
   circuit_open: { status: 503 },
   /** A FaultInjection abort: the status is the one configured (the catalogue's is the fallback). */
   fault_injected: { status: 503 },
+  /**
+   * The route picked a backend whose reference cannot be resolved (a Service that does not exist, or
+   * one in another namespace without a ReferenceGrant): a configuration error, 500 as the Gateway API
+   * requires. A Service that exists but has no ready endpoints is upstream_unavailable (503).
+   */
+  invalid_backend: { status: 500 },
   /** A bug in the proxy, caught at the edge so that one request fails, not the process. */
   internal_error: { status: 500 },
 } as const;

@@ -13,7 +13,8 @@ export function checkSnapshot(s: ProxySnapshot): string | undefined {
       return `outbound.${key}: hosts/routes missing`;
     for (const r of svc.routes) {
       for (const b of r.backends)
-        if (!s.clusters[b.cluster]) return `outbound.${key} route ${r.name}: unknown cluster ${b.cluster}`;
+        if (b.invalid === undefined && !s.clusters[b.cluster])
+          return `outbound.${key} route ${r.name}: unknown cluster ${b.cluster}`;
       for (const m of r.matches) {
         for (const re of [
           m.path?.type === "RegularExpression" ? m.path.value : undefined,

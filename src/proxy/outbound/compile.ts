@@ -8,6 +8,7 @@ import type {
   Cluster,
   ClusterPolicy,
   FaultPolicy,
+  HeaderModifier,
   HedgePolicy,
   OutboundService,
   ProxySnapshot,
@@ -23,6 +24,7 @@ import { DEFAULT_RETRY_BUDGET, RetryBudget } from "./retry.ts";
 import type { UpstreamPool, UpstreamPools } from "../transport/upstream-pools.ts";
 import { WeightedPicker } from "./backend-picker.ts";
 import { HostTable } from "./host-table.ts";
+import { composeHeaderModifiers } from "./filters.ts";
 import { compileRouteMatches, type RequestView, type RouteMatcher } from "./route-match.ts";
 
 export interface CompiledEndpoint {
@@ -97,6 +99,26 @@ export interface CompiledBackend {
   readonly stats: StatsByCode;
   /** The route's counters for this destination (bound on first use). */
   readonly counters: RouteCounters;
+  /** This backend's own header modifiers (backendRefs[].filters); undefined when it has none. */
+  readonly filters: BackendHeaderFilters | undefined;
+  readonly invalid?: undefined;
+}
+
+/**
+ * A backend whose reference the control plane could not resolve: it keeps its share of the route's
+ * traffic, and the listener answers that share with 500 invalid_backend (Gateway API semantics).
+ */
+export interface InvalidBackend {
+  /** Why, for the reply's detail: "Service ghost.shop does not exist". */
+  readonly invalid: string;
+  readonly cluster?: undefined;
+}
+
+/** Per-backend header modifiers, ready to apply after the route's own filters. */
+export interface BackendHeaderFilters {
+  readonly requestHeaders: HeaderModifier | undefined;
+  /** The route's response modifier and then this backend's, composed into one. */
+  readonly responseHeaders: HeaderModifier | undefined;
 }
 
 /** Metric handles of one (route, destination), bound on first use. */
@@ -159,7 +181,7 @@ export interface RouteFeatures {
 export interface CompiledRoute {
   readonly name: string;
   readonly matcher: RouteMatcher;
-  readonly backends: WeightedPicker<CompiledBackend>;
+  readonly backends: WeightedPicker<CompiledBackend | InvalidBackend>;
   /** Local replies on this route before a backend is known (upstream_unavailable). */
   readonly stats: StatsByCode;
   readonly features: RouteFeatures | undefined;
@@ -223,6 +245,8 @@ export function compileOutbound(
     const name = `${svc.name}.${svc.namespace}`;
     const routes = svc.routes.map((r): CompiledRoute => {
       const backends = r.backends.map((b) => {
+        if (b.invalid !== undefined)
+          return { weight: b.weight, item: { invalid: b.invalid.message } as InvalidBackend };
         const cluster = clusterOf(b.cluster);
         return {
           weight: cluster ? b.weight : 0,
@@ -230,6 +254,10 @@ export function compileOutbound(
             cluster,
             stats: new StatsByCode(metrics, "outbound", source, cluster.destination, r.name),
             counters: new RouteCounters(metrics, source, cluster.destination, r.name),
+            filters: b.filters && {
+              requestHeaders: b.filters.requestHeaders,
+              responseHeaders: composeHeaderModifiers(r.filters?.responseHeaders, b.filters.responseHeaders),
+            },
           },
         };
       });
@@ -237,7 +265,10 @@ export function compileOutbound(
         name: r.name,
         matcher: compileRouteMatches(r.matches),
         backends: new WeightedPicker(
-          backends.filter((b) => b.item !== undefined) as { item: CompiledBackend; weight: number }[],
+          backends.filter((b) => b.item !== undefined) as {
+            item: CompiledBackend | InvalidBackend;
+            weight: number;
+          }[],
         ),
         stats: new StatsByCode(metrics, "outbound", source, name, r.name),
         features: compileFeatures(r, clusterOf, metrics, source),
@@ -279,7 +310,9 @@ function compileFeatures(
   metrics: ProxyMetrics,
   source: string,
 ): RouteFeatures | undefined {
-  if (!r.filters && !r.timeouts && !r.retry && !r.hedge && !r.fault && !r.mirrors?.length) return undefined;
+  const backendFilters = r.backends.some((b) => b.filters !== undefined);
+  if (!r.filters && !r.timeouts && !r.retry && !r.hedge && !r.fault && !r.mirrors?.length && !backendFilters)
+    return undefined;
   const byDestination = new Map<string, RouteCounters>();
   const counters = (destination: string): RouteCounters => {
     let c = byDestination.get(destination);

@@ -20,6 +20,28 @@ export function modifyHeaders(list: string[], m: HeaderModifier, from = 0): void
   if (m.add !== undefined) for (const h of m.add) list.push(h.name, h.value);
 }
 
+/**
+ * One modifier that does what applying `a` and then `b` does (a backend's filters after its route's):
+ * what `b` removes or sets is dropped from `a`'s set and add lists, everything else is kept in order.
+ */
+export function composeHeaderModifiers(
+  a: HeaderModifier | undefined,
+  b: HeaderModifier | undefined,
+): HeaderModifier | undefined {
+  if (a === undefined || b === undefined) return b ?? a;
+  const replaced = new Set([...(b.remove ?? []), ...(b.set ?? []).map((h) => h.name)]);
+  const keep = (list: { name: string; value: string }[] | undefined) =>
+    (list ?? []).filter((h) => !replaced.has(h.name));
+  const out: HeaderModifier = {};
+  const set = [...keep(a.set), ...(b.set ?? [])];
+  const add = [...keep(a.add), ...(b.add ?? [])];
+  const remove = [...new Set([...(a.remove ?? []), ...(b.remove ?? [])])];
+  if (set.length > 0) out.set = set;
+  if (add.length > 0) out.add = add;
+  if (remove.length > 0) out.remove = remove;
+  return out;
+}
+
 function removeHeader(list: string[], lowerName: string, from: number): void {
   for (let i = list.length - 2; i >= from; i -= 2) {
     if (list[i].length === lowerName.length && list[i].toLowerCase() === lowerName) list.splice(i, 2);

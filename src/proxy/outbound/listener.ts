@@ -209,6 +209,10 @@ class Outbound {
         `route ${route.name} of ${svc.name} has no backend with weight > 0`,
       );
     }
+    if (backend.invalid !== undefined) {
+      x.stats = route.stats;
+      return x.reply("invalid_backend", `route ${route.name} of ${svc.name}: ${backend.invalid}`);
+    }
     x.stats = backend.stats;
     const cluster = backend.cluster;
     const clientAddress = req.socket.remoteAddress;

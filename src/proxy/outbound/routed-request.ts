@@ -107,6 +107,13 @@ function afterDelay(c: RouteContext, counters: RouteCounters): void {
   const filters = f.filters;
   if (filters?.requestHeaders !== undefined) modifyHeaders(x.headers, filters.requestHeaders);
   if (filters?.responseHeaders !== undefined) x.responseHeaders = filters.responseHeaders;
+  // The picked backend's own header filters come after the route's (its response modifier is
+  // already composed with the route's one: compile.ts).
+  const own = c.backend.filters;
+  if (own !== undefined) {
+    if (own.requestHeaders !== undefined) modifyHeaders(x.headers, own.requestHeaders);
+    if (own.responseHeaders !== undefined) x.responseHeaders = own.responseHeaders;
+  }
   let host = c.host;
   if (filters?.rewrite !== undefined) {
     const rw = filters.rewrite;
