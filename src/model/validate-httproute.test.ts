@@ -194,3 +194,56 @@ test("hostnames are host names, optionally wildcarded", () => {
     "route.yaml:6:42: spec.hostnames[2]: must be a lowercase host name, optionally starting with '*.' (got \"Upper.example\")",
   ]);
 });
+
+test("backendRefs[].filters: header modifiers are stored; other filter types are not supported there yet", () => {
+  const { resources, violations } = validateManifests(
+    `${HEAD}metadata: {name: r}
+spec:
+  parentRefs: [{kind: Service, name: reviews}]
+  rules:
+    - backendRefs:
+        - name: reviews-v2
+          filters:
+            - type: RequestHeaderModifier
+              requestHeaderModifier: {set: [{name: X-Version, value: v2}]}
+            - type: ResponseHeaderModifier
+              responseHeaderModifier: {remove: [Server]}
+`,
+    "route.yaml",
+  );
+  assert.deepEqual(violations.map(formatViolation), []);
+  const spec = resources[0].spec as { rules: { backendRefs: unknown[] }[] };
+  assert.deepEqual(spec.rules[0].backendRefs[0], {
+    group: "",
+    kind: "Service",
+    name: "reviews-v2",
+    weight: 1,
+    filters: [
+      { type: "RequestHeaderModifier", requestHeaderModifier: { set: [{ name: "X-Version", value: "v2" }] } },
+      { type: "ResponseHeaderModifier", responseHeaderModifier: { remove: ["Server"] } },
+    ],
+  });
+  assert.deepEqual(
+    lines(`${HEAD}metadata: {name: r}
+spec:
+  parentRefs: [{kind: Service, name: reviews}]
+  rules:
+    - backendRefs:
+        - name: a
+          filters:
+            - {type: RequestMirror, requestMirror: {backendRef: {name: b}}}
+            - {type: RequestHeaderModifier, requestHeaderModifier: {set: [{name: Host, value: evil}]}}
+            - {type: RequestHeaderModifier, requestHeaderModifier: {add: [{name: x-a, value: "a\\r\\nx-b: b"}]}}
+            - {type: CORS}
+        - {name: c, filters: "none"}
+`),
+    [
+      'route.yaml:10:22: spec.rules[0].backendRefs[0].filters[0].type: filter type "RequestMirror" in a backendRef is not supported by weft yet (supported here: RequestHeaderModifier, ResponseHeaderModifier; a rule\'s own filters support every type)',
+      'route.yaml:11:82: spec.rules[0].backendRefs[0].filters[1].requestHeaderModifier.set[0].name: is managed by the proxy (framing or per hop) and cannot be modified; use a URLRewrite filter\'s hostname (got "Host")',
+      "route.yaml:12:22: spec.rules[0].backendRefs[0].filters[2].type: only one RequestHeaderModifier filter is allowed per rule (also spec.rules[0].backendRefs[0].filters[1])",
+      'route.yaml:12:94: spec.rules[0].backendRefs[0].filters[2].requestHeaderModifier.add[0].value: must not contain CR, LF or NUL characters (got "a\\r\\nx-b: b")',
+      'route.yaml:13:22: spec.rules[0].backendRefs[0].filters[3].type: filter type "CORS" is not supported by weft yet (supported: RequestHeaderModifier, ResponseHeaderModifier, RequestRedirect, URLRewrite, RequestMirror, ExtensionRef)',
+      'route.yaml:14:30: spec.rules[0].backendRefs[1].filters: must be a list (got "none")',
+    ],
+  );
+});
