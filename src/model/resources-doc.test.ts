@@ -15,6 +15,8 @@ const HEADS: Record<string, string> = {
   HTTPRoute: "apiVersion: gateway.networking.k8s.io/v1\nkind: HTTPRoute\nmetadata: {name: example}\n",
   TrafficPolicy: "apiVersion: weft.dev/v1alpha1\nkind: TrafficPolicy\nmetadata: {name: example}\n",
   FaultInjection: "apiVersion: weft.dev/v1alpha1\nkind: FaultInjection\nmetadata: {name: example}\n",
+  ReferenceGrant:
+    "apiVersion: gateway.networking.k8s.io/v1beta1\nkind: ReferenceGrant\nmetadata: {name: example}\n",
 };
 
 /** YAML blocks with the `## Kind` section they appear in. */
