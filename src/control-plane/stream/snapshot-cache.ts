@@ -64,6 +64,8 @@ export interface SnapshotCacheOptions {
   debounceMs: number;
   /** Where compiler bugs are reported (default stderr). */
   log?: (msg: string) => void;
+  /** The compiler (default compileSnapshot); tests inject a broken one. */
+  compile?: typeof compileSnapshot;
 }
 
 export class SnapshotCache implements SnapshotReader {
@@ -176,7 +178,7 @@ export class SnapshotCache implements SnapshotReader {
     const { state } = this.#opts;
     let snapshot: ProxySnapshot;
     try {
-      snapshot = compileSnapshot(state.state(), entry.node, state.prepared());
+      snapshot = (this.#opts.compile ?? compileSnapshot)(state.state(), entry.node, state.prepared());
     } catch (err) {
       // The compiler is pure over validated resources: a throw is a bug, for this proxy only.
       this.#bug(`compiling the snapshot of ${key} failed: ${(err as Error).message}`);
