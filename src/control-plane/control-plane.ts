@@ -1,4 +1,4 @@
-// Wires the control plane together: store → mesh state → (compiler) → config stream; CA and token
+// Wires the control plane together: store → mesh state → snapshot cache (compiler) → config stream; CA and token
 // issuer; the config API. On first start it writes the admin credential and a CLI config into the
 // data directory so that the local `weft` CLI just works.
 
@@ -16,6 +16,7 @@ import { createApiServer } from "./api/server.ts";
 import { MeshStateCache } from "./mesh-state.ts";
 import { StaticHealth } from "./static-health.ts";
 import { createStreamServer, type StreamServer } from "./stream/server.ts";
+import { SnapshotCache } from "./stream/snapshot-cache.ts";
 import { writeCliConfig } from "../client/cli-config.ts";
 
 export interface ControlPlaneOptions {
@@ -43,6 +44,8 @@ export interface ControlPlane {
   adminToken: string;
   ca: CertificateAuthority;
   state: MeshStateCache;
+  /** Every connected proxy's current snapshot: what the config stream (and later xDS) serves. */
+  snapshots: SnapshotCache;
   stream: StreamServer;
   close(): Promise<void>;
 }
@@ -74,12 +77,12 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
     trustDomain,
     certTtlSeconds: opts.certTtlSeconds,
   });
+  const snapshots = new SnapshotCache({ state, debounceMs: opts.debounceMs ?? 20 });
   const stream = createStreamServer({
     store,
-    state,
+    cache: snapshots,
     tls: { ...tls, trustBundlePem: ca.trustBundlePem },
     graceSeconds: opts.graceSeconds ?? 10,
-    debounceMs: opts.debounceMs ?? 20,
     clock: opts.clock,
   });
   let apiAddr: AddressInfo, streamAddr: AddressInfo;
@@ -89,6 +92,7 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
   } catch (err) {
     // Whatever did start is stopped, so a failed start leaves nothing running.
     if (api.listening) await new Promise((r) => api.close(r));
+    snapshots.stop();
     state.stop();
     if (!opts.store) await store.close();
     throw err;
@@ -106,11 +110,13 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
     adminToken,
     ca,
     state,
+    snapshots,
     stream,
     async close() {
       staticHealth.stop();
       api.closeAllConnections();
       await Promise.all([new Promise((r) => api.close(r)), stream.close()]);
+      snapshots.stop();
       state.stop();
       if (!opts.store) await store.close();
     },

@@ -1,5 +1,6 @@
 // The proxy config stream server (HTTP/2 over mutual TLS, port 15010). It only speaks the protocol:
-// authenticate, hand each stream to a ProxySession, count what is connected.
+// authenticate, hand each stream to a ProxySession (which registers the proxy and follows its
+// snapshots in the cache), count what is connected.
 
 import {
   createSecureServer,
@@ -12,17 +13,16 @@ import type { TLSSocket } from "node:tls";
 import { STREAM_PATH } from "../../model/stream-protocol.ts";
 import { parseSpiffeId, peerSpiffeId } from "../../pki/spiffe.ts";
 import type { Clock, Store } from "../../store/store.ts";
-import type { MeshStateCache } from "../mesh-state.ts";
 import { ProxySession } from "./proxy-session.ts";
+import type { SnapshotCache } from "./snapshot-cache.ts";
 
 export interface StreamServerOptions {
   store: Store;
-  state: MeshStateCache;
+  /** Where each proxy's snapshot comes from (compiled there, only read here). */
+  cache: SnapshotCache;
   tls: { keyPem: string; certPem: string; trustBundlePem: string };
   /** How long a registered workload outlives its stream (seconds). */
   graceSeconds: number;
-  /** Coalesces bursts of changes into one push (ms). */
-  debounceMs: number;
   /** Time for the liveness pings (default: the system clock); tests share the store's manual clock. */
   clock?: Clock;
 }

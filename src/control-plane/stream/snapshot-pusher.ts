@@ -1,9 +1,9 @@
-// Pushes snapshots to one proxy at the pace the proxy reads them. A push writes the newest snapshot
-// only when the stream has room: once write() returns false nothing more is written until 'drain', and
-// every change meanwhile just marks the proxy as behind. On 'drain' the snapshot is compiled afresh
-// from the state of that moment, so a slow or stalled proxy skips every version in between. What the
-// control plane holds for a proxy is thus at most one encoded snapshot (the one being sent), whatever
-// the rate of change — never a queue of them.
+// Pushes snapshots to one proxy at the pace the proxy reads them. It asks the snapshot cache for the
+// next version the proxy does not have (a one-shot watch), writes it, and asks again only once the
+// stream has room: when write() returns false it waits for 'drain'. Meanwhile the mesh may change
+// any number of times; the cache just marks the proxy stale, and the next watch gets one snapshot
+// of the newest state. What the control plane holds for a proxy is thus at most the one encoded
+// snapshot being sent, plus the cache's current one — never a queue of them.
 
 import type { Writable } from "node:stream";
 import { encodeMessage, type SnapshotMessage } from "../../model/stream-protocol.ts";
@@ -11,31 +11,26 @@ import type { ProxySnapshot } from "../../model/snapshot.ts";
 
 export interface SnapshotPusherOptions {
   stream: Writable;
-  /** The proxy's snapshot as of now (compiled on demand, only when it can be sent). */
-  compile: () => ProxySnapshot;
+  /** The next snapshot whose version differs from `version` (snapshot-cache.ts's watch, bound to this proxy). */
+  next: (version: string | undefined, onSnapshot: (s: ProxySnapshot) => void) => () => void;
   /** The version the proxy already runs (from its hello), never re-sent. */
   initialVersion?: string;
 }
 
 export class SnapshotPusher {
   readonly #stream: Writable;
-  readonly #compile: () => ProxySnapshot;
+  readonly #next: SnapshotPusherOptions["next"];
   #sentVersion: string | undefined;
   #nonce = 0;
-  /** Waiting for 'drain': the stream holds a snapshot the proxy has not read yet. */
-  #blocked = false;
-  /** A change arrived while blocked: send the newest snapshot on 'drain'. */
-  #behind = false;
+  #cancel?: () => void;
   #stopped = false;
-  /** Snapshots written, and pushes that found the stream full (counted for tests and diagnostics). */
+  /** Snapshots written (counted for tests and diagnostics). */
   sent = 0;
-  coalesced = 0;
 
   constructor(opts: SnapshotPusherOptions) {
     this.#stream = opts.stream;
-    this.#compile = opts.compile;
+    this.#next = opts.next;
     this.#sentVersion = opts.initialVersion;
-    this.#stream.on("drain", this.#onDrain);
   }
 
   /** Nonce of the last snapshot written (ACKs are matched against it). */
@@ -43,21 +38,29 @@ export class SnapshotPusher {
     return this.#nonce;
   }
 
+  /** Version of the last snapshot written (or the one the proxy said it runs). */
   get version(): string | undefined {
     return this.#sentVersion;
   }
 
-  /** The mesh changed: send the proxy's new snapshot now, or as soon as the stream drains. */
-  push(): void {
+  start(): void {
+    this.#watch();
+  }
+
+  stop(): void {
+    this.#stopped = true;
+    this.#cancel?.();
+    this.#stream.off("drain", this.#onDrain);
+  }
+
+  #watch(): void {
     if (this.#stopped) return;
-    if (this.#blocked) {
-      this.#behind = true;
-      this.coalesced++;
-      return;
-    }
-    const snapshot = this.#compile();
-    if (snapshot.version === this.#sentVersion) return;
-    if (!this.#stream.writable) return;
+    this.#cancel = this.#next(this.#sentVersion, (s) => this.#write(s));
+  }
+
+  #write(snapshot: ProxySnapshot): void {
+    this.#cancel = undefined;
+    if (this.#stopped || !this.#stream.writable) return;
     this.#sentVersion = snapshot.version;
     const msg: SnapshotMessage = {
       type: "snapshot",
@@ -66,18 +69,9 @@ export class SnapshotPusher {
       snapshot,
     };
     this.sent++;
-    if (!this.#stream.write(encodeMessage(msg))) this.#blocked = true;
+    if (this.#stream.write(encodeMessage(msg))) queueMicrotask(() => this.#watch());
+    else this.#stream.once("drain", this.#onDrain);
   }
 
-  stop(): void {
-    this.#stopped = true;
-    this.#stream.off("drain", this.#onDrain);
-  }
-
-  readonly #onDrain = (): void => {
-    this.#blocked = false;
-    if (!this.#behind) return;
-    this.#behind = false;
-    this.push();
-  };
+  readonly #onDrain = (): void => this.#watch();
 }

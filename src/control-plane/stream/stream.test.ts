@@ -9,7 +9,6 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
 import { resourceKey, type Workload, type WorkloadStatus } from "../../model/resources.ts";
-import type { ProxySnapshot } from "../../model/snapshot.ts";
 import {
   encodeMessage,
   LineDecoder,
@@ -19,6 +18,7 @@ import {
   type HelloMessage,
 } from "../../model/stream-protocol.ts";
 import { Cell } from "../../proxy/agent/cell.ts";
+import { SnapshotCell } from "../../proxy/agent/snapshot-cell.ts";
 import { ConfigClient } from "../../proxy/agent/config-client.ts";
 import type { TlsMaterial } from "../../proxy/types.ts";
 import { startControlPlane, type ControlPlane } from "../control-plane.ts";
@@ -282,7 +282,7 @@ test("the proxy's config client reports health, and re-sends it after a reconnec
     spiffeId: id,
   });
   const client = new ConfigClient({
-    snapshot: new Cell<ProxySnapshot>(),
+    snapshot: new SnapshotCell(),
     url: cp.streamUrl,
     ca: cp.ca.trustBundlePem,
     tls,

@@ -1,5 +1,8 @@
 // The proxy's end of the config stream: one HTTP/2 request to the control plane, authenticated with the
-// mesh certificate. Each snapshot is checked, then ACKed and published — or NACKed and ignored. When the
+// mesh certificate. Each snapshot is checked for consistency (model/snapshot-consistency.ts), then
+// compiled in every listener and swapped in all at once (snapshot-cell.ts), and only then ACKed; a
+// snapshot that fails either step is NACKed with the reason (the violations, or the listener and its
+// compile error) and the proxy keeps running the previous one everywhere. When the
 // control plane goes away the proxy keeps its last good snapshot and reconnects with backoff and jitter,
 // telling the control plane which version it runs so an unchanged snapshot is not resent. The app's
 // health (health-check.ts) goes up the same stream; the latest state is re-sent after every hello,
@@ -8,7 +11,6 @@
 
 import { connect, type ClientHttp2Session, type ClientHttp2Stream } from "node:http2";
 import { logSafe } from "../../model/log-safe.ts";
-import type { ProxySnapshot } from "../../model/snapshot.ts";
 import {
   encodeMessage,
   LineDecoder,
@@ -18,27 +20,45 @@ import {
   type HealthMessage,
   type HelloMessage,
   type ProxyMessage,
+  type SnapshotMessage,
 } from "../../model/stream-protocol.ts";
+import { describeViolations, snapshotViolations } from "../../model/snapshot-consistency.ts";
 import type { Source, TlsMaterial } from "../types.ts";
-import type { Cell } from "./cell.ts";
-import { checkSnapshot } from "./check-snapshot.ts";
+import type { SnapshotCell } from "./snapshot-cell.ts";
+
+/** Why a snapshot was NACKed: it failed the consistency check, or a listener could not compile it. */
+export type RejectReason = "inconsistent" | "compile_failed";
+
+export interface Rejection {
+  version: string;
+  reason: RejectReason;
+  /** What the NACK said. */
+  error: string;
+}
+
+/** NACK messages are bounded: a snapshot's violations can be many and long. */
+const MAX_NACK_ERROR_CHARS = 2048;
 
 export interface ConfigClientOptions {
-  /** Where accepted snapshots are published. */
-  snapshot: Cell<ProxySnapshot>;
+  /** Where accepted snapshots are put into service (compiled and swapped in every listener). */
+  snapshot: SnapshotCell;
   url: string;
   ca: string;
   tls: Source<TlsMaterial>;
   hello: Omit<HelloMessage, "type" | "version">;
   log: (msg: string) => void;
+  /** Each rejected snapshot (metrics count them by reason). */
+  onReject?: (r: Rejection) => void;
   /** Backoff bounds (ms). */
   minBackoffMs?: number;
   maxBackoffMs?: number;
 }
 
 export class ConfigClient {
-  readonly snapshot: Cell<ProxySnapshot>;
+  readonly snapshot: SnapshotCell;
   connected = false;
+  /** The last snapshot NACKed, and why (kept after later ACKs: it says what went wrong last). */
+  lastRejection?: Rejection;
   readonly #opts: ConfigClientOptions;
   #session?: ClientHttp2Session;
   #stream?: ClientHttp2Stream;
@@ -130,14 +150,32 @@ export class ConfigClient {
       return;
     }
     if (msg?.type !== "snapshot") return;
-    const problem = checkSnapshot(msg.snapshot);
-    if (problem) {
-      this.#opts.log(`rejected config ${logSafe(msg.version, 80)}: ${logSafe(problem)}`);
-      this.#send({ type: "nack", nonce: msg.nonce, version: msg.version, error: problem });
-      return;
+    const check = snapshotViolations(msg.snapshot);
+    if (check.violations.length === 0 && msg.snapshot.version !== msg.version)
+      check.violations.push({ path: "version", message: "differs from the message's version" });
+    if (check.violations.length > 0)
+      return this.#reject(msg, "inconsistent", `inconsistent snapshot: ${describeViolations(check)}`);
+    let problem: string | undefined;
+    try {
+      problem = this.snapshot.publish(msg.snapshot);
+    } catch (err) {
+      // A subscriber's bug must not take the proxy down; the control plane hears of it.
+      problem = `publishing failed: ${(err as Error).message}`;
     }
-    this.snapshot.set(msg.snapshot);
+    if (problem) return this.#reject(msg, "compile_failed", `not applied: ${problem}`);
     this.#send({ type: "ack", nonce: msg.nonce, version: msg.version });
+  }
+
+  #reject(msg: SnapshotMessage, reason: RejectReason, error: string): void {
+    const bounded =
+      error.length > MAX_NACK_ERROR_CHARS ? `${error.slice(0, MAX_NACK_ERROR_CHARS)}...` : error;
+    const version = typeof msg.version === "string" ? msg.version.slice(0, 128) : String(msg.version);
+    this.lastRejection = { version, reason, error: bounded };
+    this.#opts.onReject?.(this.lastRejection);
+    this.#opts.log(
+      `rejected config ${logSafe(version, 80)}; still running ${logSafe(this.snapshot.current()?.version ?? "none", 80)}: ${logSafe(bounded)}`,
+    );
+    this.#send({ type: "nack", nonce: msg.nonce, version, error: bounded });
   }
 
   #send(msg: ProxyMessage): void {

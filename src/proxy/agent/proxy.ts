@@ -27,12 +27,12 @@ import { createInboundListener } from "../inbound/listener.ts";
 import { ProxyMetrics } from "../metrics/registry.ts";
 import { createOutboundListener } from "../outbound/listener.ts";
 import { CertificateManager } from "./certificates.ts";
-import { Cell } from "./cell.ts";
 import { ConfigClient } from "./config-client.ts";
 import { AppHealth } from "./health-check.ts";
 import { tuneHeapForProxy } from "./heap-tuning.ts";
 import { DEFAULT_DRAIN_DELAY_MS, DEFAULT_DRAIN_TIMEOUT_MS } from "./lifecycle-defaults.ts";
 import { ServingGate } from "./serving.ts";
+import { SnapshotCell } from "./snapshot-cell.ts";
 
 export interface ProxyOptions {
   service: string;
@@ -109,7 +109,8 @@ export async function startProxy(opts: ProxyOptions): Promise<RunningProxy> {
   await certs.start();
 
   const metrics = new ProxyMetrics();
-  const snapshot = new Cell<ProxySnapshot>();
+  // Listeners compile each snapshot and swap it in all at once; the client ACKs only after that.
+  const snapshot = new SnapshotCell();
   const firstConfig = new Promise<ProxySnapshot>((resolve) => {
     const off = snapshot.subscribe((s) => {
       off();
@@ -118,7 +119,7 @@ export async function startProxy(opts: ProxyOptions): Promise<RunningProxy> {
   });
   const timeouts =
     opts.responseHeadersTimeoutMs === undefined ? {} : { responseHeadersMs: opts.responseHeadersTimeoutMs };
-  const listenerOpts = { config: snapshot, tls: certs.material, metrics, timeouts };
+  const listenerOpts = { config: snapshot, tls: certs.material, metrics, timeouts, log };
   const inbound = createInboundListener(listenerOpts);
   const outbound = createOutboundListener(listenerOpts);
   const upstreams = (opts.upstreams ?? []).map((u) => ({
@@ -172,6 +173,7 @@ export async function startProxy(opts: ProxyOptions): Promise<RunningProxy> {
     ca: opts.controlPlane.ca,
     tls: certs.material,
     log,
+    onReject: (r) => metrics.configRejected.series(r.reason).value++,
     hello: {
       workload,
       address,

@@ -36,6 +36,7 @@ import { attachPlaintextPeer, attachTlsPeer, peerOf, type InboundPeer } from "./
 import { createSniffingServer } from "./protocol-sniffer.ts";
 import { monotonicClock, RateLimiter, type Clock } from "./rate-limit.ts";
 import { tlsFailureReason } from "./tls-failures.ts";
+import { applyOrLog, followSnapshots } from "../config-swap.ts";
 
 export interface InboundListenerOptions {
   config: Source<ProxySnapshot>;
@@ -46,6 +47,8 @@ export interface InboundListenerOptions {
   pool?: PoolOptions;
   /** Clock of the rate limit's token buckets (ms, monotonic); injectable for tests. */
   rateLimitClock?: Clock;
+  /** Where config problems are reported (a snapshot that does not compile keeps the previous one). */
+  log?: (msg: string) => void;
 }
 
 export interface InboundListener extends ProxyListener {
@@ -180,9 +183,9 @@ class Inbound {
     this.lifecycle = new ListenerLifecycle(front, [this.tlsEdge, this.plainEdge], opts.metrics, "inbound");
 
     const config = opts.config.current();
-    if (config) this.apply(config);
+    if (config) applyOrLog("inbound listener", (s) => this.prepare(s), config, opts.log);
     this.#unsubscribe.push(
-      opts.config.subscribe((s) => this.apply(s)),
+      followSnapshots(opts.config, "inbound listener", (s) => this.prepare(s), opts.log),
       opts.tls.subscribe((m) =>
         (tlsServer as unknown as https.Server).setSecureContext(serverContextOptions(m)),
       ),
@@ -205,18 +208,24 @@ class Inbound {
     socket.destroySoon();
   }
 
-  apply(s: ProxySnapshot): void {
-    if (s.version === this.table?.version) return;
-    this.table = new InboundTable(
+  /** Compiles the inbound table (throws if it cannot); the returned commit swaps it in (config-swap.ts). */
+  prepare(s: ProxySnapshot): (() => void) | undefined {
+    if (s.version === this.table?.version) return undefined;
+    const generation = this.#generation + 1;
+    const table = new InboundTable(
       s,
-      ++this.#generation,
+      generation,
       this.pools,
       this.#opts.metrics,
       this.table?.limiter,
       this.#opts.rateLimitClock ?? monotonicClock,
     );
-    this.pools.sync();
-    this.#opts.metrics.configUpdates.series("inbound").value++;
+    return () => {
+      this.#generation = generation;
+      this.table = table;
+      this.pools.sync();
+      this.#opts.metrics.configUpdates.series("inbound").value++;
+    };
   }
 
   handle(req: IncomingMessage, res: ServerResponse, edge: HttpEdge): void {

@@ -83,6 +83,11 @@ export class ProxyMetrics {
     "Config snapshots a listener compiled.",
     ["direction"],
   );
+  readonly configRejected: MetricFamily<CounterSeries> = this.registry.counter(
+    "weft_config_rejected_total",
+    "Config snapshots the proxy NACKed and did not run: inconsistent, or compile_failed in a listener.",
+    ["reason"],
+  );
 
   // Traffic management decisions (issue 3): every one visible, per route and destination.
   readonly retries: MetricFamily<CounterSeries> = this.registry.counter(

@@ -44,6 +44,7 @@ import { notSentOutcome, outcomeOfReply, outcomeOfStatus } from "./outcomes.ts";
 import { MAX_RESENDS } from "./retry.ts";
 import { answerRedirect, REAL_CLOCK, runRoute, type RouteClock } from "./routed-request.ts";
 import { acceptConnect, tunnelAuthorityOf } from "./connect-tunnel.ts";
+import { applyOrLog, followSnapshots } from "../config-swap.ts";
 
 export interface OutboundListenerOptions {
   config: Source<ProxySnapshot>;
@@ -112,27 +113,25 @@ class Outbound {
       ...opts.limits,
     });
     this.lifecycle = new ListenerLifecycle(this.edge.server, [this.edge], opts.metrics, "outbound");
+    const name = opts.upstream === undefined ? "outbound listener" : `upstream port for ${opts.upstream}`;
     const current = opts.config.current();
-    if (current) this.apply(current);
-    this.#unsubscribe = opts.config.subscribe((s) => this.apply(s));
+    if (current) applyOrLog(name, (s) => this.prepare(s), current, opts.log);
+    this.#unsubscribe = followSnapshots(opts.config, name, (s) => this.prepare(s), opts.log);
   }
 
-  apply(snapshot: ProxySnapshot): void {
-    if (snapshot.version === this.table?.version) return;
-    let table: OutboundTable;
-    try {
-      table = compileOutbound(snapshot, this.pools, this.#opts.metrics, this.table);
-    } catch (err) {
-      this.#opts.log?.(`outbound: snapshot ${snapshot.version} not applied: ${(err as Error).message}`);
-      return;
-    }
-    this.table = table;
-    this.fixed =
-      this.#opts.upstream === undefined
-        ? undefined
-        : (table.services.get(this.#opts.upstream) ?? table.hosts.get(this.#opts.upstream));
-    this.pools.sync();
-    this.#opts.metrics.configUpdates.series("outbound").value++;
+  /** Compiles the routing table (throws if it cannot); the returned commit swaps it in (config-swap.ts). */
+  prepare(snapshot: ProxySnapshot): (() => void) | undefined {
+    if (snapshot.version === this.table?.version) return undefined;
+    const table = compileOutbound(snapshot, this.pools, this.#opts.metrics, this.table);
+    return () => {
+      this.table = table;
+      this.fixed =
+        this.#opts.upstream === undefined
+          ? undefined
+          : (table.services.get(this.#opts.upstream) ?? table.hosts.get(this.#opts.upstream));
+      this.pools.sync();
+      this.#opts.metrics.configUpdates.series("outbound").value++;
+    };
   }
 
   /** A CONNECT authority must name a mesh service (or the fixed one of an --upstream port). */

@@ -1,0 +1,51 @@
+// The checks of what a proxy says on the config stream before anything is stored: its hello (shape,
+// bounds, and that the workload name belongs to the service its certificate names; the Workload
+// fields themselves by the model's validator, hello-workload.ts) and its health and serving reports.
+// Each returns undefined when the message is fine, else what is wrong, naming the field.
+
+import { isIP } from "node:net";
+import type { HealthMessage, HelloMessage, ServingMessage } from "../../model/stream-protocol.ts";
+import { checkHelloWorkload, type HelloPeer } from "./hello-workload.ts";
+
+export function checkServing(m: ServingMessage): string | undefined {
+  return typeof m.serving === "boolean" ? undefined : "serving.serving must be true or false";
+}
+
+export function checkHealth(h: HealthMessage): string | undefined {
+  if (typeof h.healthy !== "boolean") return "health.healthy must be true or false";
+  if (h.detail !== undefined && (typeof h.detail !== "string" || h.detail.length > MAX_HEALTH_DETAIL))
+    return `health.detail must be a string of at most ${MAX_HEALTH_DETAIL} characters`;
+  return undefined;
+}
+
+const MAX_HEALTH_DETAIL = 1024;
+
+export function checkHello(h: HelloMessage, peer: HelloPeer): string | undefined {
+  if (typeof h.workload !== "string" || !/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/.test(h.workload))
+    return "hello.workload must be a DNS label";
+  if (!h.workload.startsWith(`${peer.service}-`)) return `hello.workload must start with "${peer.service}-"`;
+  if (typeof h.address !== "string" || !isIP(h.address)) return "hello.address must be an IP address";
+  for (const f of ["port", "appPort"] as const) {
+    const v = h[f];
+    if (!Number.isInteger(v) || v < 1 || v > 65535) return `hello.${f} must be a port number`;
+  }
+  if (h.reach !== undefined && (!Array.isArray(h.reach) || h.reach.some((r) => typeof r !== "string")))
+    return "hello.reach must be a list of service names";
+  if (h.serving !== undefined && typeof h.serving !== "boolean") return "hello.serving must be true or false";
+  return checkHelloFields(h, peer);
+}
+
+/** Bounds and shapes of the hello fields beyond the basics above: the Workload's, as `weft apply` has them. */
+function checkHelloFields(h: HelloMessage, peer: HelloPeer): string | undefined {
+  if (h.reach !== undefined) {
+    if (h.reach.length > MAX_REACH) return `hello.reach may name at most ${MAX_REACH} services`;
+    const bad = h.reach.findIndex((r) => !SERVICE_REF.test(r));
+    if (bad >= 0) return `hello.reach[${bad}] must be a service name ("name" or "name.namespace")`;
+  }
+  if (h.version !== undefined && (typeof h.version !== "string" || h.version.length > 64))
+    return "hello.version must be a snapshot version string";
+  return checkHelloWorkload(h, peer);
+}
+
+const MAX_REACH = 1000;
+const SERVICE_REF = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?(\.[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?)?$/;

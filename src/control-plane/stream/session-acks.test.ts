@@ -1,0 +1,46 @@
+// The protocol session reads the snapshot cache and keeps the ACK/NACK books: what a proxy receives
+// is the cache's snapshot for it (the session compiles nothing), an ACK records the version sent
+// with the ACKed nonce — not whatever version the proxy claims — and a NACK of the current nonce
+// records the reason against the version sent, while the previous ACK stays.
+
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import { resourceKey } from "../../model/resources.ts";
+import type { SnapshotMessage } from "../../model/stream-protocol.ts";
+import { startHarness } from "../../../test/helpers/stream-client.ts";
+import { waitUntil } from "../../../test/helpers/mesh.ts";
+
+test("a session sends the cache's snapshot and books ACKs and NACKs by nonce", async (t) => {
+  const h = await startHarness(t);
+  const p = await h.open("web");
+  const first = (await p.next((m) => m.type === "snapshot")) as SnapshotMessage;
+  assert.equal(first.version, h.cp.snapshots.get("default/web-1")?.version, "the cache's snapshot");
+  const [session] = h.cp.stream.sessions();
+
+  // An ACK of an old nonce, or one claiming another version, books the version sent with the nonce.
+  p.send({ type: "ack", nonce: first.nonce + 7, version: first.version });
+  p.send({ type: "ack", nonce: first.nonce, version: "whatever-i-like" });
+  await waitUntil(() => session.ackedVersion !== undefined, 5000, "the ACK");
+  assert.equal(session.ackedVersion, first.version);
+
+  // The mesh changes: the cache compiles a new version and the session pushes it.
+  await h.store.put(
+    resourceKey("Service", "default", "shop"),
+    JSON.stringify({
+      apiVersion: "weft.dev/v1alpha1",
+      kind: "Service",
+      metadata: { name: "shop", namespace: "default" },
+      spec: { ports: [{ port: 8080, protocol: "http" }] },
+    }),
+  );
+  const second = (await p.next((m) => m.type === "snapshot" && m.nonce > first.nonce)) as SnapshotMessage;
+  assert.equal(second.version, h.cp.snapshots.get("default/web-1")?.version);
+  assert.ok(second.snapshot.outbound["shop.default"]);
+  p.send({ type: "nack", nonce: second.nonce, version: second.version, error: "outbound listener: boom" });
+  await waitUntil(() => session.lastNack !== undefined, 5000, "the NACK");
+  assert.equal(session.lastNack, "outbound listener: boom");
+  assert.equal(session.lastNackVersion, second.version);
+  assert.equal(session.ackedVersion, first.version, "still running the version it ACKed");
+  p.send({ type: "bye" });
+  await p.closed;
+});

@@ -1,0 +1,202 @@
+// The per-proxy snapshot cache: for every registered proxy, the snapshot compiled from the current
+// mesh state, with its content-derived version. It is the one place where stream sessions' snapshots
+// are compiled.
+//
+// Readers pull, one version at a time (go-control-plane's watches): `watch(proxy, knownVersion, fn)`
+// calls `fn` once, with the first snapshot whose version differs from `knownVersion` — at once if
+// the cache has one, else when a mesh change produces one — and is then done; the reader watches
+// again when it can take the next (the config stream: once the proxy has read the last one). So a
+// proxy is compiled for when the mesh changes (bursts coalesced by `debounceMs`) only if a reader is
+// waiting for it; for a reader that is behind, changes just mark the proxy stale, and one compile
+// of the newest state happens when it asks again. A compile that yields the version a reader has
+// answers nothing.
+//
+// Every compiled snapshot passes the model's consistency check before it is stored. One that fails
+// is a compiler bug: logged loudly, counted, never stored or sent — the proxy keeps the last good one.
+
+import type { ProxySnapshot } from "../../model/snapshot.ts";
+import { describeViolations, snapshotViolations } from "../../model/snapshot-consistency.ts";
+import { logSafe } from "../../model/log-safe.ts";
+import { compileSnapshot, type ProxyRequest } from "../compile/compile.ts";
+import type { MeshStateCache } from "../mesh-state.ts";
+
+/** What a protocol server reads: a proxy's snapshots, as they change. */
+export interface SnapshotReader {
+  /**
+   * Calls `onSnapshot` once, with the proxy's first snapshot whose version is not `knownVersion`:
+   * now (before returning) if there is one, else when there is. Returns the cancel.
+   */
+  watch(
+    proxyKey: string,
+    knownVersion: string | undefined,
+    onSnapshot: (s: ProxySnapshot) => void,
+  ): () => void;
+}
+
+/** A proxy's key in the cache: "namespace/workload". */
+export function proxyKey(namespace: string, workload: string): string {
+  return `${namespace}/${workload}`;
+}
+
+interface Watch {
+  onSnapshot: (s: ProxySnapshot) => void;
+  /** The version the reader has. */
+  version: string | undefined;
+}
+
+interface Entry {
+  /** What to compile for; undefined while only watched (the proxy is not registered yet). */
+  node?: ProxyRequest;
+  /** Registrations holding the node: the entry goes when none is left and nobody watches. */
+  holders: number;
+  snapshot?: ProxySnapshot;
+  /** The mesh changed since `snapshot` was compiled. */
+  stale: boolean;
+  /** Readers waiting for a version they do not have. */
+  watches: Set<Watch>;
+  /** Mesh changes that found no reader waiting: coalesced into the next compile. */
+  deferred: number;
+}
+
+export interface SnapshotCacheOptions {
+  state: MeshStateCache;
+  /** Coalesces bursts of mesh changes into one compile per proxy (ms). */
+  debounceMs: number;
+  /** Where compiler bugs are reported (default stderr). */
+  log?: (msg: string) => void;
+  /** The compiler (default compileSnapshot); tests inject a broken one. */
+  compile?: typeof compileSnapshot;
+}
+
+export class SnapshotCache implements SnapshotReader {
+  readonly #opts: SnapshotCacheOptions;
+  readonly #entries = new Map<string, Entry>();
+  readonly #unsubscribe: () => void;
+  #timer?: NodeJS.Timeout;
+  /** Snapshots compiled, and ones refused by the consistency check (compiler bugs), since start. */
+  compiled = 0;
+  inconsistent = 0;
+
+  constructor(opts: SnapshotCacheOptions) {
+    this.#opts = opts;
+    this.#unsubscribe = opts.state.onChange(() => this.#schedule());
+  }
+
+  /**
+   * A proxy registered with this node (its Workload, app port and reach): its snapshot is compiled
+   * now and on every change. Returns the release; the entry stays while anyone holds or watches it.
+   */
+  setNode(key: string, node: ProxyRequest): () => void {
+    const entry = this.#entry(key);
+    entry.node = node;
+    entry.holders++;
+    entry.stale = true;
+    if (entry.watches.size > 0) this.#refresh(key, entry);
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      entry.holders--;
+      this.#dropIfUnused(key, entry);
+    };
+  }
+
+  watch(key: string, knownVersion: string | undefined, onSnapshot: (s: ProxySnapshot) => void): () => void {
+    const entry = this.#entry(key);
+    if (entry.stale) this.#compile(key, entry);
+    const w: Watch = { onSnapshot, version: knownVersion };
+    if (entry.snapshot && entry.snapshot.version !== knownVersion) {
+      onSnapshot(entry.snapshot);
+      return () => {};
+    }
+    entry.watches.add(w);
+    return () => {
+      entry.watches.delete(w);
+      this.#dropIfUnused(key, entry);
+    };
+  }
+
+  /** Mesh changes that found nobody waiting for this proxy's snapshot (coalesced; diagnostics). */
+  deferred(key: string): number {
+    return this.#entries.get(key)?.deferred ?? 0;
+  }
+
+  /** The proxy's current snapshot, if any (diagnostics and tests). */
+  get(key: string): ProxySnapshot | undefined {
+    return this.#entries.get(key)?.snapshot;
+  }
+
+  /** Proxies with an entry. */
+  get size(): number {
+    return this.#entries.size;
+  }
+
+  stop(): void {
+    clearTimeout(this.#timer);
+    this.#unsubscribe();
+  }
+
+  #entry(key: string): Entry {
+    let e = this.#entries.get(key);
+    if (e === undefined)
+      this.#entries.set(key, (e = { holders: 0, stale: false, watches: new Set(), deferred: 0 }));
+    return e;
+  }
+
+  #dropIfUnused(key: string, entry: Entry): void {
+    if (entry.holders > 0 || entry.watches.size > 0 || this.#entries.get(key) !== entry) return;
+    this.#entries.delete(key);
+  }
+
+  #schedule(): void {
+    if (this.#timer) return;
+    this.#timer = setTimeout(() => {
+      this.#timer = undefined;
+      for (const [key, entry] of this.#entries) {
+        entry.stale = true;
+        if (entry.watches.size > 0) this.#refresh(key, entry);
+        else entry.deferred++;
+      }
+    }, this.#opts.debounceMs);
+  }
+
+  /** Compiles, and answers the waiting readers that do not have the result yet. */
+  #refresh(key: string, entry: Entry): void {
+    this.#compile(key, entry);
+    const s = entry.snapshot;
+    if (s === undefined) return;
+    for (const w of [...entry.watches]) {
+      if (w.version === s.version) continue;
+      entry.watches.delete(w);
+      w.onSnapshot(s);
+    }
+  }
+
+  #compile(key: string, entry: Entry): void {
+    if (!entry.node) return;
+    entry.stale = false;
+    const { state } = this.#opts;
+    let snapshot: ProxySnapshot;
+    try {
+      snapshot = (this.#opts.compile ?? compileSnapshot)(state.state(), entry.node, state.prepared());
+    } catch (err) {
+      // The compiler is pure over validated resources: a throw is a bug, for this proxy only.
+      this.#bug(`compiling the snapshot of ${key} failed: ${(err as Error).message}`);
+      return;
+    }
+    this.compiled++;
+    if (snapshot.version === entry.snapshot?.version) return;
+    const check = snapshotViolations(snapshot);
+    if (check.violations.length > 0) {
+      this.inconsistent++;
+      this.#bug(`compiled an inconsistent snapshot for ${key}, not sent: ${describeViolations(check)}`);
+      return;
+    }
+    entry.snapshot = snapshot;
+  }
+
+  #bug(msg: string): void {
+    const log = this.#opts.log ?? ((m: string) => console.error(m));
+    log(`weft control-plane: BUG: ${logSafe(msg, 2000)}`);
+  }
+}
