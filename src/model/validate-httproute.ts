@@ -83,7 +83,7 @@ export function validateHTTPRouteSpec(
   });
 }
 
-function validateParentRef(c: Checker, path: FieldPath, value: unknown): ParentRef | undefined {
+export function validateParentRef(c: Checker, path: FieldPath, value: unknown): ParentRef | undefined {
   const raw = c.mapping(path, value, PARENT_REF_FIELDS, {
     required: true,
     unsupported: UNSUPPORTED_PARENT_REF_FIELDS,
@@ -135,7 +135,7 @@ function validateRule(c: Checker, path: FieldPath, value: unknown): HTTPRouteRul
   });
 }
 
-function validateBackendRef(c: Checker, path: FieldPath, value: unknown): BackendRef | undefined {
+export function validateBackendRef(c: Checker, path: FieldPath, value: unknown): BackendRef | undefined {
   const raw = c.mapping(path, value, BACKEND_REF_FIELDS, {
     required: true,
     unsupported: UNSUPPORTED_BACKEND_REF_FIELDS,

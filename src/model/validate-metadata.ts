@@ -18,14 +18,14 @@ export const METADATA_FIELDS = [
 
 /**
  * Checks metadata and returns it with the namespace defaulted. Names are DNS-1123 labels, except
- * HTTPRoute names, which the Gateway API allows to be subdomains (`reviews.canary`).
+ * route names (HTTPRoute, GRPCRoute), which the Gateway API allows to be subdomains (`reviews.canary`).
  * `kind` is undefined when the document's kind is unknown: the generic (label) rule applies then.
  */
 export function validateMetadata(c: Checker, value: unknown, kind: Kind | undefined): Metadata | undefined {
   const path = ["metadata"];
   const meta = c.mapping(path, value, METADATA_FIELDS, { required: true });
   if (!meta) return undefined;
-  const nameRule = kind === "HTTPRoute" ? dnsSubdomain : dnsLabel;
+  const nameRule = kind === "HTTPRoute" || kind === "GRPCRoute" ? dnsSubdomain : dnsLabel;
   const name = c.string([...path, "name"], meta.name, { required: true, rule: nameRule });
   const namespace = c.string([...path, "namespace"], meta.namespace, { rule: dnsLabel }) ?? DEFAULT_NAMESPACE;
   const labels = c.stringMap([...path, "labels"], meta.labels, { key: labelKey, value: labelValue });
