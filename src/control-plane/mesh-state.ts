@@ -5,6 +5,7 @@ import {
   RESOURCE_PREFIX,
   type AnyResource,
   type FaultInjection,
+  type GRPCRoute,
   type HTTPRoute,
   type Kind,
   type TrafficPolicy,
@@ -78,6 +79,7 @@ export class MeshStateCache {
       services: all.filter((r) => r.kind === "Service") as MeshState["services"],
       workloads: all.filter((r) => r.kind === "Workload") as MeshState["workloads"],
       routes: all.filter((r): r is HTTPRoute => r.kind === "HTTPRoute"),
+      grpcRoutes: all.filter((r): r is GRPCRoute => r.kind === "GRPCRoute"),
       trafficPolicies: all.filter((r): r is TrafficPolicy => r.kind === "TrafficPolicy"),
       faultInjections: all.filter((r): r is FaultInjection => r.kind === "FaultInjection"),
     };

@@ -12,6 +12,7 @@ import {
   DEFAULT_TRUST_DOMAIN,
   SERVICE_LABEL,
   type FaultInjection,
+  type GRPCRoute,
   type HTTPRoute,
   type Mesh,
   type Service,
@@ -28,6 +29,7 @@ import type {
   ProxySnapshot,
   Route,
 } from "../../model/snapshot.ts";
+import { attachedGrpcRoutes } from "./grpc-routes.ts";
 import { attachedRoutes } from "./routes.ts";
 import {
   clusterPolicy,
@@ -43,6 +45,8 @@ export interface MeshState {
   services: Service[];
   workloads: Workload[];
   routes: HTTPRoute[];
+  /** Absent = none (older callers). */
+  grpcRoutes?: GRPCRoute[];
   trafficPolicies: TrafficPolicy[];
   faultInjections: FaultInjection[];
 }
@@ -112,7 +116,7 @@ export function compileSnapshot(
     if (reach && !reach.has(key)) continue;
     const svc = services.get(key) as Service;
     let routes = sh.routes.get(key);
-    if (routes === undefined) sh.routes.set(key, (routes = routesFor(svc, state.routes, sh.faults)));
+    if (routes === undefined) sh.routes.set(key, (routes = routesFor(svc, state, sh.faults)));
     for (const r of routes) {
       for (const b of r.backends) addCluster(b.cluster);
       // Mirrored copies go to their own cluster, which the proxy must have like any backend's.
@@ -177,8 +181,13 @@ function serviceIndex(state: MeshState): Map<string, Service> {
   return out;
 }
 
-function routesFor(svc: Service, all: HTTPRoute[], faults: FaultIndex): Route[] {
-  const attached = attachedRoutes(svc, all, faults);
+/**
+ * GAMMA (GEP-1426, "Route types"): when both a GRPCRoute and an HTTPRoute attach to one Service, the
+ * GRPCRoute wins and the HTTPRoutes are ignored for it (Linkerd does the same).
+ */
+function routesFor(svc: Service, state: MeshState, faults: FaultIndex): Route[] {
+  const grpc = state.grpcRoutes?.length ? attachedGrpcRoutes(svc, state.grpcRoutes, faults) : [];
+  const attached = grpc.length > 0 ? grpc : attachedRoutes(svc, state.routes, faults);
   if (attached.length > 0) return attached;
   const self = `${svc.metadata.name}.${svc.metadata.namespace}`;
   return [{ name: "default", matches: [{}], backends: [{ cluster: self, weight: 1 }] }];

@@ -2,7 +2,7 @@
 // one proxy route per (rule, match) pair, sorted so the most specific match is tried first. Each
 // route carries its rule's filters, timeouts, retry and mirrors (traffic.ts).
 
-import type { HTTPRoute, HTTPRouteMatch, Service } from "../../model/resources.ts";
+import type { HTTPRoute, HTTPRouteMatch, ParentRef, Service } from "../../model/resources.ts";
 import type { Route, RouteMatch } from "../../model/snapshot.ts";
 import { ruleTraffic, type FaultIndex } from "./traffic.ts";
 
@@ -47,7 +47,11 @@ export function attachedRoutes(svc: Service, all: HTTPRoute[], faults: FaultInde
   return candidates.map((c) => c.route);
 }
 
-function attachesTo(hr: HTTPRoute, svc: Service): boolean {
+/** Whether a route (HTTPRoute or GRPCRoute) names `svc` as a parent. */
+export function attachesTo(
+  hr: { metadata: { namespace: string }; spec: { parentRefs: ParentRef[] } },
+  svc: Service,
+): boolean {
   return hr.spec.parentRefs.some(
     (p) =>
       (p.kind ?? "Service") === "Service" &&
