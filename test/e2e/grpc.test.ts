@@ -386,6 +386,10 @@ spec:
     "route applied",
   );
   const before = metricSum(await metrics(m), "weft_retries_total");
+  t.after(() => {
+    m.v1.failNext(0, grpc.status.OK);
+    m.v2.failNext(0, grpc.status.OK);
+  });
   m.v1.failNext(1, grpc.status.UNAVAILABLE);
   m.v2.failNext(1, grpc.status.UNAVAILABLE);
   const r = await unary(m.catalog, { text: "retry me" }, { deadlineMs: DEADLINE_MS });

@@ -222,7 +222,7 @@ export interface CallResult {
   error?: grpc.ServiceError;
 }
 
-/** A unary call as a promise that never rejects: the error, if any, is in the result. */
+/** A unary call (deadline 10 s unless given) as a promise that never rejects: the error, if any, is in the result. */
 export function unary(
   client: EchoClient,
   req: EchoMessage,
@@ -230,7 +230,8 @@ export function unary(
 ): Promise<CallResult> {
   const md = new grpc.Metadata();
   for (const [k, v] of Object.entries(opts.metadata ?? {})) md.set(k, v);
-  const callOpts: grpc.CallOptions = opts.deadlineMs ? { deadline: Date.now() + opts.deadlineMs } : {};
+  // Always a deadline, so a broken path fails the test rather than hanging it.
+  const callOpts: grpc.CallOptions = { deadline: Date.now() + (opts.deadlineMs ?? 10_000) };
   return new Promise((resolve) => {
     client.makeUnaryRequest(
       opts.method ?? ECHO_SERVICE.Unary.path,
