@@ -13,6 +13,7 @@ const HEADS: Record<string, string> = {
   Service: "apiVersion: weft.dev/v1alpha1\nkind: Service\nmetadata: {name: example}\n",
   Workload: "apiVersion: weft.dev/v1alpha1\nkind: Workload\nmetadata: {name: example}\n",
   HTTPRoute: "apiVersion: gateway.networking.k8s.io/v1\nkind: HTTPRoute\nmetadata: {name: example}\n",
+  GRPCRoute: "apiVersion: gateway.networking.k8s.io/v1\nkind: GRPCRoute\nmetadata: {name: example}\n",
   TrafficPolicy: "apiVersion: weft.dev/v1alpha1\nkind: TrafficPolicy\nmetadata: {name: example}\n",
   FaultInjection: "apiVersion: weft.dev/v1alpha1\nkind: FaultInjection\nmetadata: {name: example}\n",
   ReferenceGrant:

@@ -1,6 +1,8 @@
 // The resource kinds users write (product.md §4). Kubernetes-style envelopes; weft's own kinds use
 // apiVersion weft.dev/v1alpha1, routes use the Gateway API kinds unchanged.
 
+import type { GrpcStatusName } from "./grpc-status.ts";
+
 export const WEFT_API_VERSION = "weft.dev/v1alpha1";
 export const GATEWAY_API_VERSION = "gateway.networking.k8s.io/v1";
 
@@ -9,6 +11,7 @@ export const KINDS = [
   "Service",
   "Workload",
   "HTTPRoute",
+  "GRPCRoute",
   "TrafficPolicy",
   "FaultInjection",
   "ReferenceGrant",
@@ -21,6 +24,7 @@ export const API_VERSIONS: Record<Kind, readonly string[]> = {
   Service: [WEFT_API_VERSION],
   Workload: [WEFT_API_VERSION],
   HTTPRoute: [GATEWAY_API_VERSION, "gateway.networking.k8s.io/v1beta1"],
+  GRPCRoute: [GATEWAY_API_VERSION],
   TrafficPolicy: [WEFT_API_VERSION],
   FaultInjection: [WEFT_API_VERSION],
   ReferenceGrant: ["gateway.networking.k8s.io/v1beta1", GATEWAY_API_VERSION],
@@ -217,6 +221,67 @@ export interface HTTPRouteSpec {
   rules?: HTTPRouteRule[];
 }
 
+/** Gateway API GRPCMethodMatch: service and/or method (at least one), exact or regular expressions. */
+export interface GRPCMethodMatch {
+  type?: "Exact" | "RegularExpression";
+  /** Fully qualified service, e.g. "shop.v1.Catalog". Omitted: any service. */
+  service?: string;
+  /** Method name, e.g. "GetItem". Omitted: any method. */
+  method?: string;
+}
+
+export interface GRPCRouteMatch {
+  method?: GRPCMethodMatch;
+  headers?: { type?: "Exact" | "RegularExpression"; name: string; value: string }[];
+}
+
+export type GRPCRouteFilterType =
+  "RequestHeaderModifier" | "ResponseHeaderModifier" | "RequestMirror" | "ExtensionRef";
+
+/** Gateway API GRPCRouteFilter: the HTTPRoute filter shape, with the types GRPCRoute allows. */
+export type GRPCRouteFilter = Pick<
+  HTTPRouteFilter,
+  "requestHeaderModifier" | "responseHeaderModifier" | "requestMirror" | "extensionRef"
+> & { type: GRPCRouteFilterType };
+
+/** What a GRPCRoute retry may retry on: gRPC statuses (Envoy's names) and connection-level failures. */
+export type GRPCRetryOn =
+  | "cancelled"
+  | "deadline-exceeded"
+  | "internal"
+  | "resource-exhausted"
+  | "unavailable"
+  | "connect-failure"
+  | "reset"
+  | "timeout";
+
+/** weft extension on GRPCRoute rules (docs/resources.md): HTTPRoute's retry stanza, with gRPC conditions. */
+export interface GRPCRouteRetry {
+  attempts?: number;
+  /** Default [connect-failure, reset, timeout, unavailable]. */
+  on?: GRPCRetryOn[];
+  backoff?: GatewayDuration;
+  maxBackoff?: GatewayDuration;
+  hedge?: { delay: GatewayDuration; maxHedges?: number };
+}
+
+export interface GRPCRouteRule {
+  name?: string;
+  matches?: GRPCRouteMatch[];
+  filters?: GRPCRouteFilter[];
+  backendRefs?: BackendRef[];
+  /** weft extension (not in Gateway API v1's GRPCRoute): as HTTPRoute's. */
+  timeouts?: { request?: GatewayDuration; backendRequest?: GatewayDuration };
+  /** weft extension (not in Gateway API v1's GRPCRoute). */
+  retry?: GRPCRouteRetry;
+}
+
+export interface GRPCRouteSpec {
+  parentRefs: ParentRef[];
+  hostnames?: string[];
+  rules?: GRPCRouteRule[];
+}
+
 export interface PolicyTargetRef {
   group?: string;
   kind: "Service";
@@ -261,7 +326,8 @@ export interface TrafficPolicySpec {
 
 export interface FaultInjectionSpec {
   delay?: { fixedDelay: GatewayDuration; percent?: number };
-  abort?: { httpStatus: number; percent?: number };
+  /** Exactly one of httpStatus and grpcStatus (a gRPC status name such as UNAVAILABLE). */
+  abort?: { httpStatus?: number; grpcStatus?: GrpcStatusName; percent?: number };
 }
 
 /** The Gateway API group, as a ReferenceGrant's `from` names route kinds. */
@@ -281,11 +347,12 @@ export type Mesh = Resource<"Mesh", MeshSpec>;
 export type Service = Resource<"Service", ServiceSpec>;
 export type Workload = Resource<"Workload", WorkloadSpec>;
 export type HTTPRoute = Resource<"HTTPRoute", HTTPRouteSpec>;
+export type GRPCRoute = Resource<"GRPCRoute", GRPCRouteSpec>;
 export type TrafficPolicy = Resource<"TrafficPolicy", TrafficPolicySpec>;
 export type FaultInjection = Resource<"FaultInjection", FaultInjectionSpec>;
 export type ReferenceGrant = Resource<"ReferenceGrant", ReferenceGrantSpec>;
 export type AnyResource =
-  Mesh | Service | Workload | HTTPRoute | TrafficPolicy | FaultInjection | ReferenceGrant;
+  Mesh | Service | Workload | HTTPRoute | GRPCRoute | TrafficPolicy | FaultInjection | ReferenceGrant;
 
 /** Store key of a resource: /weft/resources/<Kind>/<namespace>/<name>. */
 export function resourceKey(kind: Kind, namespace: string, name: string): string {
@@ -313,6 +380,7 @@ export function normalizeKind(s: string): Kind | undefined {
     wl: "Workload",
     httproute: "HTTPRoute",
     route: "HTTPRoute",
+    grpcroute: "GRPCRoute",
     trafficpolicy: "TrafficPolicy",
     tp: "TrafficPolicy",
     faultinjection: "FaultInjection",

@@ -1,6 +1,7 @@
 // The compiled, per-proxy configuration: a plain serialisable value. The control plane's compiler
 // produces it (src/control-plane/compile/), the config stream carries it, the proxy runs it.
 
+import type { GrpcRetryCondition } from "./grpc-status.ts";
 import type { MtlsMode, PathMatchType, Protocol } from "./resources.ts";
 
 export interface ProxySnapshot {
@@ -146,6 +147,11 @@ export interface RetryPolicy {
   nonIdempotent: boolean;
   /** Request bodies up to this size are buffered so they can be replayed; larger ones are not retried. */
   maxBufferedBodyBytes: number;
+  /**
+   * Routes from a GRPCRoute: also retry responses whose head carries one of these gRPC statuses
+   * (decided by src/proxy/grpc/retry.ts grpcRetryReason). Absent on routes from HTTPRoutes.
+   */
+  grpcOn?: GrpcRetryCondition[];
 }
 
 export interface HedgePolicy {
@@ -156,7 +162,12 @@ export interface HedgePolicy {
 
 export interface FaultPolicy {
   delay?: { ms: number; percent: number };
-  abort?: { status: number; percent: number };
+  /**
+   * `grpcStatus` (0–16) is set when the FaultInjection aborts with a gRPC status: gRPC requests get
+   * it in a gRPC-shaped reply, others get `status` (its HTTP equivalent). Without it, gRPC requests
+   * get `status` mapped as gRPC clients map HTTP statuses.
+   */
+  abort?: { status: number; percent: number; grpcStatus?: number };
 }
 
 export interface Mirror {

@@ -58,3 +58,47 @@ ${HEAD}metadata: {name: d}
     ],
   );
 });
+
+test("an abort may answer with a gRPC status by name, instead of an HTTP status", () => {
+  const { resources, violations } = validateManifests(
+    `${HEAD}metadata: {name: grpc-down}
+spec:
+  abort: {grpcStatus: UNAVAILABLE, percent: 50}
+`,
+    "fault.yaml",
+  );
+  assert.deepEqual(violations, []);
+  assert.deepEqual(resources[0].spec, { abort: { grpcStatus: "UNAVAILABLE", percent: 50 } });
+});
+
+test("an abort sets exactly one of httpStatus and grpcStatus; grpcStatus is a known name", () => {
+  assert.deepEqual(
+    lines(`${HEAD}metadata: {name: a}
+spec:
+  abort: {percent: 10}
+---
+${HEAD}metadata: {name: b}
+spec:
+  abort: {httpStatus: 503, grpcStatus: UNAVAILABLE}
+---
+${HEAD}metadata: {name: c}
+spec:
+  abort: {grpcStatus: UNAVAILBLE}
+---
+${HEAD}metadata: {name: d}
+spec:
+  abort: {grpcStatus: 14}
+---
+${HEAD}metadata: {name: e}
+spec:
+  abort: {grpcStatus: 42}
+`),
+    [
+      "fault.yaml:5:10: spec.abort: must set httpStatus (e.g. 503) or grpcStatus (e.g. UNAVAILABLE)",
+      "fault.yaml:11:28: spec.abort.grpcStatus: set httpStatus or grpcStatus, not both",
+      'fault.yaml:17:23: spec.abort.grpcStatus: must be one of "OK", "CANCELLED", "UNKNOWN", "INVALID_ARGUMENT", "DEADLINE_EXCEEDED", "NOT_FOUND", "ALREADY_EXISTS", "PERMISSION_DENIED", "RESOURCE_EXHAUSTED", "FAILED_PRECONDITION", "ABORTED", "OUT_OF_RANGE", "UNIMPLEMENTED", "INTERNAL", "UNAVAILABLE", "DATA_LOSS", "UNAUTHENTICATED" (got "UNAVAILBLE"); did you mean "UNAVAILABLE"?',
+      "fault.yaml:23:23: spec.abort.grpcStatus: must be a gRPC status name: write UNAVAILABLE for 14",
+      "fault.yaml:29:23: spec.abort.grpcStatus: must be a gRPC status name such as UNAVAILABLE (got 42, which is not a gRPC status)",
+    ],
+  );
+});

@@ -62,6 +62,8 @@ export interface RuleContext {
   path: FieldPath;
   matches: (HTTPRouteMatch | undefined)[] | undefined;
   hasBackendRefs: boolean;
+  /** The route kind, when it allows fewer filter types than HTTPRoute (GRPCRoute), and those types. */
+  only?: { kind: string; types: readonly HTTPRouteFilterType[] };
 }
 
 /**
@@ -123,13 +125,24 @@ function validateFilter(
   });
   if (!raw) return {};
   let type: HTTPRouteFilterType | undefined;
-  if (typeof raw.type === "string" && UNSUPPORTED_FILTER_TYPES.includes(raw.type)) {
+  const only = rule.only;
+  if (
+    only &&
+    typeof raw.type === "string" &&
+    FILTER_TYPES.includes(raw.type as HTTPRouteFilterType) &&
+    !only.types.includes(raw.type as HTTPRouteFilterType)
+  ) {
+    c.report(
+      [...path, "type"],
+      `filter type ${JSON.stringify(raw.type)} is not available on ${only.kind} (${only.kind} filters: ${only.types.join(", ")})`,
+    );
+  } else if (typeof raw.type === "string" && UNSUPPORTED_FILTER_TYPES.includes(raw.type)) {
     c.report(
       [...path, "type"],
       `filter type ${JSON.stringify(raw.type)} is not supported by weft yet (supported: ${FILTER_TYPES.join(", ")})`,
     );
   } else {
-    type = c.oneOf([...path, "type"], raw.type, FILTER_TYPES, { required: true });
+    type = c.oneOf([...path, "type"], raw.type, only?.types ?? FILTER_TYPES, { required: true });
   }
   if (!type) return {};
 

@@ -76,7 +76,7 @@ export function validateMatch(c: Checker, path: FieldPath, value: unknown): HTTP
 }
 
 /** headers and queryParams share a shape: {type (default Exact), name, value}, names unique. */
-function valueMatches(
+export function valueMatches(
   c: Checker,
   path: FieldPath,
   value: unknown,

@@ -100,7 +100,7 @@ export function validateHTTPRouteSpec(
   });
 }
 
-function validateParentRef(c: Checker, path: FieldPath, value: unknown): ParentRef | undefined {
+export function validateParentRef(c: Checker, path: FieldPath, value: unknown): ParentRef | undefined {
   const raw = c.mapping(path, value, PARENT_REF_FIELDS, {
     required: true,
     unsupported: UNSUPPORTED_PARENT_REF_FIELDS,
@@ -154,11 +154,11 @@ function validateRule(c: Checker, path: FieldPath, value: unknown): HTTPRouteRul
   });
 }
 
-function validateBackendRef(
+export function validateBackendRef(
   c: Checker,
   path: FieldPath,
   value: unknown,
-  matches: (HTTPRouteMatch | undefined)[] | undefined,
+  matches?: (HTTPRouteMatch | undefined)[],
 ): BackendRef | undefined {
   const raw = c.mapping(path, value, BACKEND_REF_FIELDS, { required: true });
   if (!raw) return undefined;

@@ -18,7 +18,7 @@ export const METADATA_FIELDS = [
 
 /**
  * Checks metadata and returns it with the namespace defaulted. Names are DNS-1123 labels, except
- * HTTPRoute names, which the Gateway API allows to be subdomains (`reviews.canary`).
+ * route names (HTTPRoute, GRPCRoute), which the Gateway API allows to be subdomains (`reviews.canary`).
  * `kind` is undefined when the document's kind is unknown: the generic (label) rule applies then.
  */
 export function validateMetadata(c: Checker, value: unknown, kind: Kind | undefined): Metadata | undefined {
@@ -26,7 +26,8 @@ export function validateMetadata(c: Checker, value: unknown, kind: Kind | undefi
   const meta = c.mapping(path, value, METADATA_FIELDS, { required: true });
   if (!meta) return undefined;
   // Gateway API kinds take Kubernetes object names (DNS subdomains); weft's own kinds, DNS labels.
-  const nameRule = kind === "HTTPRoute" || kind === "ReferenceGrant" ? dnsSubdomain : dnsLabel;
+  const nameRule =
+    kind === "HTTPRoute" || kind === "GRPCRoute" || kind === "ReferenceGrant" ? dnsSubdomain : dnsLabel;
   const name = c.string([...path, "name"], meta.name, { required: true, rule: nameRule });
   const namespace = c.string([...path, "namespace"], meta.namespace, { rule: dnsLabel }) ?? DEFAULT_NAMESPACE;
   const labels = c.stringMap([...path, "labels"], meta.labels, { key: labelKey, value: labelValue });

@@ -113,12 +113,12 @@ test("kind must be known; close misspellings and planned kinds get their own mes
   const [typo] = lines("apiVersion: weft.dev/v1alpha1\nkind: Servce\nmetadata: {name: a}\n");
   assert.equal(
     typo,
-    't.yaml:2:7: kind: unknown kind "Servce"; did you mean "Service"? (known kinds: Mesh, Service, Workload, HTTPRoute, TrafficPolicy, FaultInjection, ReferenceGrant)',
+    't.yaml:2:7: kind: unknown kind "Servce"; did you mean "Service"? (known kinds: Mesh, Service, Workload, HTTPRoute, GRPCRoute, TrafficPolicy, FaultInjection, ReferenceGrant)',
   );
-  const [planned] = lines("apiVersion: gateway.networking.k8s.io/v1\nkind: GRPCRoute\nmetadata: {name: a}\n");
-  assert.match(planned, /kind "GRPCRoute" is not supported by weft yet/);
+  const [planned] = lines("apiVersion: gateway.networking.k8s.io/v1\nkind: Gateway\nmetadata: {name: a}\n");
+  assert.match(planned, /kind "Gateway" is not supported by weft yet/);
   assert.deepEqual(lines("apiVersion: weft.dev/v1alpha1\nmetadata: {name: a}\n"), [
-    "t.yaml:1:1: kind: is required: one of Mesh, Service, Workload, HTTPRoute, TrafficPolicy, FaultInjection, ReferenceGrant",
+    "t.yaml:1:1: kind: is required: one of Mesh, Service, Workload, HTTPRoute, GRPCRoute, TrafficPolicy, FaultInjection, ReferenceGrant",
   ]);
 });
 

@@ -12,6 +12,7 @@ import { API_VERSIONS, KINDS } from "./resources.ts";
 import type { AnyResource, Kind, Metadata } from "./resources.ts";
 import { didYouMean } from "./suggest.ts";
 import { validateFaultInjectionSpec } from "./validate-faultinjection.ts";
+import { validateGRPCRouteSpec } from "./validate-grpcroute.ts";
 import { validateHTTPRouteSpec } from "./validate-httproute.ts";
 import { validateMeshSpec } from "./validate-mesh.ts";
 import { validateMetadata } from "./validate-metadata.ts";
@@ -25,13 +26,7 @@ import type { Violation } from "./violation.ts";
 export const ENVELOPE_FIELDS = ["apiVersion", "kind", "metadata", "spec"] as const;
 
 /** Kinds product.md plans but weft does not implement yet: told apart from typos. */
-const PLANNED_KINDS = [
-  "GRPCRoute",
-  "Gateway",
-  "AuthorizationPolicy",
-  "RequestAuthentication",
-  "ExternalService",
-];
+const PLANNED_KINDS = ["Gateway", "AuthorizationPolicy", "RequestAuthentication", "ExternalService"];
 
 type SpecValidator = (c: Checker, spec: unknown, meta: Metadata | undefined) => object | undefined;
 
@@ -40,6 +35,7 @@ const SPEC_VALIDATORS: Record<Kind, SpecValidator> = {
   Service: validateServiceSpec,
   Workload: validateWorkloadSpec,
   HTTPRoute: validateHTTPRouteSpec,
+  GRPCRoute: validateGRPCRouteSpec,
   TrafficPolicy: validateTrafficPolicySpec,
   FaultInjection: validateFaultInjectionSpec,
   ReferenceGrant: validateReferenceGrantSpec,

@@ -87,6 +87,7 @@ function summary(r: AnyResource): string {
     case "Service":
       return (r.spec.ports ?? []).map((p) => `${p.port}/${p.protocol ?? "http"}`).join(",") || "-";
     case "HTTPRoute":
+    case "GRPCRoute":
       return `parents=${r.spec.parentRefs.map((p) => p.name).join(",")} rules=${r.spec.rules?.length ?? 0}`;
     case "Mesh":
       return `trustDomain=${r.spec.trustDomain ?? "weft.local"} mtls=${r.spec.mtls?.mode ?? "STRICT"}`;

@@ -10,6 +10,7 @@ import { test } from "node:test";
 import type {
   AnyResource,
   FaultInjection,
+  GRPCRoute,
   HTTPRoute,
   Mesh,
   ReferenceGrant,
@@ -59,6 +60,7 @@ function load(file: string): { state: MeshState; proxy: Workload; reach?: string
     services: of<Service>("Service"),
     workloads: of<Workload>("Workload"),
     routes: of<HTTPRoute>("HTTPRoute"),
+    grpcRoutes: of<GRPCRoute>("GRPCRoute"),
     trafficPolicies: of<TrafficPolicy>("TrafficPolicy"),
     faultInjections: of<FaultInjection>("FaultInjection"),
     referenceGrants: of<ReferenceGrant>("ReferenceGrant"),

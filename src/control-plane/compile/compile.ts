@@ -12,6 +12,7 @@ import {
   DEFAULT_TRUST_DOMAIN,
   SERVICE_LABEL,
   type FaultInjection,
+  type GRPCRoute,
   type HTTPRoute,
   type Mesh,
   type ReferenceGrant,
@@ -31,6 +32,7 @@ import type {
 } from "../../model/snapshot.ts";
 import { grantIndex, type RefContext } from "./backend-refs.ts";
 import { routeScopeIndex, routesInScope, type ServiceRoutes } from "./route-scope.ts";
+import { attachedGrpcRoutes } from "./grpc-routes.ts";
 import { attachedRoutes } from "./routes.ts";
 import {
   clusterPolicy,
@@ -46,6 +48,8 @@ export interface MeshState {
   services: Service[];
   workloads: Workload[];
   routes: HTTPRoute[];
+  /** Absent = none (older callers). */
+  grpcRoutes?: GRPCRoute[];
   trafficPolicies: TrafficPolicy[];
   faultInjections: FaultInjection[];
   referenceGrants: ReferenceGrant[];
@@ -71,6 +75,8 @@ export interface PreparedState {
   workloadsIn: Map<string, Workload[]>;
   /** Each Service's HTTPRoutes, producer and consumer (route-scope.ts). */
   routeScopes: Map<string, ServiceRoutes<HTTPRoute>>;
+  /** Each Service's GRPCRoutes, scoped the same way. */
+  grpcRouteScopes: Map<string, ServiceRoutes<GRPCRoute>>;
   /** What backendRefs resolve against: Services and ReferenceGrants. */
   refs: RefContext;
   /** Compiled routes by service key, or "key@namespace" for a namespace's consumer routes. */
@@ -93,6 +99,7 @@ export function prepareState(state: MeshState): PreparedState {
     policies: policyIndex(state.trafficPolicies),
     workloadsIn,
     routeScopes: routeScopeIndex(state.routes, services),
+    grpcRouteScopes: routeScopeIndex(state.grpcRoutes ?? [], services),
     refs: { services, grants: grantIndex(state.referenceGrants) },
     routes: new Map(),
     clusters: new Map(),
@@ -124,10 +131,12 @@ export function compileSnapshot(
     const svc = services.get(key) as Service;
     // GAMMA: the caller's namespace's consumer routes for this Service, else its producer routes;
     // producer results are shared by every namespace that has no consumer routes of its own.
-    const scoped = routesInScope(sh.routeScopes, key, namespace);
-    const cacheKey = scoped.consumer ? `${key}@${namespace}` : key;
+    const http = routesInScope(sh.routeScopes, key, namespace);
+    const grpc = routesInScope(sh.grpcRouteScopes, key, namespace);
+    const cacheKey = http.consumer || grpc.consumer ? `${key}@${namespace}` : key;
     let routes = sh.routes.get(cacheKey);
-    if (routes === undefined) sh.routes.set(cacheKey, (routes = routesFor(svc, scoped.routes, sh)));
+    if (routes === undefined)
+      sh.routes.set(cacheKey, (routes = routesFor(svc, http.routes, grpc.routes, sh)));
     for (const r of routes) {
       // An invalid backend has no cluster: the proxy answers its share of requests itself.
       for (const b of r.backends) if (b.invalid === undefined) addCluster(b.cluster);
@@ -193,8 +202,18 @@ function serviceIndex(state: MeshState): Map<string, Service> {
   return out;
 }
 
-function routesFor(svc: Service, inScope: readonly HTTPRoute[], sh: PreparedState): Route[] {
-  const attached = attachedRoutes(svc, inScope, sh.faults, sh.refs);
+/**
+ * GAMMA (GEP-1426, "Route types"): when both a GRPCRoute and an HTTPRoute attach to one Service, the
+ * GRPCRoute wins and the HTTPRoutes are ignored for it (Linkerd does the same).
+ */
+function routesFor(
+  svc: Service,
+  httpInScope: readonly HTTPRoute[],
+  grpcInScope: readonly GRPCRoute[],
+  sh: PreparedState,
+): Route[] {
+  const grpc = grpcInScope.length > 0 ? attachedGrpcRoutes(svc, grpcInScope, sh.faults, sh.refs) : [];
+  const attached = grpc.length > 0 ? grpc : attachedRoutes(svc, httpInScope, sh.faults, sh.refs);
   if (attached.length > 0) return attached;
   const self = `${svc.metadata.name}.${svc.metadata.namespace}`;
   return [{ name: "default", matches: [{}], backends: [{ cluster: self, weight: 1 }] }];

@@ -9,6 +9,7 @@
 
 import { compact as omitUndefined } from "../../model/checker.ts";
 import { parseGatewayDuration } from "../../model/duration.ts";
+import { GRPC_STATUS, HTTP_STATUS_OF_GRPC } from "../../model/grpc-status.ts";
 import type {
   FaultInjection,
   HTTPHeaderFilter,
@@ -176,8 +177,19 @@ function faultPolicy(f: FaultInjection): FaultPolicy {
   const { delay, abort } = f.spec;
   return omitUndefined({
     delay: delay && { ms: ms(delay.fixedDelay), percent: delay.percent ?? FAULT_DEFAULTS.percent },
-    abort: abort && { status: abort.httpStatus, percent: abort.percent ?? FAULT_DEFAULTS.percent },
+    abort: abort && faultAbort(abort),
   });
+}
+
+/**
+ * An abort with a gRPC status answers gRPC callers with that status and others with its HTTP
+ * equivalent (UNAVAILABLE → 503), so one FaultInjection serves a route that both kinds of client use.
+ */
+function faultAbort(a: NonNullable<FaultInjection["spec"]["abort"]>): NonNullable<FaultPolicy["abort"]> {
+  const percent = a.percent ?? FAULT_DEFAULTS.percent;
+  if (a.grpcStatus !== undefined)
+    return { status: HTTP_STATUS_OF_GRPC[a.grpcStatus], percent, grpcStatus: GRPC_STATUS[a.grpcStatus] };
+  return { status: a.httpStatus ?? 500, percent };
 }
 
 /**
