@@ -17,7 +17,8 @@ interface Candidate {
 export function attachedRoutes(svc: Service, all: HTTPRoute[], faults: FaultIndex): Route[] {
   const candidates: Candidate[] = [];
   for (const hr of all) {
-    if (!attachesTo(hr, svc)) continue;
+    const ports = attachedPorts(hr, svc);
+    if (ports === undefined) continue;
     const ns = hr.metadata.namespace;
     (hr.spec.rules ?? [{}]).forEach((rule, i) => {
       const backends = (rule.backendRefs ?? []).map((b) => ({
@@ -32,6 +33,7 @@ export function attachedRoutes(svc: Service, all: HTTPRoute[], faults: FaultInde
           route: {
             name: `${ns}/${hr.metadata.name}/${rule.name ?? i}`,
             matches: [match],
+            ...(ports === ALL_PORTS ? {} : { ports }),
             backends,
             ...traffic,
           },
@@ -47,17 +49,28 @@ export function attachedRoutes(svc: Service, all: HTTPRoute[], faults: FaultInde
   return candidates.map((c) => c.route);
 }
 
-function attachesTo(hr: HTTPRoute, svc: Service): boolean {
-  return hr.spec.parentRefs.some(
-    (p) =>
-      (p.kind ?? "Service") === "Service" &&
-      (p.group ?? "") in { "": 1, core: 1 } &&
-      p.name === svc.metadata.name &&
-      (p.namespace ?? hr.metadata.namespace) === svc.metadata.namespace &&
-      (p.port === undefined ||
-        (svc.spec.ports ?? []).length === 0 ||
-        svc.spec.ports!.some((sp) => sp.port === p.port)),
-  );
+const ALL_PORTS: number[] = [];
+
+/**
+ * Which ports of `svc` the route attaches to: ALL_PORTS when a parentRef names the Service without a
+ * port (or the Service declares none), the ports its parentRefs' `port` / `sectionName` name
+ * otherwise (sorted), undefined when it does not attach at all. A parentRef naming a port the Service
+ * does not declare attaches nowhere (Gateway API: the route is not accepted for that parent).
+ */
+function attachedPorts(hr: HTTPRoute, svc: Service): number[] | undefined {
+  const declared = svc.spec.ports ?? [];
+  let out: Set<number> | undefined;
+  for (const p of hr.spec.parentRefs) {
+    if ((p.kind ?? "Service") !== "Service" || !((p.group ?? "") in { "": 1, core: 1 })) continue;
+    if (p.name !== svc.metadata.name || (p.namespace ?? hr.metadata.namespace) !== svc.metadata.namespace)
+      continue;
+    if ((p.port === undefined && p.sectionName === undefined) || declared.length === 0) return ALL_PORTS;
+    const sp = declared.find(
+      (d) => (p.port === undefined || d.port === p.port) && (p.sectionName === undefined || d.name === p.sectionName),
+    );
+    if (sp !== undefined) (out ??= new Set()).add(sp.port);
+  }
+  return out && [...out].sort((a, b) => a - b);
 }
 
 function normalizeMatch(m: HTTPRouteMatch): RouteMatch {
