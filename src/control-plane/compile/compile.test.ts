@@ -77,7 +77,12 @@ function load(file: string): {
   const appPorts =
     appPortsLine === undefined
       ? undefined
-      : Object.fromEntries(appPortsLine.split(",").map((kv) => kv.trim().split("=")).map(([k, v]) => [k, Number(v)]));
+      : Object.fromEntries(
+          appPortsLine
+            .split(",")
+            .map((kv) => kv.trim().split("="))
+            .map(([k, v]) => [k, Number(v)]),
+        );
   return { state, proxy, reach, appPorts };
 }
 

@@ -187,7 +187,8 @@ function servicePort(p: ServicePort): ServicePortConfig {
  */
 function inboundPorts(svc: Service | undefined, proxy: ProxyRequest): InboundPort[] {
   return (svc?.spec.ports ?? []).map((p, i) => {
-    const given = proxy.appPorts?.[String(p.port)] ?? (p.name === undefined ? undefined : proxy.appPorts?.[p.name]);
+    const given =
+      proxy.appPorts?.[String(p.port)] ?? (p.name === undefined ? undefined : proxy.appPorts?.[p.name]);
     const out: InboundPort = { ...servicePort(p), appPort: given ?? (i === 0 ? proxy.appPort : p.port) };
     return out;
   });

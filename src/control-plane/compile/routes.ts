@@ -66,7 +66,9 @@ function attachedPorts(hr: HTTPRoute, svc: Service): number[] | undefined {
       continue;
     if ((p.port === undefined && p.sectionName === undefined) || declared.length === 0) return ALL_PORTS;
     const sp = declared.find(
-      (d) => (p.port === undefined || d.port === p.port) && (p.sectionName === undefined || d.name === p.sectionName),
+      (d) =>
+        (p.port === undefined || d.port === p.port) &&
+        (p.sectionName === undefined || d.name === p.sectionName),
     );
     if (sp !== undefined) (out ??= new Set()).add(sp.port);
   }

@@ -207,7 +207,12 @@ export class ProxySession {
       compile: () =>
         compileSnapshot(
           this.#opts.state.state(),
-          { workload: this.#workload as Workload, appPort: hello.appPort, reach: hello.reach },
+          {
+            workload: this.#workload as Workload,
+            appPort: hello.appPort,
+            appPorts: hello.appPorts,
+            reach: hello.reach,
+          },
           this.#opts.state.prepared(),
         ),
     });
@@ -349,6 +354,17 @@ function checkHello(h: HelloMessage, peer: Peer): string | undefined {
   if (h.reach !== undefined && (!Array.isArray(h.reach) || h.reach.some((r) => typeof r !== "string")))
     return "hello.reach must be a list of service names";
   if (h.serving !== undefined && typeof h.serving !== "boolean") return "hello.serving must be true or false";
+  if (h.appPorts !== undefined) {
+    if (typeof h.appPorts !== "object" || h.appPorts === null || Array.isArray(h.appPorts))
+      return "hello.appPorts must map service ports (number or name) to app ports";
+    const entries = Object.entries(h.appPorts);
+    if (entries.length > MAX_APP_PORTS) return `hello.appPorts may name at most ${MAX_APP_PORTS} ports`;
+    for (const [k, v] of entries) {
+      if (!/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/.test(k))
+        return `hello.appPorts: ${JSON.stringify(k.slice(0, 70))} is not a port number or name`;
+      if (!Number.isInteger(v) || v < 1 || v > 65535) return `hello.appPorts.${k} must be a port number`;
+    }
+  }
   return checkHelloFields(h, peer);
 }
 
@@ -365,4 +381,5 @@ function checkHelloFields(h: HelloMessage, peer: Peer): string | undefined {
 }
 
 const MAX_REACH = 1000;
+const MAX_APP_PORTS = 100;
 const SERVICE_REF = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?(\.[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?)?$/;

@@ -32,6 +32,7 @@ import { StatsByCode, type ProxyMetrics } from "../metrics/registry.ts";
 import { ALPN_HTTP1, MIN_TLS_VERSION, serverContextOptions } from "../tls/secure-context.ts";
 import type { Source, TlsMaterial } from "../types.ts";
 import { UpstreamPools, type PoolOptions, type UpstreamPool } from "../transport/upstream-pools.ts";
+import { routeByAlpn, type AlpnHandler } from "./alpn-routes.ts";
 import { attachPlaintextPeer, attachTlsPeer, peerOf, type InboundPeer } from "./peer.ts";
 import { createSniffingServer } from "./protocol-sniffer.ts";
 import { monotonicClock, RateLimiter, type Clock } from "./rate-limit.ts";
@@ -46,6 +47,8 @@ export interface InboundListenerOptions {
   pool?: PoolOptions;
   /** Clock of the rate limit's token buckets (ms, monotonic); injectable for tests. */
   rateLimitClock?: Clock;
+  /** Protocols besides HTTP/1.1 offered by ALPN, each taking its connections (alpn-routes.ts). */
+  alpn?: Record<string, AlpnHandler>;
 }
 
 export interface InboundListener extends ProxyListener {
@@ -140,7 +143,7 @@ class Inbound {
     const tlsOptions: https.ServerOptions = {
       requestCert: true,
       rejectUnauthorized: true,
-      ALPNProtocols: ALPN_HTTP1,
+      ALPNProtocols: [...ALPN_HTTP1, ...Object.keys(opts.alpn ?? {})],
       minVersion: MIN_TLS_VERSION,
       ...(material ? serverContextOptions(material) : {}),
     };
@@ -169,6 +172,7 @@ class Inbound {
       const reason = tlsFailureReason(err, socket.authorizationError);
       opts.metrics.tlsHandshakeFailures.series("inbound", reason).value++;
     });
+    routeByAlpn(tlsServer, opts.alpn ?? {});
 
     const front = createSniffingServer(
       {

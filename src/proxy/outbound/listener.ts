@@ -13,7 +13,7 @@
 // backoff from then on, see ../balancer/endpoint-set.ts).
 
 import type { IncomingMessage, ServerResponse } from "node:http";
-import type { AddressInfo } from "node:net";
+import type { AddressInfo, Socket } from "node:net";
 import type { ProxySnapshot } from "../../model/snapshot.ts";
 import {
   DEFAULT_TIMEOUT_LIMIT,
@@ -76,6 +76,8 @@ export interface OutboundListener extends ProxyListener {
   readonly pools: UpstreamPools;
   /** Every destination's endpoints with their load, ejections and health, for /clusters. */
   describeClusters(): ClusterDescription[];
+  /** Serves a connection accepted elsewhere (an --upstream port whose service port is HTTP). */
+  accept(socket: Socket): void;
 }
 
 class Outbound {
@@ -312,6 +314,10 @@ export function createOutboundListener(opts: OutboundListenerOptions): OutboundL
         active: c.limits.active,
         endpoints: c.endpoints.describe(),
       })),
+    accept: (socket: Socket) => {
+      o.edge.server.emit("connection", socket);
+      socket.resume();
+    },
     listen: (port: number, host?: string): Promise<AddressInfo> => o.lifecycle.listen(port, host),
     address: () => o.lifecycle.address(),
     drain: (timeoutMs?: number) => o.drain(timeoutMs),
