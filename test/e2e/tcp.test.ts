@@ -29,6 +29,7 @@ const MIB = 1024 * 1024;
 const TRANSFER = Number(process.env.WEFT_TCP_TRANSFER_MIB ?? 128) * MIB;
 
 let cp: ControlPlaneProcess;
+let admin: Awaited<ReturnType<typeof startApp>>;
 let client: ProxyProcess;
 const servers: ProxyProcess[] = [];
 const upstream: Record<string, number> = {};
@@ -130,6 +131,7 @@ before(async () => {
   const blob = await tcpApp(blobApp);
   const echo = await tcpApp((s) => s.pipe(s));
   const web = await startApp("multi-http");
+  admin = await startApp("multi-admin");
   cp = await startControlPlane();
   await apply(
     cp,
@@ -168,7 +170,17 @@ metadata: { name: multi }
 spec:
   ports:
     - { name: http, port: 80, protocol: http }
+    - { name: admin, port: 8081, protocol: http }
     - { name: echo, port: 7000, protocol: tcp }
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: { name: multi-admin }
+spec:
+  parentRefs: [{ kind: Service, name: multi, sectionName: admin }]
+  rules:
+    - matches: [{ path: { type: PathPrefix, value: /status } }]
+      backendRefs: [{ name: multi }]
 `,
   );
   await waitUntil(
@@ -187,7 +199,7 @@ spec:
     ["cache", redisPort, []],
     ["greeter", greeter, []],
     ["blob", blob, []],
-    ["multi", web.port, ["--app-port", `echo=${echo}`]],
+    ["multi", web.port, ["--app-port", `echo=${echo}`, "--app-port", `8081=${admin.port}`]],
   ] as const)
     servers.push(await startProxy(cp, svc, port, [...extra]));
   const self = await startApp("tcp-client");
@@ -313,10 +325,26 @@ test(`a ${TRANSFER / MIB} MiB transfer each way: sha256 equal, both sidecars' RS
   down.destroy();
 });
 
-test("a two-port Service: HTTP on port 80 and TCP on port 7000, each reaching its own app port", async () => {
+test("a three-port Service: HTTP on 80 and 8081 (each to its own app port), TCP on 7000", async () => {
   const r = await httpGet(client.outboundPort, "http://multi/hello");
   assert.equal(r.status, 200);
   assert.equal(JSON.parse(r.body).app, "multi-http");
+  const a = await httpGet(client.outboundPort, "http://multi:8081/status");
+  assert.equal(a.status, 200, a.body);
+  assert.equal(JSON.parse(a.body).app, "multi-admin");
+  assert.equal(
+    admin.seen.at(-1)?.headers["x-weft-dst-port"],
+    undefined,
+    "the app never sees the port header",
+  );
+  // The route attached with sectionName: admin limits port 8081 only.
+  const miss = await httpGet(client.outboundPort, "http://multi:8081/other");
+  assert.equal(miss.status, 404);
+  assert.equal(miss.headers["x-weft-error"], "no_route");
+  assert.equal((await httpGet(client.outboundPort, "http://multi/other")).status, 200);
+  // An app cannot pick the port by sending the header itself.
+  const forged = await httpGet(client.outboundPort, "http://multi/status", { "x-weft-dst-port": "8081" });
+  assert.equal(JSON.parse(forged.body).app, "multi-http");
   const s = await connect(upstream["multi:7000"]);
   s.write("echo over the tcp port");
   const [d] = (await once(s, "data")) as [Buffer];

@@ -128,6 +128,8 @@ export function compileSnapshot(
       // Mirrored copies go to their own cluster, which the proxy must have like any backend's.
       for (const m of r.mirrors ?? []) addCluster(m.cluster);
     }
+    // TCP ports are proxied to the Service's own endpoints (HTTPRoutes do not apply to them).
+    if (svc.spec.ports?.some((p) => p.protocol === "tcp")) addCluster(key);
     const port = svc.spec.ports?.[0];
     outbound[key] = {
       name: svc.metadata.name,

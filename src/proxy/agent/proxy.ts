@@ -133,7 +133,11 @@ export async function startProxy(opts: ProxyOptions): Promise<RunningProxy> {
   const inbound = createInboundListener({ ...listenerOpts, alpn: tunnels });
   const outbound = createOutboundListener(listenerOpts);
   const upstreams = (opts.upstreams ?? []).map((u) => {
-    const http = createOutboundListener({ ...listenerOpts, upstream: u.service });
+    const http = createOutboundListener({
+      ...listenerOpts,
+      upstream: u.service,
+      upstreamPort: u.servicePort,
+    });
     const port = new UpstreamPort({
       config: snapshot,
       tls: certs.material,

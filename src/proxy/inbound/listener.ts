@@ -24,6 +24,7 @@ import {
 } from "../http/exchange.ts";
 import { ListenerLifecycle, type ProxyListener } from "../http/listener-lifecycle.ts";
 import { LocalReplies } from "../http/local-reply.ts";
+import { parseDstPort } from "../http/dst-port.ts";
 import { checkRequestHead, scanRequestHeaders } from "../http/request-head.ts";
 import { parseAbsoluteForm } from "../http/request-target.ts";
 import { DEFAULT_HANDSHAKE_TIMEOUT_MS, HttpEdge, type EdgeLimits } from "../http/server-edge.ts";
@@ -61,6 +62,8 @@ class InboundTable {
   readonly generation: number;
   readonly app: UpstreamPool;
   readonly appLabel: string;
+  /** Other declared (non-tcp) service ports whose app port differs from `app`'s: by service port. */
+  readonly appByPort: Map<number, { pool: UpstreamPool; label: string }> | undefined;
   readonly destination: string;
   readonly permissive: boolean;
   readonly trustDomain: string;
@@ -83,6 +86,11 @@ class InboundTable {
     this.generation = generation;
     this.app = pools.get({ address: s.inbound.appAddress, port: s.inbound.appPort });
     this.appLabel = `app at ${this.app.label}`;
+    for (const p of s.inbound.ports ?? []) {
+      if (p.protocol === "tcp" || p.appPort === s.inbound.appPort) continue;
+      const pool = pools.get({ address: s.inbound.appAddress, port: p.appPort });
+      (this.appByPort ??= new Map()).set(p.port, { pool, label: `app at ${pool.label}` });
+    }
     this.destination = `${s.proxy.service}.${s.proxy.namespace}`;
     this.permissive = s.mesh.mtlsMode === "PERMISSIVE";
     this.trustDomain = s.mesh.trustDomain;
@@ -278,7 +286,17 @@ class Inbound {
       }
     }
 
+    // A multi-port service: the service port the calling sidecar names (only a verified peer's; an
+    // unknown one goes to the default app port) picks the app port (../http/dst-port.ts).
+    let app = t.app;
     x.upstream = t.appLabel;
+    if (x.dstPort !== undefined && peer.id !== undefined && t.appByPort !== undefined) {
+      const other = t.appByPort.get(parseDstPort(x.dstPort) ?? 0);
+      if (other !== undefined) {
+        app = other.pool;
+        x.upstream = other.label;
+      }
+    }
     if (peer.xfcc !== undefined) x.headers.push("x-forwarded-client-cert", peer.xfcc);
     const proto = x.forwardedProto ?? (peer.id === undefined ? "http" : "https");
     // The caller's route timeout governs this side too: its sidecar sent what is left of it. Only a
@@ -294,7 +312,7 @@ class Inbound {
       }
     }
     x.forwardTo(
-      t.app.dispatcher,
+      app.dispatcher,
       { host: authority ?? (x.host as string), clientAddress: peer.address, proto },
       timeouts,
     );

@@ -23,6 +23,7 @@ import {
 } from "../http/exchange.ts";
 import { ListenerLifecycle, type ProxyListener } from "../http/listener-lifecycle.ts";
 import { LocalReplies } from "../http/local-reply.ts";
+import { DST_PORT_HEADER, requestedPort } from "../http/dst-port.ts";
 import { checkRequestHead, scanRequestHeaders } from "../http/request-head.ts";
 import { parseAbsoluteForm } from "../http/request-target.ts";
 import { HttpEdge, type EdgeLimits } from "../http/server-edge.ts";
@@ -51,6 +52,8 @@ export interface OutboundListenerOptions {
   metrics: ProxyMetrics;
   /** Fixed service for an --upstream port: every request goes to it regardless of Host. */
   upstream?: string;
+  /** The service port of that --upstream port (default the service's first). */
+  upstreamPort?: number;
   limits?: EdgeLimits;
   timeouts?: Partial<UpstreamTimeouts>;
   pool?: PoolOptions;
@@ -193,7 +196,17 @@ class Outbound {
       );
     }
 
-    const route = matchRoute(svc, x);
+    // A multi-port service: which of its ports (routes may be limited to one; its sidecar is told).
+    const port =
+      svc.ports === undefined
+        ? 0
+        : (this.#opts.upstreamPort ??
+          (this.#opts.upstream === undefined
+            ? requestedPort(host, svc.ports, svc.firstPort)
+            : svc.firstPort));
+    // Set here only: an app's own x-weft-dst-port (recorded by the header scan) never travels.
+    x.dstPort = port !== svc.firstPort && port !== 0 ? String(port) : undefined;
+    const route = matchRoute(svc, x, port);
     if (route === undefined) {
       x.stats = svc.stats;
       return x.reply("no_route", `no route of ${svc.name} matches ${req.method} ${x.path}`);
@@ -254,6 +267,10 @@ class Outbound {
     x.hashKey = hashKey;
     x.onNotSent = resendElsewhere;
     x.upstream = endpoint.value.label;
+    // Only a mesh endpoint (its sidecar) learns the port; an app without a sidecar never sees it. (A
+    // resend to another endpoint of a mixed cluster keeps the headers of the first.)
+    if (x.dstPort !== undefined && endpoint.value.pool.endpoint.identity !== undefined)
+      x.headers.push(DST_PORT_HEADER, x.dstPort);
     x.forwardTo(endpoint.value.pool.dispatcher, { host, clientAddress, proto: "http" }, this.#timeouts);
   }
 
