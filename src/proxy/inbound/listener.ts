@@ -1,7 +1,7 @@
 // The inbound listener: where other proxies reach this service. mTLS STRICT by default — the
 // client's certificate must chain to the trust bundle (refused at the handshake otherwise) and carry
 // a weft SPIFFE ID of the mesh's trust domain (another domain → 403 untrusted_peer); TLS 1.3 only,
-// ALPN http/1.1, the certificate swapped in place with setSecureContext on renewal. A request then goes: peer (cached per connection) → head checks →
+// ALPN http/1.1 (plus the protocols of the `alpn` registry, e.g. the TCP tunnel: alpn-routes.ts), the certificate swapped in place with setSecureContext on renewal. A request then goes: peer (cached per connection) → head checks →
 // forward to the local app (config.inbound.appAddress:appPort) on a plaintext keep-alive pool, with
 // X-Forwarded-Client-Cert set from the verified peer (any client-supplied one is removed). When the
 // snapshot sets inbound.rateLimit, a token bucket (rate-limit.ts) is consulted once the peer is known
