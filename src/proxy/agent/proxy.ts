@@ -28,6 +28,7 @@ import { ProxyMetrics } from "../metrics/registry.ts";
 import { createOutboundListener } from "../outbound/listener.ts";
 import { inboundTunnelHandler } from "../tcp/inbound-tunnel.ts";
 import { TCP_TUNNEL_ALPN } from "../tcp/tunnel-protocol.ts";
+import { TcpProxy } from "../tcp/tcp-proxy.ts";
 import { UpstreamPort } from "../tcp/upstream-port.ts";
 import { CertificateManager } from "./certificates.ts";
 import { Cell } from "./cell.ts";
@@ -131,7 +132,9 @@ export async function startProxy(opts: ProxyOptions): Promise<RunningProxy> {
     [TCP_TUNNEL_ALPN]: inboundTunnelHandler({ config: snapshot, tls: certs.material, metrics }),
   };
   const inbound = createInboundListener({ ...listenerOpts, alpn: tunnels });
-  const outbound = createOutboundListener(listenerOpts);
+  // TCP to tcp service ports, shared by the outbound listener (CONNECT) and the --upstream ports.
+  const tcp = new TcpProxy({ config: snapshot, tls: certs.material, metrics, log });
+  const outbound = createOutboundListener({ ...listenerOpts, tcp });
   const upstreams = (opts.upstreams ?? []).map((u) => {
     const http = createOutboundListener({
       ...listenerOpts,
@@ -139,13 +142,10 @@ export async function startProxy(opts: ProxyOptions): Promise<RunningProxy> {
       upstreamPort: u.servicePort,
     });
     const port = new UpstreamPort({
-      config: snapshot,
-      tls: certs.material,
-      metrics,
+      tcp,
       service: u.service,
       servicePort: u.servicePort,
       http: (socket) => http.accept(socket),
-      log,
     });
     return { u, l: port, http };
   });
@@ -265,6 +265,7 @@ export async function startProxy(opts: ProxyOptions): Promise<RunningProxy> {
         inbound.drain(),
         outbound.drain(),
         ...upstreams.flatMap(({ l, http }) => [l.drain(), http.drain()]),
+        tcp.drain(timeout),
       ]),
       new Promise((r) => setTimeout(r, timeout).unref()),
     ]);
@@ -272,6 +273,7 @@ export async function startProxy(opts: ProxyOptions): Promise<RunningProxy> {
       inbound.close(),
       outbound.close(),
       ...upstreams.flatMap(({ l, http }) => [l.close(), http.close()]),
+      tcp.close(),
       admin.close(),
       adminTokenFile && removeAdminTokenFile(adminTokenFile, adminToken).catch(() => {}),
     ]);

@@ -44,7 +44,8 @@ import {
 import { notSentOutcome, outcomeOfReply, outcomeOfStatus } from "./outcomes.ts";
 import { MAX_RESENDS } from "./retry.ts";
 import { answerRedirect, REAL_CLOCK, runRoute, type RouteClock } from "./routed-request.ts";
-import { acceptConnect, tunnelAuthorityOf } from "./connect-tunnel.ts";
+import { acceptConnect, openTcpTunnel, tunnelAuthorityOf } from "./connect-tunnel.ts";
+import type { TcpProxy, TcpTarget } from "../tcp/tcp-proxy.ts";
 
 export interface OutboundListenerOptions {
   config: Source<ProxySnapshot>;
@@ -54,6 +55,8 @@ export interface OutboundListenerOptions {
   upstream?: string;
   /** The service port of that --upstream port (default the service's first). */
   upstreamPort?: number;
+  /** TCP proxying: CONNECT to a service port declared `tcp` becomes an opaque tunnel through it. */
+  tcp?: TcpProxy;
   limits?: EdgeLimits;
   timeouts?: Partial<UpstreamTimeouts>;
   pool?: PoolOptions;
@@ -112,8 +115,11 @@ class Outbound {
     this.edge = new HttpEdge({
       replies: new LocalReplies(opts.metrics, "outbound"),
       handler: (req, res) => this.handle(req, res),
-      onConnect: (req, socket, head) =>
-        acceptConnect(this.edge, req, socket, head, (a) => this.#checkTunnel(a)),
+      onConnect: (req, socket, head) => {
+        const tcp = this.#tcpTarget(req.url ?? "");
+        if (tcp !== undefined) return openTcpTunnel(this.edge, socket, head, tcp[0], tcp[1]);
+        acceptConnect(this.edge, req, socket, head, (a) => this.#checkTunnel(a));
+      },
       ...opts.limits,
     });
     this.lifecycle = new ListenerLifecycle(this.edge.server, [this.edge], opts.metrics, "outbound");
@@ -138,6 +144,22 @@ class Outbound {
         : (table.services.get(this.#opts.upstream) ?? table.hosts.get(this.#opts.upstream));
     this.pools.sync();
     this.#opts.metrics.configUpdates.series("outbound").value++;
+  }
+
+  /** CONNECT to a `tcp` port of a mesh service: the TCP proxy and its target; undefined otherwise. */
+  #tcpTarget(authority: string): [TcpProxy, TcpTarget] | undefined {
+    const tcp = this.#opts.tcp;
+    const t = this.table;
+    if (tcp === undefined || t === undefined) return undefined;
+    const svc = this.#opts.upstream === undefined ? t.hosts.get(authority) : this.fixed;
+    if (svc === undefined) return undefined;
+    const port =
+      this.#opts.upstreamPort ??
+      (this.#opts.upstream === undefined
+        ? requestedPort(authority, svc.ports ?? [svc.firstPort], svc.firstPort)
+        : undefined);
+    const target = tcp.target(svc.name, port);
+    return target && [tcp, target];
   }
 
   /** A CONNECT authority must name a mesh service (or the fixed one of an --upstream port). */

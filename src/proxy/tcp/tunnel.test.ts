@@ -13,11 +13,12 @@ import type { ClusterPolicy, InboundPort, ProxySnapshot } from "../../model/snap
 import { Cell } from "../agent/cell.ts";
 import { ProxyMetrics } from "../metrics/registry.ts";
 import { createTestCa, sid } from "../testing/certs.ts";
-import { metricValue, startInbound } from "../testing/harness.ts";
+import { metricValue, startInbound, startOutbound } from "../testing/harness.ts";
 import { buildSnapshot, cluster } from "../testing/snapshots.ts";
 import type { TlsMaterial } from "../types.ts";
 import { inboundTunnelHandler } from "./inbound-tunnel.ts";
 import { TCP_TUNNEL_ALPN } from "./tunnel-protocol.ts";
+import { TcpProxy } from "./tcp-proxy.ts";
 import { UpstreamPort } from "./upstream-port.ts";
 
 const ca = await createTestCa();
@@ -78,17 +79,11 @@ async function clientPort(
   );
   const metrics = new ProxyMetrics();
   const http: net.Socket[] = [];
-  const port = new UpstreamPort({
-    config,
-    tls: material,
-    metrics,
-    service: "db",
-    idleTimeoutMs: opts.idleTimeoutMs,
-    http: (s) => void http.push(s),
-  });
+  const tcp = new TcpProxy({ config, tls: material, metrics, idleTimeoutMs: opts.idleTimeoutMs });
+  const port = new UpstreamPort({ tcp, service: "db", http: (s) => void http.push(s) });
   const { port: local } = await port.listen(0);
-  t.after(() => port.close());
-  return { local, metrics, port, http };
+  t.after(() => Promise.all([port.close(), tcp.close()]));
+  return { local, metrics, port, http, config, material };
 }
 
 /** Connects and reads until `want` lines arrived. */
@@ -213,10 +208,9 @@ test("a port whose service port is not tcp is handed to the HTTP listener", asyn
   const config = new Cell<ProxySnapshot>();
   config.set(buildSnapshot({ services: [{ name: "web", port: 80, endpoints: [{ port: 1 }] }] }));
   const handed: net.Socket[] = [];
+  const tcp = new TcpProxy({ config, tls: new Cell<TlsMaterial>(), metrics: new ProxyMetrics() });
   const port = new UpstreamPort({
-    config,
-    tls: new Cell<TlsMaterial>(),
-    metrics: new ProxyMetrics(),
+    tcp,
     service: "web",
     http: (s) => {
       handed.push(s);
@@ -228,5 +222,46 @@ test("a port whose service port is not tcp is handed to the HTTP listener", asyn
   const s = net.connect(local, "127.0.0.1");
   await once(s, "close");
   assert.equal(handed.length, 1);
-  assert.equal(port.mode, "http");
+});
+
+test("CONNECT to a tcp port through the outbound listener: 200 once the destination accepted, then bytes; 503 when nothing accepts", async (t) => {
+  const app = await echoApp("db");
+  const p = await dbSidecar(app.port);
+  t.after(() => Promise.all([p.close(), app.close()]));
+  const material = await ca.material(sid("web"));
+  const refusing = await closedPort();
+  const snapshot = (endpoints: { port: number; identity?: string }[]) =>
+    buildSnapshot({
+      services: [{ name: "db", ports: [{ port: 5432, protocol: "tcp" }] }],
+      clusters: [cluster("db.default", "db", endpoints)],
+    });
+  const config = new Cell<ProxySnapshot>();
+  const tlsCell = new Cell<TlsMaterial>();
+  tlsCell.set(material);
+  config.set(snapshot([{ port: p.port, identity: DB }]));
+  const metrics = new ProxyMetrics();
+  const tcp = new TcpProxy({ config, tls: tlsCell, metrics });
+  const out = await startOutbound(config.current(), { tls: material, metrics, tcp });
+  t.after(() => Promise.all([out.close(), tcp.close()]));
+
+  const tunnel = async () => {
+    const s = net.connect(out.port, "127.0.0.1");
+    let got = "";
+    s.on("data", (d) => (got += d.toString()));
+    s.write("CONNECT db:5432 HTTP/1.1\r\nHost: db:5432\r\n\r\n");
+    return { s, got: () => got };
+  };
+  const a = await tunnel();
+  while (!a.got().includes("hello from db\n")) await once(a.s, "data");
+  assert.match(a.got(), /^HTTP\/1\.1 200 Connection Established\r\n\r\nhello from db\n$/);
+  a.s.end("ping\n");
+  await once(a.s, "close");
+  assert.match(a.got(), /hello from db\nping\n$/);
+
+  config.set(snapshot([{ port: refusing }]));
+  out.config.set(config.current()!);
+  const b = await tunnel();
+  await once(b.s, "close");
+  assert.match(b.got(), /^HTTP\/1\.1 503 /);
+  assert.match(b.got(), /x-weft-error: upstream_unavailable/i);
 });
