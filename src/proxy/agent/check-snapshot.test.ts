@@ -48,3 +48,11 @@ test("what a proxy NACKs: a missing cluster, a bad regular expression, a missing
   assert.match(checkSnapshot(s3 as ProxySnapshot)!, /missing a section/);
   assert.match(checkSnapshot({ ...good(), version: "" })!, /version/);
 });
+
+test("inbound ports must each name a port, an app port and a protocol", () => {
+  const s = good();
+  s.inbound.ports = [{ port: 5432, appPort: 15432, protocol: "tcp" }];
+  assert.equal(checkSnapshot(s), undefined);
+  s.inbound.ports = [{ port: 5432 } as never];
+  assert.match(checkSnapshot(s)!, /inbound\.ports\[0\] needs port, appPort and protocol/);
+});

@@ -8,6 +8,11 @@ export function checkSnapshot(s: ProxySnapshot): string | undefined {
   if (typeof s.version !== "string" || !s.version) return "snapshot.version missing";
   if (!s.proxy || !s.mesh || !s.inbound || !s.outbound || !s.clusters) return "snapshot is missing a section";
   if (!Number.isInteger(s.inbound.appPort)) return "snapshot.inbound.appPort is not a port";
+  const ports = s.inbound.ports ?? [];
+  if (!Array.isArray(ports)) return "snapshot.inbound.ports is not a list";
+  for (const [i, p] of ports.entries())
+    if (!p || !Number.isInteger(p.port) || !Number.isInteger(p.appPort) || typeof p.protocol !== "string")
+      return `snapshot.inbound.ports[${i}] needs port, appPort and protocol`;
   for (const [key, svc] of Object.entries(s.outbound)) {
     if (!Array.isArray(svc.hosts) || !Array.isArray(svc.routes))
       return `outbound.${key}: hosts/routes missing`;
