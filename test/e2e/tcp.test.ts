@@ -212,6 +212,8 @@ spec:
     "blob=0",
     "--upstream",
     "multi:7000=0",
+    "--upstream",
+    "multi:8081=0",
   ]);
   for (const m of client.output().matchAll(/upstream (\S+)=127\.0\.0\.1:(\d+)/g))
     upstream[m[1]] = Number(m[2]);
@@ -345,6 +347,9 @@ test("a three-port Service: HTTP on 80 and 8081 (each to its own app port), TCP 
   // An app cannot pick the port by sending the header itself.
   const forged = await httpGet(client.outboundPort, "http://multi/status", { "x-weft-dst-port": "8081" });
   assert.equal(JSON.parse(forged.body).app, "multi-http");
+  // An --upstream port for the HTTP port 8081: handed to HTTP, and the port travels too.
+  const viaUpstream = await httpGet(upstream["multi:8081"], "/status");
+  assert.equal(JSON.parse(viaUpstream.body).app, "multi-admin");
   const s = await connect(upstream["multi:7000"]);
   s.write("echo over the tcp port");
   const [d] = (await once(s, "data")) as [Buffer];

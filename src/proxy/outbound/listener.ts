@@ -340,6 +340,7 @@ function endPlainExchange(x: Exchange, failure: LocalReplyCode | undefined): voi
 
 export function createOutboundListener(opts: OutboundListenerOptions): OutboundListener {
   const o = new Outbound(opts);
+  let adopted = false;
   return {
     get table() {
       return o.table;
@@ -354,6 +355,9 @@ export function createOutboundListener(opts: OutboundListenerOptions): OutboundL
         endpoints: c.endpoints.describe(),
       })),
     accept: (socket: Socket) => {
+      // The server never listened itself: start its connection tracking (header timeouts) once.
+      if (!adopted) o.edge.adoptConnections();
+      adopted = true;
       o.edge.server.emit("connection", socket);
       socket.resume();
     },
