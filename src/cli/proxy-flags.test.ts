@@ -51,3 +51,34 @@ test("every duration flag takes the same forms: a Gateway API duration or whole 
     delete process.env.WEFT_TOKEN;
   }
 });
+
+test("--upstream SVC[:SVCPORT]=PORT and --app-port SVCPORT=PORT; malformed ones are refused by name", async () => {
+  process.env.WEFT_TOKEN = "t";
+  try {
+    const withFlags = (flags: Record<string, string[]>) =>
+      resolveProxyOptions({ ...base, "ca-file": import.meta.filename, ...flags });
+    const o = await withFlags({
+      upstream: ["cache=16379", "orders:9090=0"],
+      "app-port": ["grpc=9191", "6379=16379"],
+    });
+    assert.deepEqual(o.upstreams, [
+      { service: "cache", port: 16379 },
+      { service: "orders", port: 0, servicePort: 9090 },
+    ]);
+    assert.deepEqual(o.appPorts, { grpc: 9191, "6379": 16379 });
+    assert.equal((await withFlags({})).appPorts, undefined);
+    for (const [flags, message] of [
+      [{ upstream: ["a:b:c=1"] }, /--upstream expects SVC=PORT or SVC:SVCPORT=PORT/],
+      [{ upstream: ["a:0=1"] }, /the service port must be 1-65535/],
+      [{ "app-port": ["Grpc=1"] }, /"Grpc" is not a port number or name/],
+      [{ "app-port": ["grpc=0"] }, /the app port must be 1-65535/],
+      [{ "app-port": ["grpc"] }, /--app-port expects NAME=VALUE/],
+    ] as const)
+      await assert.rejects(
+        withFlags(flags as unknown as Record<string, string[]>),
+        (e: unknown) => e instanceof CliError && message.test(e.message),
+      );
+  } finally {
+    delete process.env.WEFT_TOKEN;
+  }
+});

@@ -22,6 +22,7 @@ export const proxyOptions: Options = {
   "admin-token-file": { type: "string" },
   "drain-delay": { type: "string" },
   upstream: { type: "string", multiple: true },
+  "app-port": { type: "string", multiple: true },
   label: { type: "string", short: "l", multiple: true },
   zone: { type: "string" },
   reach: { type: "string", multiple: true },
@@ -38,7 +39,14 @@ export const proxyFlags: [string, string][] = [
   ["-p, --port PORT", "the app's port on 127.0.0.1 (required)"],
   ["-n, --namespace NS", `namespace, when minting a local token (default ${DEFAULT_NAMESPACE})`],
   ["-l, --label K=V", "workload label, e.g. version=v2 (repeatable)"],
-  ["--upstream SVC=PORT", "bind 127.0.0.1:PORT to service SVC (repeatable)"],
+  [
+    "--upstream SVC[:SVCPORT]=PORT",
+    "bind 127.0.0.1:PORT to service SVC (its port SVCPORT; default its first); tcp ports are proxied as TCP (repeatable)",
+  ],
+  [
+    "--app-port SVCPORT=PORT",
+    "the app serves the Service port SVCPORT (number or name) on PORT; default: the first port on --port, others on their own number (repeatable)",
+  ],
   ["--reach SVC", "only receive config for these services (repeatable; default all)"],
   ["--inbound-port PORT", "mTLS inbound listener (default 15006; 0 = any free port)"],
   ["--outbound-port PORT", "outbound listener for HTTP_PROXY (default 15001; 0 = any)"],
@@ -126,10 +134,8 @@ export async function resolveProxyOptions(v: Record<string, unknown>): Promise<P
     adminTokenFile: v["admin-token-file"] as string | undefined,
     dataDir: found ? dirname(found.path) : DEFAULT_DATA_DIR,
     drainDelayMs,
-    upstreams: pairs(v.upstream, "--upstream").map(([svc, port]) => ({
-      service: svc,
-      port: portFlag(port, "--upstream"),
-    })),
+    upstreams: pairs(v.upstream, "--upstream").map(([target, port]) => upstreamFlag(target, port)),
+    appPorts: appPortsFlag(v["app-port"]),
     labels: Object.fromEntries(pairs(v.label, "--label")),
     zone: v.zone as string | undefined,
     reach: v.reach as string[] | undefined,
@@ -137,4 +143,40 @@ export async function resolveProxyOptions(v: Record<string, unknown>): Promise<P
     controlPlane: { server, stream, ca },
     token,
   };
+}
+
+/** `--upstream SVC[:SVCPORT]=PORT`. */
+function upstreamFlag(target: string, port: string): { service: string; port: number; servicePort?: number } {
+  const [service, svcPort, ...rest] = target.split(":");
+  if (rest.length > 0 || service === "" || svcPort === "")
+    throw new CliError(
+      `--upstream expects SVC=PORT or SVC:SVCPORT=PORT, got "${target}=${port}"`,
+      undefined,
+      2,
+    );
+  const out = { service, port: portFlag(port, "--upstream") };
+  if (svcPort === undefined) return out;
+  const servicePort = portFlag(svcPort, `--upstream ${service}:`);
+  if (servicePort === 0)
+    throw new CliError(`--upstream ${target}: the service port must be 1-65535`, undefined, 2);
+  return { ...out, servicePort };
+}
+
+/** `--app-port SVCPORT=PORT` (repeatable): SVCPORT is a Service port's number or name. */
+function appPortsFlag(values: unknown): Record<string, number> | undefined {
+  const list = pairs(values, "--app-port");
+  if (list.length === 0) return undefined;
+  const out: Record<string, number> = {};
+  for (const [key, port] of list) {
+    if (!/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/.test(key))
+      throw new CliError(
+        `--app-port ${key}=${port}: "${key}" is not a port number or name`,
+        "e.g. --app-port grpc=9090",
+        2,
+      );
+    const n = portFlag(port, `--app-port ${key}=`);
+    if (n === 0) throw new CliError(`--app-port ${key}=${port}: the app port must be 1-65535`, undefined, 2);
+    out[key] = n;
+  }
+  return out;
 }

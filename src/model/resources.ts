@@ -124,7 +124,10 @@ export interface ParentRef {
   kind?: string;
   name: string;
   namespace?: string;
+  /** Limits the route to this port of the Service. */
   port?: number;
+  /** Limits the route to the Service port of this name (GAMMA). */
+  sectionName?: string;
 }
 
 export interface BackendRef {

@@ -141,3 +141,15 @@ test("long keys and values are cut short in the report", () => {
   assert.ok(line.length < 2000, `${line.length}: ${line}`);
   assert.match(line, /^version: must be a non-empty string of at most 128 characters \(got "x+\.\.\.\)/);
 });
+
+test("inbound ports each need a port, an app port and a known protocol", () => {
+  const s = base();
+  s.inbound.ports = [{ port: 5432, appPort: 15432, protocol: "tcp" }];
+  assert.deepEqual(paths(s), []);
+  s.inbound.ports = [{ port: 5432 } as never, { port: 80, appPort: 8080, protocol: "smtp" as never }];
+  assert.deepEqual(paths(s), [
+    "inbound.ports[0].appPort",
+    "inbound.ports[0].protocol",
+    "inbound.ports[1].protocol",
+  ]);
+});

@@ -70,6 +70,13 @@ function checkInbound(w: SnapshotWalk, v: unknown): void {
   if (!inbound) return;
   w.ip("inbound.appAddress", inbound.appAddress);
   w.port("inbound.appPort", inbound.appPort);
+  w.array("inbound.ports", inbound.ports, true)?.forEach((v, i) => {
+    const p = w.object(`inbound.ports[${i}]`, v);
+    if (!p) return;
+    w.port(`inbound.ports[${i}].port`, p.port);
+    w.port(`inbound.ports[${i}].appPort`, p.appPort);
+    w.oneOf(`inbound.ports[${i}].protocol`, p.protocol, PROTOCOLS);
+  });
   const rl = w.object("inbound.rateLimit", inbound.rateLimit, true);
   if (rl) {
     w.number("inbound.rateLimit.requestsPerSecond", rl.requestsPerSecond, {

@@ -31,10 +31,33 @@ export interface InboundConfig {
   /** Where the local app listens. */
   appAddress: string;
   appPort: number;
+  /**
+   * Every declared port of the proxy's own Service, with the app port that serves it. A mesh request
+   * names the service port it targets (x-weft-dst-port, or a TCP tunnel's preamble); one the Service
+   * does not declare goes to `appPort`. Empty (or absent, from older control planes) when the
+   * Service declares no ports.
+   */
+  ports?: InboundPort[];
   /** Local rate limit on requests to this instance (from the proxy's own service's TrafficPolicy). */
   rateLimit?: RateLimit;
   /** Active health check of the local app; results are reported to the control plane. */
   healthCheck?: HealthCheck;
+}
+
+export interface InboundPort {
+  /** The service port callers use. */
+  port: number;
+  /** Where the local app serves it. */
+  appPort: number;
+  protocol: Protocol;
+  name?: string;
+}
+
+/** A declared port of a Service, as callers see it. */
+export interface ServicePortConfig {
+  port: number;
+  protocol: Protocol;
+  name?: string;
 }
 
 /** Token bucket: `requestsPerSecond` refill, `burst` capacity; `perSource` keeps one bucket per peer identity. */
@@ -63,9 +86,12 @@ export interface OutboundService {
   namespace: string;
   /** Host names (without port) that resolve to this service: "reviews", "reviews.default", ... */
   hosts: string[];
-  /** The service's declared port (what `http://reviews:PORT/` uses); 0 when undeclared (any port). */
+  /** The service's first declared port (what `http://reviews:PORT/` uses); 0 when undeclared (any port). */
   port: number;
+  /** The first port's protocol. */
   protocol: Protocol;
+  /** Every declared port, in declaration order (the first is `port`); empty or absent when undeclared. */
+  ports?: ServicePortConfig[];
   /** Ordered: the first route whose match accepts the request wins. Always ends with a catch-all when the service has endpoints and no explicit route catches all. */
   routes: Route[];
 }
@@ -74,6 +100,11 @@ export interface Route {
   /** Stable name used in metrics' `route` label: "<namespace>/<httproute>/<rule index>" or "default". */
   name: string;
   matches: RouteMatch[];
+  /**
+   * The service ports the route applies to (its parentRefs' `port` / `sectionName`); absent = every
+   * port of the service.
+   */
+  ports?: number[];
   backends: WeightedBackend[];
   /** Present only when the rule uses them: a route without them costs nothing extra per request. */
   filters?: RouteFilters;

@@ -19,8 +19,10 @@ export interface HelloMessage {
   /** Where peers reach this proxy's inbound (mTLS) listener. */
   address: string;
   port: number;
-  /** The local app's port. */
+  /** The local app's port (for the Service's first port, and any port it does not declare). */
   appPort: number;
+  /** App ports of the Service's other ports, keyed by service port number or port name. */
+  appPorts?: Record<string, number>;
   labels?: Record<string, string>;
   zone?: string;
   /** Services the proxy reaches ("name" or "name.namespace"); absent = all. */

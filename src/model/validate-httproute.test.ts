@@ -92,7 +92,6 @@ spec:
     "route.yaml:6:5: spec.parentRefs[0].kind: is required: set kind: Service (weft attaches routes to Services; the Gateway API default, Gateway, is not supported)",
     'route.yaml:7:12: spec.parentRefs[1].kind: must be "Service": weft routes to Services, not to other kinds (got "Gateway")',
     'route.yaml:7:28: spec.parentRefs[1].group: must be "" (the core group, where Service lives) (got "gateway.networking.k8s.io")',
-    'route.yaml:7:67: spec.parentRefs[1].sectionName: field "sectionName" is not supported by weft yet',
     "route.yaml:9:5: spec.parentRefs[3]: duplicate parentRef (also spec.parentRefs[2])",
     'route.yaml:10:27: spec.parentRefs[4].name: must be lowercase (a DNS-1123 label) (got "Reviews")',
     "route.yaml:10:42: spec.parentRefs[4].port: must be an integer between 1 and 65535 (got 0)",

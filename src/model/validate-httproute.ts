@@ -24,7 +24,7 @@ import { validateRetry, validateTimeouts } from "./validate-httproute-retry.ts";
 import { checkBackendObjectFields, coreGroup, serviceKind } from "./validate-refs.ts";
 
 export const HTTPROUTE_SPEC_FIELDS = ["parentRefs", "hostnames", "rules"] as const;
-export const PARENT_REF_FIELDS = ["group", "kind", "name", "namespace", "port"] as const;
+export const PARENT_REF_FIELDS = ["group", "kind", "name", "namespace", "port", "sectionName"] as const;
 export const RULE_FIELDS = ["name", "matches", "filters", "backendRefs", "timeouts", "retry"] as const;
 export const BACKEND_REF_FIELDS = [
   "group",
@@ -39,7 +39,7 @@ export const BACKEND_REF_FIELDS = [
 export const BACKEND_FILTER_TYPES = ["RequestHeaderModifier", "ResponseHeaderModifier"] as const;
 
 /** Gateway API fields weft does not implement yet: reported as such, not as typos. */
-const UNSUPPORTED_PARENT_REF_FIELDS = ["sectionName"];
+const UNSUPPORTED_PARENT_REF_FIELDS: string[] = [];
 const UNSUPPORTED_RULE_FIELDS = ["sessionPersistence"];
 
 export function validateHTTPRouteSpec(
@@ -62,7 +62,7 @@ export function validateHTTPRouteSpec(
     const ref = validateParentRef(c, [...path, "parentRefs", i], raw);
     if (!ref) return;
     parentRefs.push(ref);
-    const key = `${ref.namespace ?? meta?.namespace}/${ref.name}:${ref.port ?? "*"}`;
+    const key = `${ref.namespace ?? meta?.namespace}/${ref.name}:${ref.port ?? "*"}:${ref.sectionName ?? "*"}`;
     const first = seenParents.get(key);
     if (first === undefined) seenParents.set(key, i);
     else
@@ -119,8 +119,10 @@ export function validateParentRef(c: Checker, path: FieldPath, value: unknown): 
   const name = c.string([...path, "name"], raw.name, { required: true, rule: dnsLabel });
   const namespace = c.string([...path, "namespace"], raw.namespace, { rule: dnsLabel });
   const port = c.port([...path, "port"], raw.port);
+  // GAMMA: a Service port's name (the route then applies to that port only, as with `port`).
+  const section = c.string([...path, "sectionName"], raw.sectionName, { rule: sectionName });
   if (kind === undefined || name === undefined) return undefined;
-  return compact({ group: "", kind, name, namespace, port });
+  return compact({ group: "", kind, name, namespace, port, sectionName: section });
 }
 
 function validateRule(c: Checker, path: FieldPath, value: unknown): HTTPRouteRule | undefined {

@@ -105,7 +105,7 @@ export const runCommand: Command = {
       PORT: String(opts.appPort),
     };
     for (const [svc, port] of Object.entries(proxy.upstreamPorts))
-      env[`WEFT_UPSTREAM_${svc.toUpperCase().replace(/-/g, "_")}`] = `127.0.0.1:${port}`;
+      env[`WEFT_UPSTREAM_${svc.toUpperCase().replace(/[^A-Z0-9]/g, "_")}`] = `127.0.0.1:${port}`;
     for (const k of PRIVATE_ENV) delete env[k];
     const command = findCommand(rest[0], env.PATH);
     if (command === undefined) {

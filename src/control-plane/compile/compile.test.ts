@@ -29,7 +29,12 @@ const UNHEALTHY: WorkloadStatus = {
   since: "2026-01-01T00:01:00Z",
 };
 
-function load(file: string): { state: MeshState; proxy: Workload; reach?: string[] } {
+function load(file: string): {
+  state: MeshState;
+  proxy: Workload;
+  reach?: string[];
+  appPorts?: Record<string, number>;
+} {
   const text = readFileSync(join(dir, file), "utf8");
   const { resources, violations } = validateManifests(text, file);
   assert.deepEqual(violations, [], `testdata ${file} must be valid`);
@@ -72,13 +77,23 @@ function load(file: string): { state: MeshState; proxy: Workload; reach?: string
     .match(/^# reach: (.+)$/m)?.[1]
     .split(",")
     .map((s) => s.trim());
-  return { state, proxy, reach };
+  const appPortsLine = text.match(/^# app ports: (.+)$/m)?.[1];
+  const appPorts =
+    appPortsLine === undefined
+      ? undefined
+      : Object.fromEntries(
+          appPortsLine
+            .split(",")
+            .map((kv) => kv.trim().split("="))
+            .map(([k, v]) => [k, Number(v)]),
+        );
+  return { state, proxy, reach, appPorts };
 }
 
 for (const file of readdirSync(dir).filter((f) => f.endsWith(".yaml"))) {
   test(`compiles ${file} as in its golden file`, () => {
-    const { state, proxy, reach } = load(file);
-    const snapshot = compileSnapshot(state, { workload: proxy, appPort: 8080, reach });
+    const { state, proxy, reach, appPorts } = load(file);
+    const snapshot = compileSnapshot(state, { workload: proxy, appPort: 8080, reach, appPorts });
     const goldenPath = join(dir, file.replace(/\.yaml$/, ".golden.json"));
     const actual = JSON.stringify(snapshot, null, 2) + "\n";
     if (process.env.UPDATE_GOLDEN) writeFileSync(goldenPath, actual);
@@ -176,7 +191,7 @@ test("a policy with only inbound settings gives callers no cluster policy; its o
   // A proxy of another service does not receive web's inbound settings.
   const reviews = state.workloads.find((w) => w.metadata.name === "reviews-1")!;
   const other = compileSnapshot(state, { workload: reviews, appPort: 8080 });
-  assert.deepEqual(other.inbound, { appAddress: "127.0.0.1", appPort: 8080 });
+  assert.deepEqual(other.inbound, { appAddress: "127.0.0.1", appPort: 8080, ports: [] });
   assert.equal(other.proxy.zone, "zone-a");
 });
 

@@ -9,6 +9,7 @@
 
 import { createHash } from "node:crypto";
 import {
+  DEFAULT_PROTOCOL,
   DEFAULT_TRUST_DOMAIN,
   SERVICE_LABEL,
   type FaultInjection,
@@ -17,6 +18,7 @@ import {
   type Mesh,
   type ReferenceGrant,
   type Service,
+  type ServicePort,
   type TrafficPolicy,
   type Workload,
   type WorkloadStatus,
@@ -25,10 +27,12 @@ import type {
   Cluster,
   Endpoint,
   InboundConfig,
+  InboundPort,
   OutboundService,
   ProxyIdentity,
   ProxySnapshot,
   Route,
+  ServicePortConfig,
 } from "../../model/snapshot.ts";
 import { grantIndex, type RefContext } from "./backend-refs.ts";
 import { routeScopeIndex, routesInScope, type ServiceRoutes } from "./route-scope.ts";
@@ -58,8 +62,14 @@ export interface MeshState {
 export interface ProxyRequest {
   /** The proxy's own registered Workload. */
   workload: Workload;
-  /** Where its app listens. */
+  /** Where its app listens (the app port of the Service's first port, and of undeclared ports). */
   appPort: number;
+  /**
+   * App ports of the Service's other ports, keyed by service port number or port name ("9090",
+   * "grpc"). A declared port without an entry is served on the same port number, as a Kubernetes
+   * Service's targetPort defaults to its port.
+   */
+  appPorts?: Record<string, number>;
   /** Services ("name" or "name.namespace") this proxy reaches; undefined = every service in the mesh. */
   reach?: string[];
 }
@@ -143,6 +153,8 @@ export function compileSnapshot(
       // Mirrored copies go to their own cluster, which the proxy must have like any backend's.
       for (const m of r.mirrors ?? []) addCluster(m.cluster);
     }
+    // TCP ports are proxied to the Service's own endpoints (HTTPRoutes do not apply to them).
+    if (svc.spec.ports?.some((p) => p.protocol === "tcp")) addCluster(key);
     const port = svc.spec.ports?.[0];
     outbound[key] = {
       name: svc.metadata.name,
@@ -150,6 +162,7 @@ export function compileSnapshot(
       hosts: hostsOf(svc.metadata.name, svc.metadata.namespace, namespace),
       port: port?.port ?? 0,
       protocol: port?.protocol ?? "http",
+      ports: (svc.spec.ports ?? []).map((p) => servicePort(p)),
       routes,
     };
   }
@@ -164,7 +177,11 @@ export function compileSnapshot(
 
   // The policy of the proxy's own service also guards its inbound side: every instance limits and
   // health-checks its own app.
-  const inbound: InboundConfig = { appAddress: "127.0.0.1", appPort: proxy.appPort };
+  const inbound: InboundConfig = {
+    appAddress: "127.0.0.1",
+    appPort: proxy.appPort,
+    ports: inboundPorts(services.get(`${self.spec.service}.${namespace}`), proxy),
+  };
   const own = policies.get(`${self.spec.service}.${namespace}`);
   const limit = own && rateLimit(own);
   if (limit) inbound.rateLimit = limit;
@@ -182,6 +199,26 @@ export function compileSnapshot(
     clusters,
   };
   return { version: versionOf(body), ...body };
+}
+
+function servicePort(p: ServicePort): ServicePortConfig {
+  const out: ServicePortConfig = { port: p.port, protocol: p.protocol ?? DEFAULT_PROTOCOL };
+  if (p.name !== undefined) out.name = p.name;
+  return out;
+}
+
+/**
+ * The proxy's own Service's ports → app ports: the first port is served on the proxy's appPort
+ * (`--port`), another one on what `appPorts` names for it (by number, then by name), else on its own
+ * number.
+ */
+function inboundPorts(svc: Service | undefined, proxy: ProxyRequest): InboundPort[] {
+  return (svc?.spec.ports ?? []).map((p, i) => {
+    const given =
+      proxy.appPorts?.[String(p.port)] ?? (p.name === undefined ? undefined : proxy.appPorts?.[p.name]);
+    const out: InboundPort = { ...servicePort(p), appPort: given ?? (i === 0 ? proxy.appPort : p.port) };
+    return out;
+  });
 }
 
 /** Declared services plus the implicit ones that registered workloads name, by "name.namespace". */
@@ -214,9 +251,15 @@ function routesFor(
 ): Route[] {
   const grpc = grpcInScope.length > 0 ? attachedGrpcRoutes(svc, grpcInScope, sh.faults, sh.refs) : [];
   const attached = grpc.length > 0 ? grpc : attachedRoutes(svc, httpInScope, sh.faults, sh.refs);
-  if (attached.length > 0) return attached;
   const self = `${svc.metadata.name}.${svc.metadata.namespace}`;
-  return [{ name: "default", matches: [{}], backends: [{ cluster: self, weight: 1 }] }];
+  const fallback: Route = { name: "default", matches: [{}], backends: [{ cluster: self, weight: 1 }] };
+  if (attached.length === 0) return [fallback];
+  // Routes limited to some ports leave the others to the default route (a port with routes of its
+  // own answers no_route when none matches, as with any routed port).
+  if (attached.some((r) => r.ports === undefined)) return attached;
+  const routed = new Set(attached.flatMap((r) => r.ports as number[]));
+  const rest = (svc.spec.ports ?? []).map((p) => p.port).filter((p) => !routed.has(p));
+  return rest.length === 0 ? attached : [...attached, { ...fallback, ports: rest }];
 }
 
 function cluster(

@@ -27,6 +27,7 @@ import type {
 } from "../../model/resources.ts";
 import { GRPC_RETRY_CONDITIONS, type GrpcRetryCondition } from "../../model/grpc-status.ts";
 import type { Route, RouteMatch } from "../../model/snapshot.ts";
+import { ALL_PORTS, attachedPorts } from "./routes.ts";
 import { compileBackendRef, resolveServiceRef, type RefContext } from "./backend-refs.ts";
 import { ruleTraffic, type FaultIndex } from "./traffic.ts";
 
@@ -59,6 +60,8 @@ export function attachedGrpcRoutes(
   const candidates: Candidate[] = [];
   const parent = `${svc.metadata.name}.${svc.metadata.namespace}`;
   for (const gr of inScope) {
+    const ports = attachedPorts(gr, svc);
+    if (ports === undefined) continue;
     const ns = gr.metadata.namespace;
     const from = { kind: "GRPCRoute", namespace: ns } as const;
     const mirrorTarget = (ref: { name: string; namespace?: string }) => {
@@ -74,6 +77,7 @@ export function attachedGrpcRoutes(
           route: {
             name: `${ns}/${gr.metadata.name}/${rule.name ?? i}`,
             matches: [routeMatch(m)],
+            ...(ports === ALL_PORTS ? {} : { ports }),
             backends,
             ...traffic,
           },

@@ -7,6 +7,7 @@ import type { HTTPRoute, HTTPRouteMatch, Service } from "../../model/resources.t
 import type { Route, RouteMatch } from "../../model/snapshot.ts";
 import { compileBackendRef, resolveServiceRef, type RefContext } from "./backend-refs.ts";
 import { ruleTraffic, type FaultIndex } from "./traffic.ts";
+import type { ParentedRoute } from "./route-scope.ts";
 
 interface Candidate {
   route: Route;
@@ -26,6 +27,8 @@ export function attachedRoutes(
   const candidates: Candidate[] = [];
   const parent = `${svc.metadata.name}.${svc.metadata.namespace}`;
   for (const hr of attached) {
+    const ports = attachedPorts(hr, svc);
+    if (ports === undefined) continue;
     const ns = hr.metadata.namespace;
     const from = { kind: "HTTPRoute", namespace: ns } as const;
     // A mirror whose backend cannot be resolved is left out: mirrored copies are fire-and-forget,
@@ -44,6 +47,7 @@ export function attachedRoutes(
           route: {
             name: `${ns}/${hr.metadata.name}/${rule.name ?? i}`,
             matches: [match],
+            ...(ports === ALL_PORTS ? {} : { ports }),
             backends,
             ...traffic,
           },
@@ -57,6 +61,32 @@ export function attachedRoutes(
   }
   candidates.sort(byPrecedence);
   return candidates.map((c) => c.route);
+}
+
+export const ALL_PORTS: number[] = [];
+
+/**
+ * Which ports of `svc` the route attaches to: ALL_PORTS when a parentRef names the Service without a
+ * port (or the Service declares none), the ports its parentRefs' `port` / `sectionName` name
+ * otherwise (sorted), undefined when it does not attach at all. A parentRef naming a port the Service
+ * does not declare attaches nowhere (Gateway API: the route is not accepted for that parent).
+ */
+export function attachedPorts(hr: ParentedRoute, svc: Service): number[] | undefined {
+  const declared = svc.spec.ports ?? [];
+  let out: Set<number> | undefined;
+  for (const p of hr.spec.parentRefs) {
+    if ((p.kind ?? "Service") !== "Service" || !((p.group ?? "") in { "": 1, core: 1 })) continue;
+    if (p.name !== svc.metadata.name || (p.namespace ?? hr.metadata.namespace) !== svc.metadata.namespace)
+      continue;
+    if ((p.port === undefined && p.sectionName === undefined) || declared.length === 0) return ALL_PORTS;
+    const sp = declared.find(
+      (d) =>
+        (p.port === undefined || d.port === p.port) &&
+        (p.sectionName === undefined || d.name === p.sectionName),
+    );
+    if (sp !== undefined) (out ??= new Set()).add(sp.port);
+  }
+  return out && [...out].sort((a, b) => a - b);
 }
 
 function normalizeMatch(m: HTTPRouteMatch): RouteMatch {

@@ -32,6 +32,17 @@ export function checkHello(h: HelloMessage, peer: HelloPeer): string | undefined
   if (h.reach !== undefined && (!Array.isArray(h.reach) || h.reach.some((r) => typeof r !== "string")))
     return "hello.reach must be a list of service names";
   if (h.serving !== undefined && typeof h.serving !== "boolean") return "hello.serving must be true or false";
+  if (h.appPorts !== undefined) {
+    if (typeof h.appPorts !== "object" || h.appPorts === null || Array.isArray(h.appPorts))
+      return "hello.appPorts must map service ports (number or name) to app ports";
+    const entries = Object.entries(h.appPorts);
+    if (entries.length > MAX_APP_PORTS) return `hello.appPorts may name at most ${MAX_APP_PORTS} ports`;
+    for (const [k, v] of entries) {
+      if (!/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/.test(k))
+        return `hello.appPorts: ${JSON.stringify(k.slice(0, 70))} is not a port number or name`;
+      if (!Number.isInteger(v) || v < 1 || v > 65535) return `hello.appPorts.${k} must be a port number`;
+    }
+  }
   return checkHelloFields(h, peer);
 }
 
@@ -48,4 +59,5 @@ function checkHelloFields(h: HelloMessage, peer: HelloPeer): string | undefined 
 }
 
 const MAX_REACH = 1000;
+const MAX_APP_PORTS = 100;
 const SERVICE_REF = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?(\.[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?)?$/;

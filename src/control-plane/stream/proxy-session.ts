@@ -155,7 +155,12 @@ export class ProxySession {
     const key = proxyKey(this.peer.namespace, result.metadata.name);
     const { cache } = this.#opts;
     this.#key = key;
-    const release = cache.setNode(key, { workload: result, appPort: hello.appPort, reach: hello.reach });
+    const release = cache.setNode(key, {
+      workload: result,
+      appPort: hello.appPort,
+      appPorts: hello.appPorts,
+      reach: hello.reach,
+    });
     const pusher = new SnapshotPusher({
       stream: this.#stream,
       next: (version, onSnapshot) => cache.watch(key, version, onSnapshot),

@@ -1,5 +1,5 @@
 // A sidecar proxy, assembled: identity (certificate by CSR) → app-facing listeners (outbound,
-// explicit upstream ports, admin) → config stream → inbound mTLS listener. Ready when it has a
+// explicit upstream ports — HTTP or TCP by the service port's protocol —, admin) → config stream → inbound mTLS listener. Ready when it has a
 // certificate, a snapshot and every listener is up; it registers as not serving and becomes an
 // endpoint only once it is ready and its app accepts connections (serving.ts). When the snapshot asks
 // for it, the agent also checks its app's health and reports it upstream (health-check.ts).
@@ -26,6 +26,10 @@ import {
 import { createInboundListener } from "../inbound/listener.ts";
 import { ProxyMetrics } from "../metrics/registry.ts";
 import { createOutboundListener } from "../outbound/listener.ts";
+import { inboundTunnelHandler } from "../tcp/inbound-tunnel.ts";
+import { TCP_TUNNEL_ALPN } from "../tcp/tunnel-protocol.ts";
+import { TcpProxy } from "../tcp/tcp-proxy.ts";
+import { UpstreamPort } from "../tcp/upstream-port.ts";
 import { CertificateManager } from "./certificates.ts";
 import { ConfigClient } from "./config-client.ts";
 import { AppHealth } from "./health-check.ts";
@@ -48,8 +52,13 @@ export interface ProxyOptions {
   adminTokenFile?: string;
   /** Directory for the proxy's local files (default .weft). */
   dataDir?: string;
-  /** Explicit upstream ports: 127.0.0.1:port → service. */
-  upstreams?: { service: string; port: number }[];
+  /**
+   * Explicit upstream ports: 127.0.0.1:port → a service port (default the service's first). A `tcp`
+   * service port is proxied as TCP, any other as HTTP (../tcp/upstream-port.ts).
+   */
+  upstreams?: { service: string; port: number; servicePort?: number }[];
+  /** App ports of the Service's ports other than the first, by service port number or name. */
+  appPorts?: Record<string, number>;
   labels?: Record<string, string>;
   zone?: string;
   reach?: string[];
@@ -120,12 +129,27 @@ export async function startProxy(opts: ProxyOptions): Promise<RunningProxy> {
   const timeouts =
     opts.responseHeadersTimeoutMs === undefined ? {} : { responseHeadersMs: opts.responseHeadersTimeoutMs };
   const listenerOpts = { config: snapshot, tls: certs.material, metrics, timeouts, log };
-  const inbound = createInboundListener(listenerOpts);
-  const outbound = createOutboundListener(listenerOpts);
-  const upstreams = (opts.upstreams ?? []).map((u) => ({
-    u,
-    l: createOutboundListener({ ...listenerOpts, upstream: u.service }),
-  }));
+  const tunnels = {
+    [TCP_TUNNEL_ALPN]: inboundTunnelHandler({ config: snapshot, tls: certs.material, metrics }),
+  };
+  const inbound = createInboundListener({ ...listenerOpts, alpn: tunnels });
+  // TCP to tcp service ports, shared by the outbound listener (CONNECT) and the --upstream ports.
+  const tcp = new TcpProxy({ config: snapshot, tls: certs.material, metrics, log });
+  const outbound = createOutboundListener({ ...listenerOpts, tcp });
+  const upstreams = (opts.upstreams ?? []).map((u) => {
+    const http = createOutboundListener({
+      ...listenerOpts,
+      upstream: u.service,
+      upstreamPort: u.servicePort,
+    });
+    const port = new UpstreamPort({
+      tcp,
+      service: u.service,
+      servicePort: u.servicePort,
+      http: (socket) => http.accept(socket),
+    });
+    return { u, l: port, http };
+  });
   let draining = false;
   let inboundUp = false;
   const isReady = () => !draining && inboundUp && !!certs.material.current() && !!snapshot.current();
@@ -142,7 +166,10 @@ export async function startProxy(opts: ProxyOptions): Promise<RunningProxy> {
 
   const outAddr = await outbound.listen(opts.outboundPort ?? 15001, "127.0.0.1");
   const upstreamPorts: Record<string, number> = {};
-  for (const { u, l } of upstreams) upstreamPorts[u.service] = (await l.listen(u.port, "127.0.0.1")).port;
+  for (const { u, l } of upstreams) {
+    const name = u.servicePort === undefined ? u.service : `${u.service}:${u.servicePort}`;
+    upstreamPorts[name] = (await l.listen(u.port, "127.0.0.1")).port;
+  }
   const adminAddr = await admin.listen(opts.adminPort ?? 15090, "127.0.0.1");
   let adminTokenFile: string | undefined =
     opts.adminTokenFile ?? defaultAdminTokenFile(opts.dataDir ?? ".weft", adminAddr.port);
@@ -179,6 +206,7 @@ export async function startProxy(opts: ProxyOptions): Promise<RunningProxy> {
       address,
       port: inPort,
       appPort: opts.appPort,
+      appPorts: opts.appPorts,
       labels: opts.labels,
       zone: opts.zone,
       reach: opts.reach,
@@ -235,13 +263,19 @@ export async function startProxy(opts: ProxyOptions): Promise<RunningProxy> {
     certs.stop();
     const timeout = opts.drainTimeoutMs ?? DEFAULT_DRAIN_TIMEOUT_MS;
     await Promise.race([
-      Promise.all([inbound.drain(), outbound.drain(), ...upstreams.map(({ l }) => l.drain())]),
+      Promise.all([
+        inbound.drain(),
+        outbound.drain(),
+        ...upstreams.flatMap(({ l, http }) => [l.drain(), http.drain()]),
+        tcp.drain(timeout),
+      ]),
       new Promise((r) => setTimeout(r, timeout).unref()),
     ]);
     await Promise.all([
       inbound.close(),
       outbound.close(),
-      ...upstreams.map(({ l }) => l.close()),
+      ...upstreams.flatMap(({ l, http }) => [l.close(), http.close()]),
+      tcp.close(),
       admin.close(),
       adminTokenFile && removeAdminTokenFile(adminTokenFile, adminToken).catch(() => {}),
     ]);

@@ -154,6 +154,7 @@ export class Exchange implements RequestView, RequestHeadFacts, ResponseHeadFact
   requestId: string | undefined = undefined;
   upgrade: string | undefined = undefined;
   deadline: string | undefined = undefined;
+  dstPort: string | undefined = undefined;
   /** Which limit a response-headers timeout is and where it is set, for the 504's detail. */
   timeoutLimit: string | undefined = undefined;
   // ResponseHeadFacts

@@ -33,8 +33,8 @@ export class ListenerLifecycle {
     this.#edges = edges;
     const active = metrics.downstreamConnectionsActive.series(direction);
     const total = metrics.downstreamConnectionsTotal.series(direction);
-    const rx = metrics.tcpReceivedBytes.series(direction);
-    const tx = metrics.tcpSentBytes.series(direction);
+    const rx = metrics.downstreamReceivedBytes.series(direction);
+    const tx = metrics.downstreamSentBytes.series(direction);
     front.on("connection", (socket: Socket) => {
       // A CONNECT tunnel is handed back to the server as a connection of its own: count it once.
       if (this.#sockets.has(socket)) return;

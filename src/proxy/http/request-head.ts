@@ -11,8 +11,9 @@
 // Keep-Alive, Proxy-Connection, Proxy-Authorization, TE (except "trailers"), Trailer,
 // Transfer-Encoding (the body is re-framed), Upgrade, Expect (answered here with 100-continue),
 // X-Forwarded-For / X-Forwarded-Proto (rebuilt by the listener), X-Forwarded-Client-Cert (only the
-// inbound listener sets it, from the verified peer certificate), x-weft-deadline-ms (recorded: only
-// the inbound listener reads it, and only from a verified mesh peer; apps never see it).
+// inbound listener sets it, from the verified peer certificate), x-weft-deadline-ms and
+// x-weft-dst-port (recorded: only the inbound listener reads them, and only from a verified mesh
+// peer; apps never see them).
 
 import type { IncomingMessage } from "node:http";
 
@@ -30,6 +31,8 @@ export interface RequestHeadFacts {
   upgrade: string | undefined;
   /** x-weft-deadline-ms: the time left for response headers, set by the calling sidecar. */
   deadline: string | undefined;
+  /** x-weft-dst-port: the service port a mesh request targets, set by the calling sidecar (dst-port.ts). */
+  dstPort: string | undefined;
 }
 
 /** Connection options that name no header. */
@@ -79,6 +82,9 @@ export function scanRequestHeaders(raw: string[], out: string[], f: RequestHeadF
         break;
       case "x-weft-deadline-ms":
         f.deadline = value;
+        break;
+      case "x-weft-dst-port":
+        f.dstPort = value;
         break;
       case "te":
         if (/(^|,)\s*trailers\s*(;|,|$)/i.test(value)) out.push(name, "trailers");

@@ -1,7 +1,7 @@
 // The inbound listener: where other proxies reach this service. mTLS STRICT by default — the
 // client's certificate must chain to the trust bundle (refused at the handshake otherwise) and carry
 // a weft SPIFFE ID of the mesh's trust domain (another domain → 403 untrusted_peer); TLS 1.3 only,
-// ALPN http/1.1, the certificate swapped in place with setSecureContext on renewal. A request then goes: peer (cached per connection) → head checks →
+// ALPN http/1.1 (plus the protocols of the `alpn` registry, e.g. the TCP tunnel: alpn-routes.ts), the certificate swapped in place with setSecureContext on renewal. A request then goes: peer (cached per connection) → head checks →
 // forward to the local app (config.inbound.appAddress:appPort) on a plaintext keep-alive pool, with
 // X-Forwarded-Client-Cert set from the verified peer (any client-supplied one is removed). When the
 // snapshot sets inbound.rateLimit, a token bucket (rate-limit.ts) is consulted once the peer is known
@@ -24,6 +24,7 @@ import {
 } from "../http/exchange.ts";
 import { ListenerLifecycle, type ProxyListener } from "../http/listener-lifecycle.ts";
 import { LocalReplies } from "../http/local-reply.ts";
+import { parseDstPort } from "../http/dst-port.ts";
 import { checkRequestHead, scanRequestHeaders } from "../http/request-head.ts";
 import { parseAbsoluteForm } from "../http/request-target.ts";
 import { DEFAULT_HANDSHAKE_TIMEOUT_MS, HttpEdge, type EdgeLimits } from "../http/server-edge.ts";
@@ -32,6 +33,7 @@ import { StatsByCode, type ProxyMetrics } from "../metrics/registry.ts";
 import { ALPN_HTTP1, MIN_TLS_VERSION, serverContextOptions } from "../tls/secure-context.ts";
 import type { Source, TlsMaterial } from "../types.ts";
 import { UpstreamPools, type PoolOptions, type UpstreamPool } from "../transport/upstream-pools.ts";
+import { routeByAlpn, type AlpnHandler } from "./alpn-routes.ts";
 import { attachPlaintextPeer, attachTlsPeer, peerOf, type InboundPeer } from "./peer.ts";
 import { createSniffingServer } from "./protocol-sniffer.ts";
 import { monotonicClock, RateLimiter, type Clock } from "./rate-limit.ts";
@@ -49,6 +51,8 @@ export interface InboundListenerOptions {
   rateLimitClock?: Clock;
   /** Where config problems are reported (a snapshot that does not compile keeps the previous one). */
   log?: (msg: string) => void;
+  /** Protocols besides HTTP/1.1 offered by ALPN, each taking its connections (alpn-routes.ts). */
+  alpn?: Record<string, AlpnHandler>;
 }
 
 export interface InboundListener extends ProxyListener {
@@ -61,6 +65,8 @@ class InboundTable {
   readonly generation: number;
   readonly app: UpstreamPool;
   readonly appLabel: string;
+  /** Other declared (non-tcp) service ports whose app port differs from `app`'s: by service port. */
+  readonly appByPort: Map<number, { pool: UpstreamPool; label: string }> | undefined;
   readonly destination: string;
   readonly permissive: boolean;
   readonly trustDomain: string;
@@ -83,6 +89,11 @@ class InboundTable {
     this.generation = generation;
     this.app = pools.get({ address: s.inbound.appAddress, port: s.inbound.appPort });
     this.appLabel = `app at ${this.app.label}`;
+    for (const p of s.inbound.ports ?? []) {
+      if (p.protocol === "tcp" || p.appPort === s.inbound.appPort) continue;
+      const pool = pools.get({ address: s.inbound.appAddress, port: p.appPort });
+      (this.appByPort ??= new Map()).set(p.port, { pool, label: `app at ${pool.label}` });
+    }
     this.destination = `${s.proxy.service}.${s.proxy.namespace}`;
     this.permissive = s.mesh.mtlsMode === "PERMISSIVE";
     this.trustDomain = s.mesh.trustDomain;
@@ -143,7 +154,7 @@ class Inbound {
     const tlsOptions: https.ServerOptions = {
       requestCert: true,
       rejectUnauthorized: true,
-      ALPNProtocols: ALPN_HTTP1,
+      ALPNProtocols: [...ALPN_HTTP1, ...Object.keys(opts.alpn ?? {})],
       minVersion: MIN_TLS_VERSION,
       ...(material ? serverContextOptions(material) : {}),
     };
@@ -172,6 +183,7 @@ class Inbound {
       const reason = tlsFailureReason(err, socket.authorizationError);
       opts.metrics.tlsHandshakeFailures.series("inbound", reason).value++;
     });
+    routeByAlpn(tlsServer, opts.alpn ?? {});
 
     const front = createSniffingServer(
       {
@@ -283,7 +295,17 @@ class Inbound {
       }
     }
 
+    // A multi-port service: the service port the calling sidecar names (only a verified peer's; an
+    // unknown one goes to the default app port) picks the app port (../http/dst-port.ts).
+    let app = t.app;
     x.upstream = t.appLabel;
+    if (x.dstPort !== undefined && peer.id !== undefined && t.appByPort !== undefined) {
+      const other = t.appByPort.get(parseDstPort(x.dstPort) ?? 0);
+      if (other !== undefined) {
+        app = other.pool;
+        x.upstream = other.label;
+      }
+    }
     if (peer.xfcc !== undefined) x.headers.push("x-forwarded-client-cert", peer.xfcc);
     const proto = x.forwardedProto ?? (peer.id === undefined ? "http" : "https");
     // The caller's route timeout governs this side too: its sidecar sent what is left of it. Only a
@@ -299,7 +321,7 @@ class Inbound {
       }
     }
     x.forwardTo(
-      t.app.dispatcher,
+      app.dispatcher,
       { host: authority ?? (x.host as string), clientAddress: peer.address, proto },
       timeouts,
     );

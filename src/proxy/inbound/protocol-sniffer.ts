@@ -18,7 +18,9 @@ function ignoreError(): void {}
 
 /** `firstByteTimeoutMs`: a connection silent that long is closed (the TLS server bounds the rest). */
 export function createSniffingServer(targets: SnifferTargets, firstByteTimeoutMs: number): net.Server {
-  return net.createServer({ noDelay: true }, (socket) => {
+  // Half-open allowed: a TCP tunnel (../tcp/) passes a client's FIN on while the other direction
+  // still flows; the HTTP servers end a half-closed connection themselves after their response.
+  return net.createServer({ noDelay: true, allowHalfOpen: true }, (socket) => {
     socket.on("error", ignoreError);
     const onTimeout = () => socket.destroy();
     socket.setTimeout(firstByteTimeoutMs, onTimeout);

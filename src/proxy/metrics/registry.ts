@@ -15,6 +15,17 @@ export const REQUEST_LABELS = [
   "grpc_status",
 ] as const;
 
+export const TCP_LABELS = ["direction", "source_service", "destination_service"] as const;
+
+/** The weft_tcp_* handles of one (direction, source, destination), bound once and shared by its connections. */
+export interface TcpStats {
+  readonly opened: CounterSeries;
+  readonly closed: CounterSeries;
+  readonly active: CounterSeries;
+  readonly received: CounterSeries;
+  readonly sent: CounterSeries;
+}
+
 export class ProxyMetrics {
   readonly registry = new MetricsRegistry();
 
@@ -68,15 +79,41 @@ export class ProxyMetrics {
     "Upstream TLS connections that resumed a previous session (no full handshake).",
     ["direction"],
   );
+  readonly downstreamReceivedBytes: MetricFamily<CounterSeries> = this.registry.counter(
+    "weft_downstream_received_bytes_total",
+    "Bytes received on a listener's client connections, counted when a connection closes.",
+    ["direction"],
+  );
+  readonly downstreamSentBytes: MetricFamily<CounterSeries> = this.registry.counter(
+    "weft_downstream_sent_bytes_total",
+    "Bytes sent on a listener's client connections, counted when a connection closes.",
+    ["direction"],
+  );
+  // TCP proxying (Service ports with protocol tcp), as Istio's istio_tcp_*: bind with tcpStats().
+  readonly tcpOpened: MetricFamily<CounterSeries> = this.registry.counter(
+    "weft_tcp_connections_opened_total",
+    "TCP connections proxied to a tcp Service port (counted once connected to the destination).",
+    TCP_LABELS,
+  );
+  readonly tcpClosed: MetricFamily<CounterSeries> = this.registry.counter(
+    "weft_tcp_connections_closed_total",
+    "Proxied TCP connections that ended (either side closed, idle timeout, or an error).",
+    TCP_LABELS,
+  );
+  readonly tcpActive: MetricFamily<CounterSeries> = this.registry.gauge(
+    "weft_tcp_connections_active",
+    "Proxied TCP connections open now.",
+    TCP_LABELS,
+  );
   readonly tcpReceivedBytes: MetricFamily<CounterSeries> = this.registry.counter(
     "weft_tcp_received_bytes_total",
-    "Bytes received on client connections, counted when a connection closes.",
-    ["direction"],
+    "Bytes received from the client of a proxied TCP connection (counted as they flow).",
+    TCP_LABELS,
   );
   readonly tcpSentBytes: MetricFamily<CounterSeries> = this.registry.counter(
     "weft_tcp_sent_bytes_total",
-    "Bytes sent on client connections, counted when a connection closes.",
-    ["direction"],
+    "Bytes sent to the client of a proxied TCP connection (counted as they flow).",
+    TCP_LABELS,
   );
   readonly configUpdates: MetricFamily<CounterSeries> = this.registry.counter(
     "weft_config_updates_total",
@@ -166,6 +203,16 @@ export class ProxyMetrics {
     ])
       f.deleteWhere((l) => gone(l[1]));
     for (const f of [this.ejections, this.ejectedEndpoints]) f.deleteWhere((l) => gone(l[0]));
+  }
+
+  tcpStats(direction: Direction, source: string, destination: string): TcpStats {
+    return {
+      opened: this.tcpOpened.series(direction, source, destination),
+      closed: this.tcpClosed.series(direction, source, destination),
+      active: this.tcpActive.series(direction, source, destination),
+      received: this.tcpReceivedBytes.series(direction, source, destination),
+      sent: this.tcpSentBytes.series(direction, source, destination),
+    };
   }
 
   /** A pre-bound pair (counter + histogram) for one label set; bind per route/peer and status, not per request. */

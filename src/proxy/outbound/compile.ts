@@ -180,6 +180,8 @@ export interface RouteFeatures {
 
 export interface CompiledRoute {
   readonly name: string;
+  /** The service ports the route is limited to (parentRefs[].port / sectionName); undefined = all. */
+  readonly ports: readonly number[] | undefined;
   readonly matcher: RouteMatcher;
   readonly backends: WeightedPicker<CompiledBackend | InvalidBackend>;
   /** Local replies on this route before a backend is known (upstream_unavailable). */
@@ -191,6 +193,10 @@ export interface CompiledService {
   /** "name.namespace". */
   readonly name: string;
   readonly routes: readonly CompiledRoute[];
+  /** The declared ports when there are several (a request then names its port); undefined otherwise. */
+  readonly ports: readonly number[] | undefined;
+  /** The first declared port (0 when none): requests without a port of their own target it. */
+  readonly firstPort: number;
   /** Local replies for this service when no route matched. */
   readonly stats: StatsByCode;
 }
@@ -206,9 +212,12 @@ export interface OutboundTable {
   readonly unknownStats: StatsByCode;
 }
 
-export function matchRoute(svc: CompiledService, r: RequestView): CompiledRoute | undefined {
+/** The first route that applies to `port` (0: any) and whose match accepts the request. */
+export function matchRoute(svc: CompiledService, r: RequestView, port = 0): CompiledRoute | undefined {
   const routes = svc.routes;
   for (let i = 0; i < routes.length; i++) {
+    const ports = routes[i].ports;
+    if (ports !== undefined && port !== 0 && !ports.includes(port)) continue;
     const m = routes[i].matcher;
     if (m === undefined || m(r)) return routes[i];
   }
@@ -263,6 +272,7 @@ export function compileOutbound(
       });
       return {
         name: r.name,
+        ports: r.ports,
         matcher: compileRouteMatches(r.matches),
         backends: new WeightedPicker(
           backends.filter((b) => b.item !== undefined) as {
@@ -274,9 +284,12 @@ export function compileOutbound(
         features: compileFeatures(r, clusterOf, metrics, source),
       };
     });
+    const declared = (svc.ports ?? []).map((p) => p.port);
     const compiled: CompiledService = {
       name,
       routes,
+      ports: declared.length > 1 ? declared : undefined,
+      firstPort: svc.port,
       stats: new StatsByCode(metrics, "outbound", source, name, ""),
     };
     services.set(key, compiled);

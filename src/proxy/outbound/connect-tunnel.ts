@@ -4,11 +4,14 @@
 // connection of its own, in which every request goes to that authority — routed, balanced and
 // forwarded like any other. A TLS client inside the tunnel (https://) fails its handshake: the
 // proxy does not terminate TLS for apps; mesh traffic is plain HTTP from the app's side.
+// CONNECT to a service port declared `tcp` is an opaque byte tunnel instead (openTcpTunnel): the
+// 200 is sent once the destination accepted, a local reply (503, ...) when it did not.
 
 import type { IncomingMessage } from "node:http";
 import type { Socket } from "node:net";
 import type { LocalReplyCode } from "../errors.ts";
 import { lingeringClose, type HttpEdge } from "../http/server-edge.ts";
+import type { TcpProxy, TcpTarget } from "../tcp/tcp-proxy.ts";
 
 const kTunnel = Symbol("weft.tunnel");
 type TunnelSocket = Socket & { [kTunnel]?: string };
@@ -42,4 +45,25 @@ export function acceptConnect(
   if (head.length > 0) socket.unshift(head);
   edge.server.emit("connection", socket);
   socket.resume();
+}
+
+/** CONNECT to a tcp service port: proxied as TCP; the answer waits for the destination. */
+export function openTcpTunnel(
+  edge: HttpEdge,
+  socket: Socket,
+  head: Buffer,
+  tcp: TcpProxy,
+  target: TcpTarget,
+): void {
+  // Nothing is read until the destination accepted: bytes the client sends early wait in the socket.
+  socket.pause();
+  if (head.length > 0) socket.unshift(head);
+  tcp.serve(socket, target, (refusal) => {
+    if (refusal === undefined) {
+      socket.write("HTTP/1.1 200 Connection Established\r\n\r\n");
+      return;
+    }
+    edge.replies.writeRaw(socket, refusal.code, refusal.detail);
+    lingeringClose(socket);
+  });
 }

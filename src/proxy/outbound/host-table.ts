@@ -2,8 +2,8 @@
 // costs one Map lookup (two when the Host is not lower-case). A service answers to its snapshot
 // `hosts` plus "name.namespace", "name.namespace.svc" and "name.namespace.svc.cluster.local"; the
 // bare "name" resolves in the proxy's own namespace first, then "default", then wherever it is unique.
-// Each name is accepted without a port, with :80 (the implicit port of http://name/), and with the
-// service's declared port; a service that declares no port (0) accepts any port.
+// Each name is accepted without a port, with :80 (the implicit port of http://name/), and with each
+// of the service's declared ports; a service that declares no port (0) accepts any port.
 
 import type { OutboundService } from "../../model/snapshot.ts";
 
@@ -72,24 +72,26 @@ export class HostTable<T> {
         else addShort(shortNames, lower, s, value);
       }
       addShort(shortNames, s.name.toLowerCase(), s, value);
-      for (const n of names) table.#add(n, s.port, value);
+      for (const n of names) table.#add(n, s, value);
     }
     for (const [name, candidates] of shortNames) {
       const pick =
         candidates.find((c) => c.namespace === ownNamespace) ??
         candidates.find((c) => c.namespace === "default") ??
         (candidates.length === 1 ? candidates[0] : undefined);
-      if (pick) table.#add(name, pick.service.port, pick.value);
+      if (pick) table.#add(name, pick.service, pick.value);
     }
     return table;
   }
 
-  #add(name: string, port: number, value: T): void {
+  #add(name: string, s: OutboundService, value: T): void {
+    const port = s.port;
     this.#names.set(name, port);
     if (port > 0) {
       this.#exact.set(name, value);
       this.#exact.set(`${name}:80`, value);
       this.#exact.set(`${name}:${port}`, value);
+      for (const p of s.ports ?? []) this.#exact.set(`${name}:${p.port}`, value);
     } else {
       this.#exact.set(name, value);
       this.#anyPort.set(name, value);

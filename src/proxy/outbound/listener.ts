@@ -13,7 +13,7 @@
 // backoff from then on, see ../balancer/endpoint-set.ts).
 
 import type { IncomingMessage, ServerResponse } from "node:http";
-import type { AddressInfo } from "node:net";
+import type { AddressInfo, Socket } from "node:net";
 import type { ProxySnapshot } from "../../model/snapshot.ts";
 import {
   DEFAULT_TIMEOUT_LIMIT,
@@ -23,6 +23,7 @@ import {
 } from "../http/exchange.ts";
 import { ListenerLifecycle, type ProxyListener } from "../http/listener-lifecycle.ts";
 import { LocalReplies } from "../http/local-reply.ts";
+import { DST_PORT_HEADER, requestedPort } from "../http/dst-port.ts";
 import { checkRequestHead, scanRequestHeaders } from "../http/request-head.ts";
 import { parseAbsoluteForm } from "../http/request-target.ts";
 import { HttpEdge, type EdgeLimits } from "../http/server-edge.ts";
@@ -43,8 +44,9 @@ import {
 import { notSentOutcome, outcomeOfReply, outcomeOfStatus } from "./outcomes.ts";
 import { MAX_RESENDS } from "./retry.ts";
 import { answerRedirect, REAL_CLOCK, runRoute, type RouteClock } from "./routed-request.ts";
-import { acceptConnect, tunnelAuthorityOf } from "./connect-tunnel.ts";
+import { acceptConnect, openTcpTunnel, tunnelAuthorityOf } from "./connect-tunnel.ts";
 import { applyOrLog, followSnapshots } from "../config-swap.ts";
+import type { TcpProxy, TcpTarget } from "../tcp/tcp-proxy.ts";
 
 export interface OutboundListenerOptions {
   config: Source<ProxySnapshot>;
@@ -52,6 +54,10 @@ export interface OutboundListenerOptions {
   metrics: ProxyMetrics;
   /** Fixed service for an --upstream port: every request goes to it regardless of Host. */
   upstream?: string;
+  /** The service port of that --upstream port (default the service's first). */
+  upstreamPort?: number;
+  /** TCP proxying: CONNECT to a service port declared `tcp` becomes an opaque tunnel through it. */
+  tcp?: TcpProxy;
   limits?: EdgeLimits;
   timeouts?: Partial<UpstreamTimeouts>;
   pool?: PoolOptions;
@@ -77,6 +83,8 @@ export interface OutboundListener extends ProxyListener {
   readonly pools: UpstreamPools;
   /** Every destination's endpoints with their load, ejections and health, for /clusters. */
   describeClusters(): ClusterDescription[];
+  /** Serves a connection accepted elsewhere (an --upstream port whose service port is HTTP). */
+  accept(socket: Socket): void;
 }
 
 class Outbound {
@@ -108,8 +116,11 @@ class Outbound {
     this.edge = new HttpEdge({
       replies: new LocalReplies(opts.metrics, "outbound"),
       handler: (req, res) => this.handle(req, res),
-      onConnect: (req, socket, head) =>
-        acceptConnect(this.edge, req, socket, head, (a) => this.#checkTunnel(a)),
+      onConnect: (req, socket, head) => {
+        const tcp = this.#tcpTarget(req.url ?? "");
+        if (tcp !== undefined) return openTcpTunnel(this.edge, socket, head, tcp[0], tcp[1]);
+        acceptConnect(this.edge, req, socket, head, (a) => this.#checkTunnel(a));
+      },
       ...opts.limits,
     });
     this.lifecycle = new ListenerLifecycle(this.edge.server, [this.edge], opts.metrics, "outbound");
@@ -132,6 +143,22 @@ class Outbound {
       this.pools.sync();
       this.#opts.metrics.configUpdates.series("outbound").value++;
     };
+  }
+
+  /** CONNECT to a `tcp` port of a mesh service: the TCP proxy and its target; undefined otherwise. */
+  #tcpTarget(authority: string): [TcpProxy, TcpTarget] | undefined {
+    const tcp = this.#opts.tcp;
+    const t = this.table;
+    if (tcp === undefined || t === undefined) return undefined;
+    const svc = this.#opts.upstream === undefined ? t.hosts.get(authority) : this.fixed;
+    if (svc === undefined) return undefined;
+    const port =
+      this.#opts.upstreamPort ??
+      (this.#opts.upstream === undefined
+        ? requestedPort(authority, svc.ports ?? [svc.firstPort], svc.firstPort)
+        : undefined);
+    const target = tcp.target(svc.name, port);
+    return target && [tcp, target];
   }
 
   /** A CONNECT authority must name a mesh service (or the fixed one of an --upstream port). */
@@ -190,7 +217,17 @@ class Outbound {
       );
     }
 
-    const route = matchRoute(svc, x);
+    // A multi-port service: which of its ports (routes may be limited to one; its sidecar is told).
+    const port =
+      svc.ports === undefined
+        ? 0
+        : (this.#opts.upstreamPort ??
+          (this.#opts.upstream === undefined
+            ? requestedPort(host, svc.ports, svc.firstPort)
+            : svc.firstPort));
+    // Set here only: an app's own x-weft-dst-port (recorded by the header scan) never travels.
+    x.dstPort = port !== svc.firstPort && port !== 0 ? String(port) : undefined;
+    const route = matchRoute(svc, x, port);
     if (route === undefined) {
       x.stats = svc.stats;
       return x.reply("no_route", `no route of ${svc.name} matches ${req.method} ${x.path}`);
@@ -255,6 +292,10 @@ class Outbound {
     x.hashKey = hashKey;
     x.onNotSent = resendElsewhere;
     x.upstream = endpoint.value.label;
+    // Only a mesh endpoint (its sidecar) learns the port; an app without a sidecar never sees it. (A
+    // resend to another endpoint of a mixed cluster keeps the headers of the first.)
+    if (x.dstPort !== undefined && endpoint.value.pool.endpoint.identity !== undefined)
+      x.headers.push(DST_PORT_HEADER, x.dstPort);
     x.forwardTo(endpoint.value.pool.dispatcher, { host, clientAddress, proto: "http" }, this.#timeouts);
   }
 
@@ -302,6 +343,7 @@ function endPlainExchange(x: Exchange, failure: LocalReplyCode | undefined): voi
 
 export function createOutboundListener(opts: OutboundListenerOptions): OutboundListener {
   const o = new Outbound(opts);
+  let adopted = false;
   return {
     get table() {
       return o.table;
@@ -315,6 +357,13 @@ export function createOutboundListener(opts: OutboundListenerOptions): OutboundL
         active: c.limits.active,
         endpoints: c.endpoints.describe(),
       })),
+    accept: (socket: Socket) => {
+      // The server never listened itself: start its connection tracking (header timeouts) once.
+      if (!adopted) o.edge.adoptConnections();
+      adopted = true;
+      o.edge.server.emit("connection", socket);
+      socket.resume();
+    },
     listen: (port: number, host?: string): Promise<AddressInfo> => o.lifecycle.listen(port, host),
     address: () => o.lifecycle.address(),
     drain: (timeoutMs?: number) => o.drain(timeoutMs),

@@ -18,6 +18,7 @@
 
 import { Readable } from "node:stream";
 import type { UpstreamHandler, UpstreamRequest } from "../transport/upstream.ts";
+import { DST_PORT_HEADER } from "../http/dst-port.ts";
 import {
   DEADLINE_HEADER,
   DEFAULT_TIMEOUT_LIMIT,
@@ -379,10 +380,14 @@ class RoutedRequest {
     const requestMs = this.#c.features.timeouts?.requestMs ?? 0;
     let left = backendRequestMs > 0 ? backendRequestMs : Infinity;
     if (requestMs > 0) left = Math.min(left, requestMs - (performance.now() - this.x.startedAt));
-    if (left === Infinity || ep.value.pool.endpoint.identity === undefined) return this.#headers;
+    const dstPort = this.x.dstPort;
+    if ((left === Infinity && dstPort === undefined) || ep.value.pool.endpoint.identity === undefined)
+      return this.#headers;
     // A copy per attempt: a hedge or retry must not change the value an earlier attempt sends.
     const h = this.#headers.slice();
-    h.push(DEADLINE_HEADER, String(Math.max(1, Math.ceil(left))));
+    if (left !== Infinity) h.push(DEADLINE_HEADER, String(Math.max(1, Math.ceil(left))));
+    // The service port, for a multi-port service's sidecar (../http/dst-port.ts).
+    if (dstPort !== undefined) h.push(DST_PORT_HEADER, dstPort);
     return h;
   }
 

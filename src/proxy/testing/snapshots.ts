@@ -1,11 +1,21 @@
 // Hand-built ProxySnapshots for tests: services with routes over clusters of endpoints.
 
-import type { Cluster, Endpoint, OutboundService, ProxySnapshot, Route } from "../../model/snapshot.ts";
+import type {
+  Cluster,
+  Endpoint,
+  InboundPort,
+  OutboundService,
+  ProxySnapshot,
+  Route,
+  ServicePortConfig,
+} from "../../model/snapshot.ts";
 
 export interface ServiceSpec {
   name: string;
   namespace?: string;
   port?: number;
+  /** Declared ports (the first one is `port`); default: `port` alone, as http, when given. */
+  ports?: ServicePortConfig[];
   routes?: Route[];
   /** Shorthand: one catch-all route over one cluster with these endpoints. */
   endpoints?: Partial<Endpoint>[];
@@ -35,6 +45,8 @@ export function buildSnapshot(opts: {
   services?: ServiceSpec[];
   clusters?: Cluster[];
   appPort?: number;
+  /** The proxy's own service's ports → app ports (InboundConfig.ports). */
+  inboundPorts?: InboundPort[];
   proxy?: { service: string; namespace: string; identity: string };
   mtlsMode?: "STRICT" | "PERMISSIVE";
 }): ProxySnapshot {
@@ -53,8 +65,9 @@ export function buildSnapshot(opts: {
       name: s.name,
       namespace: ns,
       hosts: [s.name, `${s.name}.${ns}`],
-      port: s.port ?? 0,
-      protocol: "http",
+      port: s.ports?.[0]?.port ?? s.port ?? 0,
+      protocol: s.ports?.[0]?.protocol ?? "http",
+      ports: s.ports ?? (s.port ? [{ port: s.port, protocol: "http" }] : []),
       routes,
     };
   }
@@ -67,7 +80,7 @@ export function buildSnapshot(opts: {
     version: opts.version ?? String(Math.random()),
     proxy: { ...proxy, workload: `${proxy.service}-1` },
     mesh: { trustDomain: "weft.local", mtlsMode: opts.mtlsMode ?? "STRICT" },
-    inbound: { appAddress: "127.0.0.1", appPort: opts.appPort ?? 1 },
+    inbound: { appAddress: "127.0.0.1", appPort: opts.appPort ?? 1, ports: opts.inboundPorts ?? [] },
     outbound,
     clusters,
   };
