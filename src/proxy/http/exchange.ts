@@ -15,7 +15,7 @@
 
 import { randomUUID } from "node:crypto";
 import type { IncomingMessage, ServerResponse } from "node:http";
-import { classifyUpstreamError, type LocalReplyCode } from "../errors.ts";
+import { rescue, WeftError, type LocalReplyCode } from "../errors.ts";
 import type { StatsByCode } from "../metrics/registry.ts";
 import type { RequestView } from "../outbound/route-match.ts";
 import type { HttpEdge } from "./server-edge.ts";
@@ -76,9 +76,9 @@ export const OPEN = 0; // routing, or dispatched and waiting for response header
 const STREAMING = 1; // response headers sent to the client
 export const DONE = 2; // finished, failed, or the client went away
 
-/** A client that went away; passed to undici's abort so the upstream request is cancelled. */
-class ClientGoneError extends Error {
-  readonly code = "WEFT_ERR_CLIENT_GONE";
+/** A client that went away; passed to the transport's abort so the upstream request is cancelled. */
+function clientGone(): WeftError {
+  return new WeftError("WEFT_ERR_CLIENT_GONE", "client went away");
 }
 
 /** The exchange a response belongs to, once it was forwarded. */
@@ -300,7 +300,7 @@ export class Exchange implements RequestView, RequestHeadFacts, ResponseHeadFact
   abandon(status: number): void {
     if (this.state === DONE) return;
     this.state = DONE;
-    this.#abort?.(new ClientGoneError("client went away"));
+    this.#abort?.(clientGone());
     this.#record(status);
   }
 
@@ -316,7 +316,7 @@ export class Exchange implements RequestView, RequestHeadFacts, ResponseHeadFact
   // --- UpstreamHandler (transport/upstream.ts): the upstream's response, streamed to the client ---
 
   onConnect(abort: (err?: Error) => void): void {
-    if (this.state === DONE) abort(new ClientGoneError("client went away"));
+    if (this.state === DONE) abort(clientGone());
     else this.#abort = abort;
   }
 
@@ -369,7 +369,7 @@ export class Exchange implements RequestView, RequestHeadFacts, ResponseHeadFact
     if (this.state === DONE) return;
     if (this.state === OPEN) {
       if (this.onNotSent !== undefined && requestNotSent(err) && this.onNotSent(this, err)) return;
-      const { code, detail } = classifyUpstreamError(err, this.upstream);
+      const { code, detail } = rescue(err, this.upstream);
       const limit = this.timeoutLimit;
       this.reply(code, code === "timeout" && limit !== undefined ? `${detail} (${limit})` : detail);
       return;
