@@ -9,7 +9,8 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Socket } from "node:net";
 import { LOCAL_REPLIES, type LocalReplyCode } from "../errors.ts";
 import { connectionClosing, markConnectionClosing, type LocalReplies } from "./local-reply.ts";
-import { DONE, exchangeOf } from "./exchange.ts";
+import { DONE } from "../pipeline/exchange.ts";
+import { exchangeOf } from "./h1-exchange.ts";
 
 export interface EdgeLimits {
   /** Largest request head (request line + headers) accepted; larger → 431. Default 16 KiB. */
@@ -123,6 +124,11 @@ export class HttpEdge {
   /** Set while draining: responses carry Connection: close. */
   draining = false;
   readonly #tls: boolean;
+
+  /** A TLS edge (the inbound mTLS listener): requests arrive with scheme https. */
+  get tls(): boolean {
+    return this.#tls;
+  }
 
   constructor(
     opts: {

@@ -18,14 +18,13 @@ import {
   DEADLINE_HEADER,
   DEFAULT_TIMEOUT_LIMIT,
   DEFAULT_TIMEOUTS,
-  Exchange,
   parseDeadline,
   type UpstreamTimeouts,
-} from "../http/exchange.ts";
+} from "../pipeline/timeouts.ts";
+import type { Exchange } from "../pipeline/exchange.ts";
+import { H1Exchange } from "../http/h1-exchange.ts";
 import { ListenerLifecycle, type ProxyListener } from "../http/listener-lifecycle.ts";
 import { LocalReplies } from "../http/local-reply.ts";
-import { checkRequestHead, scanRequestHeaders } from "../http/request-head.ts";
-import { parseAbsoluteForm } from "../http/request-target.ts";
 import { DEFAULT_HANDSHAKE_TIMEOUT_MS, HttpEdge, type EdgeLimits } from "../http/server-edge.ts";
 import type { CounterSeries } from "../metrics/families.ts";
 import { StatsByCode, type ProxyMetrics } from "../metrics/registry.ts";
@@ -219,41 +218,29 @@ class Inbound {
     this.#opts.metrics.configUpdates.series("inbound").value++;
   }
 
+  /** The HTTP/1.1 edges' entry: the request record is read, then served like any other. */
   handle(req: IncomingMessage, res: ServerResponse, edge: HttpEdge): void {
-    const t = this.table;
     const peer = peerOf(req.socket) as InboundPeer;
-    let stats: StatsByCode;
-    if (t === undefined) stats = this.#notReadyStats;
-    else if (peer.statsGen === t.generation) stats = peer.stats as StatsByCode;
-    else {
-      // A peer from another trust domain is not the local service its name says: counted as unknown.
-      const foreign = peer.trustDomain !== undefined && peer.trustDomain !== t.trustDomain;
-      stats = peer.stats = t.statsFor(foreign ? "unknown" : peer.service);
-      peer.statsGen = t.generation;
-    }
-    const x = new Exchange(req, res, edge, stats);
+    const x = new H1Exchange(req, res, edge, this.#statsFor(peer));
     x.peer = peer;
+    if (!x.readRequest(undefined)) return;
+    this.serve(x, peer);
+  }
 
-    const url = req.url as string;
-    let authority: string | undefined;
-    if (url.charCodeAt(0) === 47 /* / */) {
-      x.target = url;
-    } else {
-      const abs = parseAbsoluteForm(url);
-      if ("error" in abs) return x.reply("bad_request", "malformed request target", true);
-      authority = abs.authority;
-      x.target = abs.target;
-    }
+  /** Request stats for a peer, cached on its connection per config generation. */
+  #statsFor(peer: InboundPeer): StatsByCode {
+    const t = this.table;
+    if (t === undefined) return this.#notReadyStats;
+    if (peer.statsGen === t.generation) return peer.stats as StatsByCode;
+    // A peer from another trust domain is not the local service its name says: counted as unknown.
+    const foreign = peer.trustDomain !== undefined && peer.trustDomain !== t.trustDomain;
+    peer.statsGen = t.generation;
+    return (peer.stats = t.statsFor(foreign ? "unknown" : peer.service));
+  }
 
-    scanRequestHeaders(req.rawHeaders, x.headers, x);
-    const bad = checkRequestHead(req, x, authority !== undefined);
-    if (bad !== undefined) return x.reply("bad_request", bad, true);
-    if (x.upgrade !== undefined && /websocket/i.test(x.upgrade)) {
-      return x.reply("unsupported", `Upgrade to ${x.upgrade} is not supported yet`, true);
-    }
-    // Node's parser stops reading after a request that asks for an upgrade (nothing listens for
-    // 'upgrade'), silently dropping what follows: this response is the connection's last.
-    if (x.upgrade !== undefined) x.closeAfterResponse();
+  /** Serves a request whatever edge it came from: trust domain → rate limit → forward to the app. */
+  serve(x: Exchange, peer: InboundPeer): void {
+    const t = this.table;
     if (t === undefined) return x.reply("not_ready", "the proxy has no config from the control plane yet");
     if (peer.trustDomain !== undefined && peer.trustDomain !== t.trustDomain) {
       // The trust bundle may hold other domains' roots (federation, a migration): chaining to it
@@ -268,9 +255,11 @@ class Inbound {
       const waitMs = t.limiter.take(peer.id ?? "");
       if (waitMs > 0) {
         t.limitedFor(peer.service).value++;
-        // Whole seconds, rounded up (RFC 9110); LocalReplies' writeHead keeps headers set here.
-        res.setHeader("retry-after", String(Math.ceil(waitMs / 1000)));
-        return x.reply("rate_limited", t.limitDetail);
+        // Whole seconds, rounded up (RFC 9110).
+        return x.reply("rate_limited", t.limitDetail, false, undefined, [
+          "retry-after",
+          String(Math.ceil(waitMs / 1000)),
+        ]);
       }
     }
 
@@ -291,7 +280,7 @@ class Inbound {
     }
     x.forwardTo(
       t.app.dispatcher,
-      { host: authority ?? (x.host as string), clientAddress: peer.address, proto },
+      { host: x.authority ?? (x.host as string), clientAddress: peer.address, proto },
       timeouts,
     );
   }

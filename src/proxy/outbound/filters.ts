@@ -6,25 +6,9 @@
 //   RequestRedirect: the Location for a redirect answered by the proxy itself.
 // Header lists are the flat [name, value, name, value, ...] arrays the proxy forwards, edited in place.
 
-import type { HeaderModifier, PathModifier } from "../../model/snapshot.ts";
+import type { PathModifier } from "../../model/snapshot.ts";
 
-/** Applies a header modifier to a flat header list. `from` skips a protected prefix (the Host slot). */
-export function modifyHeaders(list: string[], m: HeaderModifier, from = 0): void {
-  if (m.remove !== undefined) for (const name of m.remove) removeHeader(list, name, from);
-  if (m.set !== undefined) {
-    for (const h of m.set) {
-      removeHeader(list, h.name, from);
-      list.push(h.name, h.value);
-    }
-  }
-  if (m.add !== undefined) for (const h of m.add) list.push(h.name, h.value);
-}
-
-function removeHeader(list: string[], lowerName: string, from: number): void {
-  for (let i = list.length - 2; i >= from; i -= 2) {
-    if (list[i].length === lowerName.length && list[i].toLowerCase() === lowerName) list.splice(i, 2);
-  }
-}
+export { modifyHeaders } from "../http/header-list.ts";
 
 /**
  * The path after a path modifier. `matchedPrefix` is the route's PathPrefix value (ReplacePrefixMatch

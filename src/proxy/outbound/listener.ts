@@ -15,16 +15,11 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import type { ProxySnapshot } from "../../model/snapshot.ts";
-import {
-  DEFAULT_TIMEOUT_LIMIT,
-  DEFAULT_TIMEOUTS,
-  Exchange,
-  type UpstreamTimeouts,
-} from "../http/exchange.ts";
+import { DEFAULT_TIMEOUT_LIMIT, DEFAULT_TIMEOUTS, type UpstreamTimeouts } from "../pipeline/timeouts.ts";
+import type { Exchange } from "../pipeline/exchange.ts";
+import { H1Exchange } from "../http/h1-exchange.ts";
 import { ListenerLifecycle, type ProxyListener } from "../http/listener-lifecycle.ts";
 import { LocalReplies } from "../http/local-reply.ts";
-import { checkRequestHead, scanRequestHeaders } from "../http/request-head.ts";
-import { parseAbsoluteForm } from "../http/request-target.ts";
 import { HttpEdge, type EdgeLimits } from "../http/server-edge.ts";
 import { StatsByCode, type ProxyMetrics } from "../metrics/registry.ts";
 import type { Source, TlsMaterial } from "../types.ts";
@@ -77,6 +72,8 @@ export interface OutboundListener extends ProxyListener {
   /** Every destination's endpoints with their load, ejections and health, for /clusters. */
   describeClusters(): ClusterDescription[];
 }
+
+const HTTPS_REFUSAL = "https:// through this proxy needs CONNECT, which is not supported; call http://";
 
 class Outbound {
   table: OutboundTable | undefined;
@@ -143,44 +140,23 @@ class Outbound {
     return ["no_route", t.hosts.explainMiss(authority)];
   }
 
+  /** The HTTP/1.1 edge's entry: the request record is read, then served like any other. */
   handle(req: IncomingMessage, res: ServerResponse): void {
     const t = this.table;
-    const x = new Exchange(req, res, this.edge, t === undefined ? this.#notReadyStats : t.unknownStats);
-
-    // Request target: origin-form, or absolute-form from an HTTP_PROXY client.
-    const url = req.url as string;
-    let authority: string | undefined;
-    if (url.charCodeAt(0) === 47 /* / */) {
-      x.target = url;
-    } else {
-      const abs = parseAbsoluteForm(url);
-      if ("error" in abs) {
-        if (abs.error === "https")
-          return x.reply(
-            "unsupported",
-            "https:// through this proxy needs CONNECT, which is not supported; call http://",
-          );
-        return x.reply("bad_request", "malformed request target", true);
-      }
-      authority = abs.authority;
-      x.target = abs.target;
-    }
-
-    scanRequestHeaders(req.rawHeaders, x.headers, x);
-    const bad = checkRequestHead(req, x, authority !== undefined);
-    if (bad !== undefined) return x.reply("bad_request", bad, true);
+    const x = new H1Exchange(req, res, this.edge, t === undefined ? this.#notReadyStats : t.unknownStats);
+    if (!x.readRequest(HTTPS_REFUSAL)) return;
     // Inside a CONNECT tunnel, the tunnel's authority decides where requests go.
-    authority ??= tunnelAuthorityOf(req.socket);
-    if (x.upgrade !== undefined && /websocket/i.test(x.upgrade)) {
-      return x.reply("unsupported", `Upgrade to ${x.upgrade} is not supported yet`, true);
-    }
-    // Node's parser stops reading after a request that asks for an upgrade (nothing listens for
-    // 'upgrade'), silently dropping what follows: this response is the connection's last.
-    if (x.upgrade !== undefined) x.closeAfterResponse();
+    x.authority ??= tunnelAuthorityOf(req.socket);
+    this.serve(x);
+  }
+
+  /** Serves a request whatever edge it came from: service → route → backend → endpoint → forward. */
+  serve(x: Exchange): void {
+    const t = this.table;
     if (t === undefined) return x.reply("not_ready", "the proxy has no config from the control plane yet");
 
     // Service: the fixed one of an --upstream port, else from the authority / Host.
-    const host = authority ?? (x.host as string);
+    const host = x.authority ?? (x.host as string);
     const svc = this.#opts.upstream === undefined ? t.hosts.get(host) : this.fixed;
     if (svc === undefined) {
       return x.reply(
@@ -194,7 +170,7 @@ class Outbound {
     const route = matchRoute(svc, x);
     if (route === undefined) {
       x.stats = svc.stats;
-      return x.reply("no_route", `no route of ${svc.name} matches ${req.method} ${x.path}`);
+      return x.reply("no_route", `no route of ${svc.name} matches ${x.method} ${x.path}`);
     }
     const redirect = route.features?.filters?.redirect;
     if (redirect !== undefined) {
@@ -211,7 +187,7 @@ class Outbound {
     }
     x.stats = backend.stats;
     const cluster = backend.cluster;
-    const clientAddress = req.socket.remoteAddress;
+    const clientAddress = x.clientAddress;
     const hashKey = cluster.hashOn === undefined ? undefined : hashKeyOf(cluster.hashOn, x, clientAddress);
     if (route.features !== undefined) {
       return runRoute({

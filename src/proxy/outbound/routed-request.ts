@@ -18,14 +18,8 @@
 
 import { Readable } from "node:stream";
 import type { UpstreamHandler, UpstreamRequest } from "../transport/upstream.ts";
-import {
-  DEADLINE_HEADER,
-  DEFAULT_TIMEOUT_LIMIT,
-  DONE,
-  OPEN,
-  type Exchange,
-  type UpstreamTimeouts,
-} from "../http/exchange.ts";
+import { DEADLINE_HEADER, DEFAULT_TIMEOUT_LIMIT, type UpstreamTimeouts } from "../pipeline/timeouts.ts";
+import { DONE, OPEN, type Exchange } from "../pipeline/exchange.ts";
 import type { EndpointHandle, Outcome } from "../balancer/endpoint-set.ts";
 import type { RouteFilters } from "../../model/snapshot.ts";
 import { RETRY_DEFAULTS } from "../../model/traffic-defaults.ts";
@@ -119,7 +113,7 @@ function afterDelay(c: RouteContext, counters: RouteCounters): void {
   const headers = x.hopHeaders({ host, clientAddress: c.clientAddress, proto: "http" });
 
   const replay = f.retry !== undefined || f.hedge !== undefined || f.mirrors.length > 0;
-  if (!x.hasBody || !replay) return start(c, headers, x.hasBody ? x.req : null, counters);
+  if (!x.hasBody || !replay) return start(c, headers, x.body, counters);
   const limit = f.retry?.maxBufferedBodyBytes ?? RETRY_DEFAULTS.maxBufferedBodyBytes;
   bufferBody(x, limit, (body) => {
     if (x.state !== OPEN) return;
@@ -139,7 +133,7 @@ function hasHeader(list: string[], lower: string): boolean {
  * replays what was read and then continues with the rest (that request will not be replayed).
  */
 function bufferBody(x: Exchange, limit: number, done: (body: Buffer | Readable) => void): void {
-  const req = x.req;
+  const req = x.body as Readable;
   const chunks: Buffer[] = [];
   let size = 0;
   const onData = (chunk: Buffer) => {
@@ -188,7 +182,7 @@ function start(
         m.counters.mirrored("skipped_body_too_large").inc();
         continue;
       }
-      sendMirror(m, x.req.method as string, x.target, headers, body);
+      sendMirror(m, x.method, x.target, headers, body);
     }
   }
   new RoutedRequest(c, headers, body, counters).start();
@@ -340,7 +334,7 @@ class RoutedRequest {
           : undefined;
     const body = this.#body;
     const request: UpstreamRequest = {
-      method: x.req.method as string,
+      method: x.method,
       path: x.target,
       headers: this.#headersFor(ep, t?.backendRequestMs ?? 0),
       body:
@@ -459,7 +453,7 @@ class RoutedRequest {
   #canRetry(): boolean {
     const retry = this.#c.features.retry;
     if (retry === undefined || this.#retries >= retry.attempts) return false;
-    if (!this.#replayable() || !methodRetriable(retry, this.x.req.method as string)) return false;
+    if (!this.#replayable() || !methodRetriable(retry, this.x.method)) return false;
     return this.#spendRetry();
   }
 
