@@ -25,18 +25,17 @@ import { StatsByCode, type ProxyMetrics } from "../metrics/registry.ts";
 import type { Source, TlsMaterial } from "../types.ts";
 import { UpstreamPools, type PoolOptions } from "../transport/upstream-pools.ts";
 import type { LocalReplyCode } from "../errors.ts";
-import type { EndpointDescription, EndpointHandle } from "../balancer/endpoint-set.ts";
+import type { EndpointDescription } from "../balancer/endpoint-set.ts";
+import { admit, begin, end, noEndpoints, pick, resendTarget, type Endpoint } from "./attempt.ts";
 import { hashKeyOf } from "../balancer/hash-key.ts";
 import {
   compileOutbound,
   matchRoute,
   type CompiledBackend,
-  type CompiledEndpoint,
   type CompiledService,
   type OutboundTable,
 } from "./compile.ts";
 import { notSentOutcome, outcomeOfReply, outcomeOfStatus } from "./outcomes.ts";
-import { MAX_RESENDS } from "./retry.ts";
 import { answerRedirect, REAL_CLOCK, runRoute, type RouteClock } from "./routed-request.ts";
 import { acceptConnect, tunnelAuthorityOf } from "./connect-tunnel.ts";
 
@@ -203,24 +202,13 @@ class Outbound {
       });
     }
 
-    // The plain path: one attempt, accounted per endpoint (balancer load, outlier detection).
-    const limits = cluster.limits;
-    if (limits.maxRequests > 0 && limits.active >= limits.maxRequests) {
-      limits.overflowRequests?.inc();
-      return x.reply(
-        "circuit_open",
-        `${cluster.destination}: ${limits.maxRequests} requests already in flight`,
-      );
-    }
-    const endpoint = cluster.endpoints.pick(hashKey);
-    if (endpoint === undefined) {
-      return x.reply(
-        "upstream_unavailable",
-        `${cluster.destination} has no endpoints (cluster ${cluster.name})`,
-      );
-    }
-    cluster.endpoints.start(endpoint);
-    limits.active++;
+    // The plain path: the attempt engine's policy-free case (attempt.ts) — one attempt, and the
+    // exchange itself is its handler and its bookkeeping.
+    const refusal = admit(cluster);
+    if (refusal !== undefined) return x.reply("circuit_open", refusal);
+    const endpoint = pick(cluster, hashKey);
+    if (endpoint === undefined) return x.reply("upstream_unavailable", noEndpoints(cluster));
+    begin(endpoint);
     x.accountRef = endpoint;
     x.timeoutLimit = this.#timeoutLimit;
     x.onEnd = endPlainExchange;
@@ -246,15 +234,12 @@ class Outbound {
 
 /** Sends a request that never left the proxy to another endpoint; false when there is none to try. */
 function resendElsewhere(x: Exchange, err: Error): boolean {
-  const ep = x.accountRef as EndpointHandle<CompiledEndpoint>;
-  const set = ep.value.cluster.endpoints;
-  if (x.resends >= Math.min(MAX_RESENDS, set.size - 1) || x.upstreamRequest === undefined) return false;
-  const outcome = notSentOutcome(err);
-  if (outcome === undefined) return false;
-  const next = set.pick(x.hashKey, ep);
-  if (next === undefined || next.key === ep.key) return false;
-  set.end(ep, outcome, performance.now() - x.startedAt); // the failed endpoint learns it now
-  set.start(next);
+  const ep = x.accountRef as Endpoint;
+  if (x.upstreamRequest === undefined) return false;
+  const next = resendTarget(ep, err, x.resends, x.hashKey);
+  if (next === undefined) return false;
+  end(ep, notSentOutcome(err)!, x.startedAt); // the failed endpoint learns it now
+  begin(next);
   x.resends++;
   x.accountRef = next;
   x.upstream = next.value.label;
@@ -263,14 +248,11 @@ function resendElsewhere(x: Exchange, err: Error): boolean {
   return true;
 }
 
-/** Ends a plain exchange's accounting: the endpoint's load and health, the destination's in-flight count. */
+/** Ends a plain exchange's attempt: the endpoint's load and health, the destination's in-flight count. */
 function endPlainExchange(x: Exchange, failure: LocalReplyCode | undefined): void {
-  const ep = x.accountRef as EndpointHandle<CompiledEndpoint>;
-  const cluster = ep.value.cluster;
-  cluster.limits.active--;
-  if (failure === "circuit_open") cluster.limits.overflowPending?.inc();
-  const outcome = failure === undefined ? outcomeOfStatus(x.status) : outcomeOfReply(failure);
-  cluster.endpoints.end(ep, outcome, performance.now() - x.startedAt);
+  const ep = x.accountRef as Endpoint;
+  if (failure === "circuit_open") ep.value.cluster.limits.overflowPending?.inc();
+  end(ep, failure === undefined ? outcomeOfStatus(x.status) : outcomeOfReply(failure), x.startedAt);
 }
 
 export function createOutboundListener(opts: OutboundListenerOptions): OutboundListener {

@@ -1,19 +1,21 @@
 // Request mirroring (HTTPRoute RequestMirror): a copy of the request goes to the mirror backend and
 // is forgotten — its response is read and dropped, its failures only counted, and nothing about it
 // delays or changes the real request. Bodies are mirrored only when they were buffered (routed-request.ts).
+// A mirror is a shadow attempt (attempt.ts): balanced and observed like the others, no request slot.
 
 import { Readable } from "node:stream";
-import type { EndpointHandle, Outcome } from "../balancer/endpoint-set.ts";
+import type { Outcome } from "../balancer/endpoint-set.ts";
+import { begin, end, pick, type Endpoint } from "./attempt.ts";
 import type { UpstreamHandler } from "../transport/upstream.ts";
-import type { CompiledEndpoint, CompiledMirror } from "./compile.ts";
+import type { CompiledMirror } from "./compile.ts";
 import { failureOfError, outcomeOfFailure, outcomeOfStatus } from "./outcomes.ts";
 
 class MirrorHandler implements UpstreamHandler {
   readonly #m: CompiledMirror;
-  readonly #ep: EndpointHandle<CompiledEndpoint>;
+  readonly #ep: Endpoint;
   readonly #startedAt = performance.now();
   #counted = false;
-  constructor(m: CompiledMirror, ep: EndpointHandle<CompiledEndpoint>) {
+  constructor(m: CompiledMirror, ep: Endpoint) {
     this.#m = m;
     this.#ep = ep;
   }
@@ -33,7 +35,7 @@ class MirrorHandler implements UpstreamHandler {
     if (this.#counted) return;
     this.#counted = true;
     this.#m.counters.mirrored(outcome).inc();
-    this.#m.cluster.endpoints.end(this.#ep, o, performance.now() - this.#startedAt);
+    end(this.#ep, o, this.#startedAt, true);
   }
 }
 
@@ -44,7 +46,7 @@ export function sendMirror(
   headers: string[],
   body: Buffer | null,
 ): void {
-  const ep = m.cluster.endpoints.pick();
+  const ep = pick(m.cluster, undefined);
   if (ep === undefined) {
     m.counters.mirrored("no_endpoint").inc();
     return;
@@ -53,7 +55,7 @@ export function sendMirror(
   // Istio/Envoy convention: the mirrored request's authority carries a "-shadow" suffix, so the
   // receiving service (and its logs) can tell a copy from real traffic.
   h[1] = shadowHost(h[1]);
-  m.cluster.endpoints.start(ep);
+  begin(ep, true);
   ep.value.pool.dispatcher.dispatch(
     {
       method,

@@ -20,21 +20,21 @@ import { Readable } from "node:stream";
 import type { UpstreamHandler, UpstreamRequest } from "../transport/upstream.ts";
 import { DEADLINE_HEADER, DEFAULT_TIMEOUT_LIMIT, type UpstreamTimeouts } from "../pipeline/timeouts.ts";
 import { DONE, OPEN, type Exchange } from "../pipeline/exchange.ts";
-import type { EndpointHandle, Outcome } from "../balancer/endpoint-set.ts";
+import type { Outcome } from "../balancer/endpoint-set.ts";
 import type { RouteFilters } from "../../model/snapshot.ts";
 import { RETRY_DEFAULTS } from "../../model/traffic-defaults.ts";
 import type {
   CompiledBackend,
   CompiledCluster,
-  CompiledEndpoint,
   CompiledRoute,
   RouteCounters,
   RouteFeatures,
 } from "./compile.ts";
 import { modifyHeaders, redirectLocation, rewritePath, splitTarget } from "./filters.ts";
 import { sendMirror } from "./mirror.ts";
-import { failureOfError, notSentOutcome, outcomeOfFailure, outcomeOfStatus } from "./outcomes.ts";
-import { backoffMs, MAX_RESENDS, methodRetriable, retryReason } from "./retry.ts";
+import { failureOfError, outcomeOfFailure, outcomeOfStatus } from "./outcomes.ts";
+import { admit, begin, end, noEndpoints, pick, resendTarget, type Endpoint } from "./attempt.ts";
+import { backoffMs, methodRetriable, retryReason } from "./retry.ts";
 
 /** Timers and randomness, injectable for tests. */
 export interface RouteClock {
@@ -192,7 +192,7 @@ function start(
 
 class Attempt implements UpstreamHandler {
   readonly rr: RoutedRequest;
-  readonly ep: EndpointHandle<CompiledEndpoint>;
+  readonly ep: Endpoint;
   readonly isRetry: boolean;
   readonly isHedge: boolean;
   /** Holds one of the destination's max-retries slots until it finishes. */
@@ -204,7 +204,7 @@ class Attempt implements UpstreamHandler {
   finished = false;
   outcome: Outcome = "success";
 
-  constructor(rr: RoutedRequest, ep: EndpointHandle<CompiledEndpoint>, isRetry: boolean, isHedge: boolean) {
+  constructor(rr: RoutedRequest, ep: Endpoint, isRetry: boolean, isHedge: boolean) {
     this.rr = rr;
     this.ep = ep;
     this.isRetry = isRetry;
@@ -241,10 +241,8 @@ class Attempt implements UpstreamHandler {
   finish(outcome: Outcome): void {
     if (this.finished) return;
     this.finished = true;
-    const cluster = this.rr.cluster;
-    cluster.endpoints.end(this.ep, outcome, performance.now() - this.startedAt);
-    cluster.limits.active--;
-    if (this.holdsRetrySlot) cluster.limits.activeRetries--;
+    end(this.ep, outcome, this.startedAt);
+    if (this.holdsRetrySlot) this.rr.cluster.limits.activeRetries--;
   }
 }
 
@@ -267,7 +265,7 @@ class RoutedRequest {
   #requestTimer: unknown;
   #hedgeTimer: unknown;
   #backoffTimer: unknown;
-  #lastEndpoint: EndpointHandle<CompiledEndpoint> | undefined;
+  #lastEndpoint: Endpoint | undefined;
 
   constructor(c: RouteContext, headers: string[], body: Buffer | Readable | null, counters: RouteCounters) {
     this.#c = c;
@@ -290,7 +288,8 @@ class RoutedRequest {
     this.#launch(false, false);
   }
 
-  #launch(isRetry: boolean, isHedge: boolean, avoidLast = isRetry || isHedge): void {
+  /** Sends an attempt (on `target`, or where the balancer picks): see attempt.ts for the bookkeeping. */
+  #launch(isRetry: boolean, isHedge: boolean, target?: Endpoint): void {
     const x = this.x;
     const lim = this.cluster.limits;
     const holdsSlot = (isRetry || isHedge) && this.#reserved > 0;
@@ -299,29 +298,24 @@ class RoutedRequest {
       if (holdsSlot) lim.activeRetries--;
     };
     if (x.state !== OPEN || this.#settled) return release();
-    if (lim.maxRequests > 0 && lim.active >= lim.maxRequests) {
+    const refusal = admit(this.cluster);
+    if (refusal !== undefined) {
       release();
-      lim.overflowRequests?.inc();
-      if (this.#attempts.length === 0)
-        this.#fail(
-          "circuit_open",
-          `${this.cluster.destination}: ${lim.maxRequests} requests already in flight`,
-        );
+      if (this.#attempts.length === 0) this.#fail("circuit_open", refusal);
       return;
     }
-    const ep = this.cluster.endpoints.pick(this.#c.hashKey, avoidLast ? this.#lastEndpoint : undefined);
+    const ep =
+      target ?? pick(this.cluster, this.#c.hashKey, isRetry || isHedge ? this.#lastEndpoint : undefined);
     if (ep === undefined) {
       release();
-      if (this.#attempts.length === 0)
-        this.#fail("upstream_unavailable", `${this.cluster.destination} has no endpoints`);
+      if (this.#attempts.length === 0) this.#fail("upstream_unavailable", noEndpoints(this.cluster));
       return;
     }
     const a = new Attempt(this, ep, isRetry || isHedge, isHedge);
     a.holdsRetrySlot = holdsSlot;
     this.#attempts.push(a);
     this.#lastEndpoint = ep;
-    lim.active++;
-    this.cluster.endpoints.start(ep);
+    begin(ep);
     x.upstream = ep.value.label;
     const f = this.#c.features;
     const t = f.timeouts;
@@ -362,7 +356,7 @@ class RoutedRequest {
    * shorter — so that its own wait for the app follows this route, not a default of its own. Only
    * the route's timeouts travel (not this proxy's --response-headers-timeout).
    */
-  #headersFor(ep: EndpointHandle<CompiledEndpoint>, backendRequestMs: number): string[] {
+  #headersFor(ep: Endpoint, backendRequestMs: number): string[] {
     const requestMs = this.#c.features.timeouts?.requestMs ?? 0;
     let left = backendRequestMs > 0 ? backendRequestMs : Infinity;
     if (requestMs > 0) left = Math.min(left, requestMs - (performance.now() - this.x.startedAt));
@@ -425,10 +419,11 @@ class RoutedRequest {
     const failure = failureOfError(err);
     a.finish(outcomeOfFailure(failure));
     if (this.#attempts.length > 0 || this.#settled || x.state !== OPEN) return;
-    if (notSentOutcome(err) !== undefined && this.#canResend()) {
+    const elsewhere = resendTarget(a.ep, err, this.#resends, this.#c.hashKey);
+    if (elsewhere !== undefined) {
       this.#resends++;
       this.#counters.retry("not-sent").inc();
-      return this.#launch(false, false, true);
+      return this.#launch(false, false, elsewhere);
     }
     const retry = this.#c.features.retry;
     const reason = retry === undefined || failure === undefined ? undefined : retryReason(retry, failure);
@@ -439,11 +434,6 @@ class RoutedRequest {
     this.#settled = true;
     x.upstream = a.ep.value.label;
     x.onError(err);
-  }
-
-  /** Another endpoint is there to take a request that never left the proxy. */
-  #canResend(): boolean {
-    return this.#resends < Math.min(MAX_RESENDS, this.cluster.endpoints.size - 1);
   }
 
   #replayable(): boolean {
