@@ -13,7 +13,7 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import type https from "node:https";
 import type { AddressInfo, Socket } from "node:net";
 import type { TLSSocket } from "node:tls";
-import type { ProxySnapshot, RateLimit } from "../../model/snapshot.ts";
+import type { ProxySnapshot } from "../../model/snapshot.ts";
 import {
   DEADLINE_HEADER,
   DEFAULT_TIMEOUT_LIMIT,
@@ -33,7 +33,9 @@ import type { Source, TlsMaterial } from "../types.ts";
 import { UpstreamPools, type PoolOptions, type UpstreamPool } from "../transport/upstream-pools.ts";
 import { attachPlaintextPeer, attachTlsPeer, peerOf, type InboundPeer } from "./peer.ts";
 import { createSniffingServer } from "./protocol-sniffer.ts";
-import { monotonicClock, RateLimiter, type Clock } from "./rate-limit.ts";
+import { monotonicClock, RateLimiter, type Clock } from "../filters/rate-limit/rate-limiter.ts";
+import { describeLimit, RateLimitFilter } from "../filters/rate-limit/rate-limit.ts";
+import { compose, type Filter, type Next } from "../filters/filter.ts";
 import { tlsFailureReason } from "./tls-failures.ts";
 
 export interface InboundListenerOptions {
@@ -60,9 +62,13 @@ class InboundTable {
   readonly destination: string;
   readonly permissive: boolean;
   readonly trustDomain: string;
-  /** Undefined without a rate limit: the request path then pays one comparison. */
+  /** Undefined without a rate limit. */
   readonly limiter: RateLimiter | undefined;
-  readonly limitDetail: string;
+  /**
+   * The listener's filter chain, composed once per config: the rate limit when one is set, then
+   * the forward to the app. Without filters it is the forward itself (the fast path).
+   */
+  readonly chain: Next<Exchange>;
   readonly #metrics: ProxyMetrics;
   readonly #bySource = new Map<string, StatsByCode>();
   readonly #limitedBySource = new Map<string, CounterSeries>();
@@ -74,6 +80,7 @@ class InboundTable {
     metrics: ProxyMetrics,
     previous: RateLimiter | undefined,
     clock: Clock,
+    forward: (t: InboundTable) => Next<Exchange>,
   ) {
     this.version = s.version;
     this.generation = generation;
@@ -87,7 +94,12 @@ class InboundTable {
     // Unrelated config changes (a new endpoint elsewhere) must not refill everyone's buckets.
     this.limiter =
       rl === undefined ? undefined : previous?.sameSettings(rl) ? previous : new RateLimiter(rl, clock);
-    this.limitDetail = rl === undefined ? "" : describeLimit(this.destination, rl);
+    const filters: Filter<Exchange>[] = [];
+    if (this.limiter !== undefined && rl !== undefined)
+      filters.push(
+        new RateLimitFilter(this.limiter, describeLimit(this.destination, rl), (src) => this.limitedFor(src)),
+      );
+    this.chain = compose(filters, forward(this));
   }
 
   /** weft_rate_limited_total for one source, bound on its first refusal. */
@@ -213,6 +225,7 @@ class Inbound {
       this.#opts.metrics,
       this.table?.limiter,
       this.#opts.rateLimitClock ?? monotonicClock,
+      (t) => new ForwardToApp(t, this.#timeouts, this.#timeoutLimit),
     );
     this.pools.sync();
     this.#opts.metrics.configUpdates.series("inbound").value++;
@@ -250,19 +263,40 @@ class Inbound {
         `peer ${peer.id} is from trust domain ${JSON.stringify(peer.trustDomain)}; this mesh is ${JSON.stringify(t.trustDomain)}`,
       );
     }
-    if (t.limiter !== undefined) {
-      // Keyed by SPIFFE ID (perSource); plaintext PERMISSIVE peers have none and share one bucket.
-      const waitMs = t.limiter.take(peer.id ?? "");
-      if (waitMs > 0) {
-        t.limitedFor(peer.service).value++;
-        // Whole seconds, rounded up (RFC 9110).
-        return x.reply("rate_limited", t.limitDetail, false, undefined, [
-          "retry-after",
-          String(Math.ceil(waitMs / 1000)),
-        ]);
-      }
-    }
+    t.chain.run(x);
+  }
 
+  async close(): Promise<void> {
+    for (const u of this.#unsubscribe) u();
+    this.lifecycle.close();
+    await this.pools.destroy();
+  }
+
+  async drain(timeoutMs?: number): Promise<void> {
+    await this.lifecycle.drain(timeoutMs);
+    for (const u of this.#unsubscribe) u();
+    await this.pools.close();
+  }
+}
+
+/**
+ * The end of the inbound chain: forward to the local app with X-Forwarded-Client-Cert from the
+ * verified peer, waiting for the response head as long as the caller's deadline says.
+ */
+class ForwardToApp implements Next<Exchange> {
+  readonly #t: InboundTable;
+  readonly #timeouts: UpstreamTimeouts;
+  readonly #timeoutLimit: string | undefined;
+
+  constructor(t: InboundTable, timeouts: UpstreamTimeouts, timeoutLimit: string | undefined) {
+    this.#t = t;
+    this.#timeouts = timeouts;
+    this.#timeoutLimit = timeoutLimit;
+  }
+
+  run(x: Exchange): void {
+    const t = this.#t;
+    const peer = x.peer as InboundPeer;
     x.upstream = t.appLabel;
     if (peer.xfcc !== undefined) x.headers.push("x-forwarded-client-cert", peer.xfcc);
     const proto = x.forwardedProto ?? (peer.id === undefined ? "http" : "https");
@@ -284,23 +318,6 @@ class Inbound {
       timeouts,
     );
   }
-
-  async close(): Promise<void> {
-    for (const u of this.#unsubscribe) u();
-    this.lifecycle.close();
-    await this.pools.destroy();
-  }
-
-  async drain(timeoutMs?: number): Promise<void> {
-    await this.lifecycle.drain(timeoutMs);
-    for (const u of this.#unsubscribe) u();
-    await this.pools.close();
-  }
-}
-
-function describeLimit(destination: string, rl: RateLimit): string {
-  const scope = rl.perSource ? "from each caller (by SPIFFE ID)" : "to this instance";
-  return `${destination} accepts ${rl.requestsPerSecond} requests/s (burst ${rl.burst}) ${scope}`;
 }
 
 export function createInboundListener(opts: InboundListenerOptions): InboundListener {

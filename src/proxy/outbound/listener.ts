@@ -36,7 +36,8 @@ import {
   type OutboundTable,
 } from "./compile.ts";
 import { notSentOutcome, outcomeOfReply, outcomeOfStatus } from "./outcomes.ts";
-import { answerRedirect, REAL_CLOCK, runRoute, type RouteClock } from "./routed-request.ts";
+import { REAL_CLOCK, RouteContext, type RouteClock } from "./route-context.ts";
+import { pickBackend } from "./route-chain.ts";
 import { acceptConnect, tunnelAuthorityOf } from "./connect-tunnel.ts";
 
 export interface OutboundListenerOptions {
@@ -171,36 +172,15 @@ class Outbound {
       x.stats = svc.stats;
       return x.reply("no_route", `no route of ${svc.name} matches ${x.method} ${x.path}`);
     }
-    const redirect = route.features?.filters?.redirect;
-    if (redirect !== undefined) {
+    // A route with features runs its chain (route-chain.ts): redirect, backend, filters, attempts.
+    if (route.chain !== undefined) {
       x.stats = route.stats;
-      return answerRedirect(x, redirect, route.features!.matchedPrefix, host);
+      return route.chain.run(new RouteContext(x, route, svc.name, host, this.#timeouts, this.#clock));
     }
-    const backend = route.backends.pick();
-    if (backend === undefined) {
-      x.stats = route.stats;
-      return x.reply(
-        "upstream_unavailable",
-        `route ${route.name} of ${svc.name} has no backend with weight > 0`,
-      );
-    }
-    x.stats = backend.stats;
+    const backend = pickBackend(x, route, svc.name);
+    if (backend === undefined) return;
     const cluster = backend.cluster;
-    const clientAddress = x.clientAddress;
-    const hashKey = cluster.hashOn === undefined ? undefined : hashKeyOf(cluster.hashOn, x, clientAddress);
-    if (route.features !== undefined) {
-      return runRoute({
-        x,
-        route,
-        features: route.features,
-        backend,
-        host,
-        clientAddress,
-        hashKey,
-        timeouts: this.#timeouts,
-        clock: this.#clock,
-      });
-    }
+    const hashKey = cluster.hashOn === undefined ? undefined : hashKeyOf(cluster.hashOn, x, x.clientAddress);
 
     // The plain path: the attempt engine's policy-free case (attempt.ts) — one attempt, and the
     // exchange itself is its handler and its bookkeeping.
@@ -216,7 +196,11 @@ class Outbound {
     x.hashKey = hashKey;
     x.onNotSent = resendElsewhere;
     x.upstream = endpoint.value.label;
-    x.forwardTo(endpoint.value.pool.dispatcher, { host, clientAddress, proto: "http" }, this.#timeouts);
+    x.forwardTo(
+      endpoint.value.pool.dispatcher,
+      { host, clientAddress: x.clientAddress, proto: "http" },
+      this.#timeouts,
+    );
   }
 
   async close(): Promise<void> {
