@@ -36,7 +36,7 @@ export class H1Exchange extends Exchange {
   #drainHooked = false;
 
   constructor(req: IncomingMessage, res: ServerResponse, edge: HttpEdge, stats: StatsByCode) {
-    super(req.method as string, edge.tls ? "https" : "http", stats);
+    super(req.method as string, edge.tls ? "https" : "http", stats, edge.events);
     this.req = req;
     this.res = res;
     this.edge = edge;

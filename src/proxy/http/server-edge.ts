@@ -10,6 +10,8 @@ import type { Socket } from "node:net";
 import { LOCAL_REPLIES, type LocalReplyCode } from "../errors.ts";
 import { connectionClosing, markConnectionClosing, type LocalReplies } from "./local-reply.ts";
 import { DONE } from "../pipeline/exchange.ts";
+import { RequestEvents } from "../pipeline/events.ts";
+import { requestMetrics } from "../pipeline/request-metrics.ts";
 import { exchangeOf } from "./h1-exchange.ts";
 
 export interface EdgeLimits {
@@ -121,6 +123,8 @@ export function lingeringClose(socket: Socket): void {
 export class HttpEdge {
   readonly server: http.Server;
   readonly replies: LocalReplies;
+  /** The listener's request observers (../pipeline/events.ts); the request metrics by default. */
+  readonly events: RequestEvents;
   /** Set while draining: responses carry Connection: close. */
   draining = false;
   readonly #tls: boolean;
@@ -133,6 +137,7 @@ export class HttpEdge {
   constructor(
     opts: {
       replies: LocalReplies;
+      events?: RequestEvents;
       handler: RequestHandler;
       /** CONNECT requests; refused with 501 unsupported when absent. */
       onConnect?: ConnectHandler;
@@ -140,6 +145,7 @@ export class HttpEdge {
     } & EdgeLimits,
   ) {
     this.replies = opts.replies;
+    this.events = opts.events ?? new RequestEvents([requestMetrics]);
     const options: http.ServerOptions = {
       maxHeaderSize: opts.maxHeaderSize ?? DEFAULT_MAX_HEADER_SIZE,
       // We check Host ourselves (request-head.ts) so the 400 is a local reply like every other.

@@ -23,6 +23,8 @@ import {
 } from "../pipeline/timeouts.ts";
 import type { Exchange } from "../pipeline/exchange.ts";
 import { H1Exchange } from "../http/h1-exchange.ts";
+import { RequestEvents, type RequestObserver } from "../pipeline/events.ts";
+import { requestMetrics } from "../pipeline/request-metrics.ts";
 import { ListenerLifecycle, type ProxyListener } from "../http/listener-lifecycle.ts";
 import { LocalReplies } from "../http/local-reply.ts";
 import { DEFAULT_HANDSHAKE_TIMEOUT_MS, HttpEdge, type EdgeLimits } from "../http/server-edge.ts";
@@ -47,6 +49,8 @@ export interface InboundListenerOptions {
   pool?: PoolOptions;
   /** Clock of the rate limit's token buckets (ms, monotonic); injectable for tests. */
   rateLimitClock?: Clock;
+  /** Request observers besides the metrics (../pipeline/events.ts), fixed for the listener's life. */
+  observers?: readonly RequestObserver[];
 }
 
 export interface InboundListener extends ProxyListener {
@@ -147,6 +151,7 @@ class Inbound {
       ...opts.pool,
     });
     const replies = new LocalReplies(opts.metrics, "inbound");
+    const events = new RequestEvents([requestMetrics, ...(opts.observers ?? [])]);
     const material = opts.tls.current();
     const tlsOptions: https.ServerOptions = {
       requestCert: true,
@@ -157,12 +162,14 @@ class Inbound {
     };
     this.tlsEdge = new HttpEdge({
       replies,
+      events,
       tls: tlsOptions,
       handler: (req, res) => this.handle(req, res, this.tlsEdge),
       ...opts.limits,
     });
     this.plainEdge = new HttpEdge({
       replies,
+      events,
       handler: (req, res) => this.handle(req, res, this.plainEdge),
       ...opts.limits,
     });
@@ -253,6 +260,8 @@ class Inbound {
 
   /** Serves a request whatever edge it came from: trust domain → rate limit → forward to the app. */
   serve(x: Exchange, peer: InboundPeer): void {
+    const started = x.events.start;
+    if (started !== undefined) started(x);
     const t = this.table;
     if (t === undefined) return x.reply("not_ready", "the proxy has no config from the control plane yet");
     if (peer.trustDomain !== undefined && peer.trustDomain !== t.trustDomain) {

@@ -12,9 +12,11 @@
 //           once, on any route, outside the retry policy and budget, at most MAX_RESENDS times
 //
 // A shadow attempt (mirror) is balanced and observed like the others but holds no request slot:
-// the circuit breaker limits the real traffic only.
+// the circuit breaker limits the real traffic only. Real attempts are request events
+// (../pipeline/events.ts: attemptStart / attemptEnd); shadow ones are not.
 
 import type { EndpointHandle, Outcome } from "../balancer/endpoint-set.ts";
+import type { Exchange } from "../pipeline/exchange.ts";
 import type { CompiledCluster, CompiledEndpoint } from "./compile.ts";
 import { notSentOutcome } from "./outcomes.ts";
 import { MAX_RESENDS } from "./retry.ts";
@@ -45,18 +47,26 @@ export function noEndpoints(cluster: CompiledCluster): string {
   return `${cluster.destination} has no endpoints (cluster ${cluster.name})`;
 }
 
-/** An attempt starts on `ep`. `shadow`: a mirror, which holds no request slot. */
-export function begin(ep: Endpoint, shadow = false): void {
+/**
+ * An attempt of `x` starts on `ep` (events: attemptStart). `x` undefined: a shadow attempt (a
+ * mirror), which holds no request slot and is no attempt of the request's.
+ */
+export function begin(ep: Endpoint, x: Exchange | undefined): void {
   const cluster = ep.value.cluster;
   cluster.endpoints.start(ep);
-  if (!shadow) cluster.limits.active++;
+  if (x === undefined) return;
+  cluster.limits.active++;
+  const started = x.events.attemptStart;
+  if (started !== undefined) started(x, ep.value.label);
 }
 
-/** The attempt on `ep` ended with `outcome`; `startedAt` from performance.now(). */
-export function end(ep: Endpoint, outcome: Outcome, startedAt: number, shadow = false): void {
+/** The attempt on `ep` ended with `outcome`; `startedAt` from performance.now(). See begin(). */
+export function end(ep: Endpoint, outcome: Outcome, startedAt: number, x: Exchange | undefined): void {
   const cluster = ep.value.cluster;
-  if (!shadow) cluster.limits.active--;
+  if (x !== undefined) cluster.limits.active--;
   cluster.endpoints.end(ep, outcome, performance.now() - startedAt);
+  const ended = x?.events.attemptEnd;
+  if (ended !== undefined) ended(x as Exchange, ep.value.label, outcome);
 }
 
 /**

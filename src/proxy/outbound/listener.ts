@@ -18,6 +18,8 @@ import type { ProxySnapshot } from "../../model/snapshot.ts";
 import { DEFAULT_TIMEOUT_LIMIT, DEFAULT_TIMEOUTS, type UpstreamTimeouts } from "../pipeline/timeouts.ts";
 import type { Exchange } from "../pipeline/exchange.ts";
 import { H1Exchange } from "../http/h1-exchange.ts";
+import { RequestEvents, type RequestObserver } from "../pipeline/events.ts";
+import { requestMetrics } from "../pipeline/request-metrics.ts";
 import { ListenerLifecycle, type ProxyListener } from "../http/listener-lifecycle.ts";
 import { LocalReplies } from "../http/local-reply.ts";
 import { HttpEdge, type EdgeLimits } from "../http/server-edge.ts";
@@ -53,6 +55,8 @@ export interface OutboundListenerOptions {
   log?: (msg: string) => void;
   /** Timers and randomness for routes with faults, retries, hedging and timeouts (tests inject them). */
   clock?: RouteClock;
+  /** Request observers besides the metrics (../pipeline/events.ts), fixed for the listener's life. */
+  observers?: readonly RequestObserver[];
 }
 
 /** One destination as the admin port's /clusters shows it. */
@@ -103,6 +107,7 @@ class Outbound {
     });
     this.edge = new HttpEdge({
       replies: new LocalReplies(opts.metrics, "outbound"),
+      events: new RequestEvents([requestMetrics, ...(opts.observers ?? [])]),
       handler: (req, res) => this.handle(req, res),
       onConnect: (req, socket, head) =>
         acceptConnect(this.edge, req, socket, head, (a) => this.#checkTunnel(a)),
@@ -152,6 +157,8 @@ class Outbound {
 
   /** Serves a request whatever edge it came from: service → route → backend → endpoint → forward. */
   serve(x: Exchange): void {
+    const started = x.events.start;
+    if (started !== undefined) started(x);
     const t = this.table;
     if (t === undefined) return x.reply("not_ready", "the proxy has no config from the control plane yet");
 
@@ -172,6 +179,8 @@ class Outbound {
       x.stats = svc.stats;
       return x.reply("no_route", `no route of ${svc.name} matches ${x.method} ${x.path}`);
     }
+    const routed = x.events.route;
+    if (routed !== undefined) routed(x, route.name);
     // A route with features runs its chain (route-chain.ts): redirect, backend, filters, attempts.
     if (route.chain !== undefined) {
       x.stats = route.stats;
@@ -188,7 +197,7 @@ class Outbound {
     if (refusal !== undefined) return x.reply("circuit_open", refusal);
     const endpoint = pick(cluster, hashKey);
     if (endpoint === undefined) return x.reply("upstream_unavailable", noEndpoints(cluster));
-    begin(endpoint);
+    begin(endpoint, x);
     x.accountRef = endpoint;
     x.timeoutLimit = this.#timeoutLimit;
     x.onEnd = endPlainExchange;
@@ -222,8 +231,8 @@ function resendElsewhere(x: Exchange, err: Error): boolean {
   if (x.upstreamRequest === undefined) return false;
   const next = resendTarget(ep, err, x.resends, x.hashKey);
   if (next === undefined) return false;
-  end(ep, notSentOutcome(err)!, x.startedAt); // the failed endpoint learns it now
-  begin(next);
+  end(ep, notSentOutcome(err)!, x.startedAt, x); // the failed endpoint learns it now
+  begin(next, x);
   x.resends++;
   x.accountRef = next;
   x.upstream = next.value.label;
@@ -236,7 +245,7 @@ function resendElsewhere(x: Exchange, err: Error): boolean {
 function endPlainExchange(x: Exchange, failure: LocalReplyCode | undefined): void {
   const ep = x.accountRef as Endpoint;
   if (failure === "circuit_open") ep.value.cluster.limits.overflowPending?.inc();
-  end(ep, failure === undefined ? outcomeOfStatus(x.status) : outcomeOfReply(failure), x.startedAt);
+  end(ep, failure === undefined ? outcomeOfStatus(x.status) : outcomeOfReply(failure), x.startedAt, x);
 }
 
 export function createOutboundListener(opts: OutboundListenerOptions): OutboundListener {

@@ -83,7 +83,7 @@ class Attempt implements UpstreamHandler {
   finish(outcome: Outcome): void {
     if (this.finished) return;
     this.finished = true;
-    end(this.ep, outcome, this.startedAt);
+    end(this.ep, outcome, this.startedAt, this.rr.x);
     if (this.holdsRetrySlot) this.rr.cluster.limits.activeRetries--;
   }
 }
@@ -157,7 +157,7 @@ class RoutedRequest {
     a.holdsRetrySlot = holdsSlot;
     this.#attempts.push(a);
     this.#lastEndpoint = ep;
-    begin(ep);
+    begin(ep, x);
     x.upstream = ep.value.label;
     const f = this.#c.features;
     const t = f.timeouts;

@@ -27,6 +27,7 @@ import {
   type UpstreamRequest,
 } from "../transport/upstream.ts";
 import type { Downstream } from "./downstream.ts";
+import type { RequestEvents } from "./events.ts";
 import { ProxyRequest } from "./request.ts";
 import type { UpstreamTimeouts } from "./timeouts.ts";
 
@@ -58,7 +59,10 @@ export abstract class Exchange
 {
   /** Where the request went, for error details: "reviews.default at 10.0.0.7:9080". */
   upstream = "";
+  /** The metric handles for this request's labels, chosen as routing learns them (request-metrics.ts). */
   stats: StatsByCode;
+  /** The listener's observers (events.ts). */
+  readonly events: RequestEvents;
   state = OPEN;
   status = 0;
   /** ResponseHeaderModifier of the route, applied to the upstream's response headers. */
@@ -92,9 +96,10 @@ export abstract class Exchange
   #resume: (() => void) | undefined = undefined;
   #failure: LocalReplyCode | undefined = undefined;
 
-  constructor(method: string, scheme: "http" | "https", stats: StatsByCode) {
+  constructor(method: string, scheme: "http" | "https", stats: StatsByCode, events: RequestEvents) {
     super(method, scheme);
     this.stats = stats;
+    this.events = events;
   }
 
   // --- Downstream (implemented by each edge) ---
@@ -198,8 +203,9 @@ export abstract class Exchange
   }
 
   #record(status: number): void {
-    this.stats.get(status, this.grpcStatus).record((performance.now() - this.startedAt) / 1000);
     if (this.onEnd !== undefined) this.onEnd(this, this.#failure);
+    const end = this.events.end;
+    if (end !== undefined) end(this, status, this.#failure);
   }
 
   // --- UpstreamHandler (../transport/upstream.ts): the upstream's response, streamed to the client ---

@@ -39,7 +39,7 @@ class MirrorHandler implements UpstreamHandler {
     if (this.#counted) return;
     this.#counted = true;
     this.#m.counters.mirrored(outcome).inc();
-    end(this.#ep, o, this.#startedAt, true);
+    end(this.#ep, o, this.#startedAt, undefined);
   }
 }
 
@@ -59,7 +59,7 @@ export function sendMirror(
   // Istio/Envoy convention: the mirrored request's authority carries a "-shadow" suffix, so the
   // receiving service (and its logs) can tell a copy from real traffic.
   h[1] = shadowHost(h[1]);
-  begin(ep, true);
+  begin(ep, undefined);
   ep.value.pool.dispatcher.dispatch(
     {
       method,
