@@ -4,8 +4,9 @@
 // ALPN http/1.1, the certificate swapped in place with setSecureContext on renewal. A request then goes: peer (cached per connection) → head checks →
 // forward to the local app (config.inbound.appAddress:appPort) on a plaintext keep-alive pool, with
 // X-Forwarded-Client-Cert set from the verified peer (any client-supplied one is removed). When the
-// snapshot sets inbound.rateLimit, a token bucket (rate-limit.ts) is consulted once the peer is known
-// and the head is valid: an empty bucket is a local 429 `rate_limited` with Retry-After. The wait for
+// snapshot sets inbound.rateLimit, the listener's filter chain starts with the rate limit
+// (../filters/rate-limit/), consulted once the peer is known and the head is valid: an empty bucket is
+// a local 429 `rate_limited` with Retry-After. The chain ends in ForwardToApp. The wait for
 // the app's response head is the caller's route deadline (x-weft-deadline-ms, from a verified mTLS
 // peer only), else the listener's default (none unless --response-headers-timeout).
 

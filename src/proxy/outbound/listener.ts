@@ -2,10 +2,12 @@
 // top-down through: request target (absolute-form, origin-form, or inside a CONNECT tunnel to a
 // mesh service — see connect-tunnel.ts) → head checks → service (Host / authority) →
 // route (first match) → backend (weighted) → endpoint (the cluster's balancer, ../balancer/) →
-// forward on that endpoint's pool (mTLS when the endpoint has an identity). A route with filters,
-// faults, mirrors, timeouts, retries or hedging goes through routed-request.ts instead of the plain
-// forward. Every "no" on the way is a local reply (errors.ts). The routing table is compiled once
-// per config change (compile.ts); a request only looks things up.
+// forward on that endpoint's pool (mTLS when the endpoint has an identity). `handle` is the HTTP/1.1
+// edge's entry (it reads the request record); `serve` is protocol-neutral. A route with filters,
+// faults, mirrors, timeouts, retries or hedging runs its filter chain (route-chain.ts) instead of the
+// plain forward; both use the attempt bookkeeping of attempt.ts. Every "no" on the way is a local
+// reply (errors.ts). The routing table and route chains are compiled once per config change
+// (compile.ts); a request only looks things up.
 // A request that never left the proxy (connect refused or timed out, TLS handshake failed, a
 // keep-alive connection found closed before anything was written: outcomes.ts' notSentOutcome) goes to
 // another endpoint at once, on every route and with no retry policy: it cannot have reached an app.
