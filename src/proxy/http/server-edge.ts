@@ -9,7 +9,10 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Socket } from "node:net";
 import { LOCAL_REPLIES, type LocalReplyCode } from "../errors.ts";
 import { connectionClosing, markConnectionClosing, type LocalReplies } from "./local-reply.ts";
-import { DONE, exchangeOf } from "./exchange.ts";
+import { DONE } from "../pipeline/exchange.ts";
+import { RequestEvents } from "../pipeline/events.ts";
+import { requestMetrics } from "../pipeline/request-metrics.ts";
+import { exchangeOf } from "./h1-exchange.ts";
 
 export interface EdgeLimits {
   /** Largest request head (request line + headers) accepted; larger → 431. Default 16 KiB. */
@@ -120,13 +123,21 @@ export function lingeringClose(socket: Socket): void {
 export class HttpEdge {
   readonly server: http.Server;
   readonly replies: LocalReplies;
+  /** The listener's request observers (../pipeline/events.ts); the request metrics by default. */
+  readonly events: RequestEvents;
   /** Set while draining: responses carry Connection: close. */
   draining = false;
   readonly #tls: boolean;
 
+  /** A TLS edge (the inbound mTLS listener): requests arrive with scheme https. */
+  get tls(): boolean {
+    return this.#tls;
+  }
+
   constructor(
     opts: {
       replies: LocalReplies;
+      events?: RequestEvents;
       handler: RequestHandler;
       /** CONNECT requests; refused with 501 unsupported when absent. */
       onConnect?: ConnectHandler;
@@ -134,6 +145,7 @@ export class HttpEdge {
     } & EdgeLimits,
   ) {
     this.replies = opts.replies;
+    this.events = opts.events ?? new RequestEvents([requestMetrics]);
     const options: http.ServerOptions = {
       maxHeaderSize: opts.maxHeaderSize ?? DEFAULT_MAX_HEADER_SIZE,
       // We check Host ourselves (request-head.ts) so the 400 is a local reply like every other.

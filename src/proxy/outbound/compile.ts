@@ -24,7 +24,10 @@ import { DEFAULT_RETRY_BUDGET, RetryBudget } from "./retry.ts";
 import type { UpstreamPool, UpstreamPools } from "../transport/upstream-pools.ts";
 import { WeightedPicker } from "./backend-picker.ts";
 import { HostTable } from "./host-table.ts";
-import { composeHeaderModifiers } from "./filters.ts";
+import { composeHeaderModifiers } from "../http/header-list.ts";
+import type { Next } from "../filters/filter.ts";
+import type { RouteContext } from "./route-context.ts";
+import { routeChain } from "./route-chain.ts";
 import { compileRouteMatches, type RequestView, type RouteMatcher } from "./route-match.ts";
 
 export interface CompiledEndpoint {
@@ -165,6 +168,8 @@ export interface CompiledMirror {
  */
 export interface RouteFeatures {
   readonly filters: RouteFilters | undefined;
+  /** Some backend has header modifiers of its own (backendRefs[].filters), applied after the route's. */
+  readonly backendFilters: boolean;
   readonly timeouts: RouteTimeouts | undefined;
   readonly retry: RetryPolicy | undefined;
   readonly hedge: HedgePolicy | undefined;
@@ -187,6 +192,8 @@ export interface CompiledRoute {
   /** Local replies on this route before a backend is known (upstream_unavailable). */
   readonly stats: StatsByCode;
   readonly features: RouteFeatures | undefined;
+  /** The route's filter chain (route-chain.ts); undefined for plain routes (the fast path). */
+  readonly chain: Next<RouteContext> | undefined;
 }
 
 export interface CompiledService {
@@ -270,6 +277,7 @@ export function compileOutbound(
           },
         };
       });
+      const features = compileFeatures(r, clusterOf, metrics, source);
       return {
         name: r.name,
         ports: r.ports,
@@ -281,7 +289,8 @@ export function compileOutbound(
           }[],
         ),
         stats: new StatsByCode(metrics, "outbound", source, name, r.name),
-        features: compileFeatures(r, clusterOf, metrics, source),
+        features,
+        chain: features === undefined ? undefined : routeChain(features),
       };
     });
     const declared = (svc.ports ?? []).map((p) => p.port);
@@ -346,6 +355,7 @@ function compileFeatures(
   const path = r.matches[0]?.path;
   return {
     filters: r.filters,
+    backendFilters,
     timeouts: r.timeouts,
     retry: r.retry,
     hedge: r.hedge,
