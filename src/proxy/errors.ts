@@ -95,6 +95,8 @@ export function classifyUpstreamError(err: unknown, upstream: string): Classifie
         code: "bad_request",
         detail: `request body could not be forwarded: ${(err as Error).message}`,
       };
+    case "WEFT_ERR_REQUEST_HEADERS":
+      return { code: "bad_request", detail: (err as Error).message };
     case "WEFT_ERR_UPSTREAM_PROTOCOL":
       return {
         code: "upstream_reset",

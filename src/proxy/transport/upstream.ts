@@ -47,13 +47,14 @@ export interface UpstreamDispatcher {
   destroy(): Promise<void>;
 }
 
-/** Upstream failures raised by weft's own HTTP/1.1 client; errors.ts maps them to local replies. */
+/** Upstream failures raised by weft's own HTTP/1.1 and HTTP/2 clients; errors.ts maps them to local replies. */
 export type UpstreamErrorCode =
   | "WEFT_ERR_UPSTREAM_HEADERS_TIMEOUT"
   | "WEFT_ERR_UPSTREAM_BODY_TIMEOUT"
   | "WEFT_ERR_UPSTREAM_PROTOCOL"
   | "WEFT_ERR_UPSTREAM_CLOSED"
   | "WEFT_ERR_REQUEST_BODY"
+  | "WEFT_ERR_REQUEST_HEADERS"
   | "WEFT_ERR_POOL_CLOSED"
   | "WEFT_ERR_CIRCUIT_OPEN";
 
