@@ -1,7 +1,8 @@
 // The inbound listener: where other proxies reach this service. mTLS STRICT by default — the
 // client's certificate must chain to the trust bundle (refused at the handshake otherwise) and carry
 // a weft SPIFFE ID of the mesh's trust domain (another domain → 403 untrusted_peer); TLS 1.3 only,
-// ALPN http/1.1, the certificate swapped in place with setSecureContext on renewal. A request then goes: peer (cached per connection) → head checks →
+// the certificate swapped in place on renewal — all in tls-front.ts, which hands each connection to
+// the edge of its ALPN protocol (HTTP/1.1 here; others registered with registerAlpn). A request then goes: peer (cached per connection) → head checks →
 // forward to the local app (config.inbound.appAddress:appPort) on a plaintext keep-alive pool, with
 // X-Forwarded-Client-Cert set from the verified peer (any client-supplied one is removed). When the
 // snapshot sets inbound.rateLimit, a token bucket (rate-limit.ts) is consulted once the peer is known
@@ -10,9 +11,7 @@
 // peer only), else the listener's default (none unless --response-headers-timeout).
 
 import type { IncomingMessage, ServerResponse } from "node:http";
-import type https from "node:https";
 import type { AddressInfo, Socket } from "node:net";
-import type { TLSSocket } from "node:tls";
 import type { ProxySnapshot, RateLimit } from "../../model/snapshot.ts";
 import {
   DEADLINE_HEADER,
@@ -29,13 +28,12 @@ import { parseAbsoluteForm } from "../http/request-target.ts";
 import { DEFAULT_HANDSHAKE_TIMEOUT_MS, HttpEdge, type EdgeLimits } from "../http/server-edge.ts";
 import type { CounterSeries } from "../metrics/families.ts";
 import { StatsByCode, type ProxyMetrics } from "../metrics/registry.ts";
-import { ALPN_HTTP1, MIN_TLS_VERSION, serverContextOptions } from "../tls/secure-context.ts";
 import type { Source, TlsMaterial } from "../types.ts";
 import { UpstreamPools, type PoolOptions, type UpstreamPool } from "../transport/upstream-pools.ts";
-import { attachPlaintextPeer, attachTlsPeer, peerOf, type InboundPeer } from "./peer.ts";
+import { attachPlaintextPeer, peerOf, type InboundPeer } from "./peer.ts";
 import { createSniffingServer } from "./protocol-sniffer.ts";
 import { monotonicClock, RateLimiter, type Clock } from "./rate-limit.ts";
-import { tlsFailureReason } from "./tls-failures.ts";
+import { TlsFront, type AlpnHandler } from "./tls-front.ts";
 
 export interface InboundListenerOptions {
   config: Source<ProxySnapshot>;
@@ -50,6 +48,8 @@ export interface InboundListenerOptions {
 
 export interface InboundListener extends ProxyListener {
   readonly pools: UpstreamPools;
+  /** mTLS connections that negotiate ALPN `id` go to `handler` (after the same peer checks). */
+  registerAlpn(id: string, handler: AlpnHandler): void;
 }
 
 /** What the inbound needs from a snapshot, compiled once per change. */
@@ -115,6 +115,7 @@ class Inbound {
   table: InboundTable | undefined;
   readonly pools: UpstreamPools;
   readonly tlsEdge: HttpEdge;
+  readonly tlsFront: TlsFront;
   readonly plainEdge: HttpEdge;
   readonly lifecycle: ListenerLifecycle;
   readonly #opts: InboundListenerOptions;
@@ -136,17 +137,9 @@ class Inbound {
       ...opts.pool,
     });
     const replies = new LocalReplies(opts.metrics, "inbound");
-    const material = opts.tls.current();
-    const tlsOptions: https.ServerOptions = {
-      requestCert: true,
-      rejectUnauthorized: true,
-      ALPNProtocols: ALPN_HTTP1,
-      minVersion: MIN_TLS_VERSION,
-      ...(material ? serverContextOptions(material) : {}),
-    };
+    // Fed decrypted sockets by the TLS front (its peer already attached).
     this.tlsEdge = new HttpEdge({
       replies,
-      tls: tlsOptions,
       handler: (req, res) => this.handle(req, res, this.tlsEdge),
       ...opts.limits,
     });
@@ -157,22 +150,16 @@ class Inbound {
     });
     this.tlsEdge.adoptConnections();
     this.plainEdge.adoptConnections();
-
-    const tlsServer = this.tlsEdge.server;
-    tlsServer.on("secureConnection", (socket: TLSSocket) => {
-      if (attachTlsPeer(socket, this.#opts.tls.current()?.spiffeId) === undefined) {
-        opts.metrics.tlsHandshakeFailures.series("inbound", "no_spiffe_id").value++;
-        socket.destroy();
-      }
-    });
-    tlsServer.on("tlsClientError", (err: Error, socket: TLSSocket) => {
-      const reason = tlsFailureReason(err, socket.authorizationError);
-      opts.metrics.tlsHandshakeFailures.series("inbound", reason).value++;
+    this.tlsFront = new TlsFront({
+      tls: opts.tls,
+      metrics: opts.metrics,
+      handshakeTimeoutMs: opts.limits?.handshakeTimeoutMs ?? DEFAULT_HANDSHAKE_TIMEOUT_MS,
+      http1: (socket) => this.tlsEdge.server.emit("connection", socket),
     });
 
     const front = createSniffingServer(
       {
-        tls: (socket) => tlsServer.emit("connection", socket),
+        tls: (socket) => this.tlsFront.accept(socket),
         plaintext: (socket, looksLikeHttp) => this.#plaintext(socket, looksLikeHttp, replies),
       },
       opts.limits?.handshakeTimeoutMs ?? DEFAULT_HANDSHAKE_TIMEOUT_MS,
@@ -183,9 +170,7 @@ class Inbound {
     if (config) this.apply(config);
     this.#unsubscribe.push(
       opts.config.subscribe((s) => this.apply(s)),
-      opts.tls.subscribe((m) =>
-        (tlsServer as unknown as https.Server).setSecureContext(serverContextOptions(m)),
-      ),
+      () => this.tlsFront.close(),
     );
   }
 
@@ -318,6 +303,7 @@ export function createInboundListener(opts: InboundListenerOptions): InboundList
   const i = new Inbound(opts);
   return {
     pools: i.pools,
+    registerAlpn: (id, handler) => i.tlsFront.registerAlpn(id, handler),
     listen: (port: number, host?: string): Promise<AddressInfo> => i.lifecycle.listen(port, host),
     address: () => i.lifecycle.address(),
     drain: (timeoutMs?: number) => i.drain(timeoutMs),
