@@ -1,10 +1,14 @@
 // Writes the proxy's own responses (see ../errors.ts): `x-weft-error: <code>`, a text/plain body
 // `<code>: <detail>\n`, and a count in weft_local_replies_total{direction,code}.
+// gRPC seam: a listener given a `grpcShape` answers gRPC requests (ProxyRequest.grpc) with what it
+// returns — a trailers-only gRPC response (HTTP 200, grpc-status, grpc-message, x-weft-error) — so a
+// gRPC client reads the reason instead of failing to parse a text body. Without one (today), every
+// reply is HTTP-shaped.
 
 import type { ServerResponse } from "node:http";
 import type { Socket } from "node:net";
 import { STATUS_CODES } from "node:http";
-import { LOCAL_REPLIES, type LocalReplyCode } from "../errors.ts";
+import { LOCAL_REPLIES, type LocalReply, type LocalReplyCode } from "../errors.ts";
 import type { CounterSeries } from "../metrics/families.ts";
 import type { Direction, ProxyMetrics } from "../metrics/registry.ts";
 
@@ -25,6 +29,12 @@ export function markConnectionClosing(socket: Socket | null): void {
   if (socket !== null) (socket as Socket & { [kClosing]?: boolean })[kClosing] = true;
 }
 
+/**
+ * The headers of a gRPC-shaped local reply (sent with HTTP status 200 and no body): grpc-status,
+ * grpc-message and x-weft-error at least. Written by the gRPC support (../grpc/).
+ */
+export type GrpcReplyShape = (reply: LocalReply) => string[];
+
 function bodyOf(code: LocalReplyCode, detail: string): string {
   const d = detail.length > MAX_DETAIL ? `${detail.slice(0, MAX_DETAIL)}…` : detail;
   return `${code}: ${d.replace(/[\r\n]+/g, " ")}\n`;
@@ -36,9 +46,13 @@ export class LocalReplies {
   readonly #metrics: ProxyMetrics;
   readonly #counters = new Map<LocalReplyCode, CounterSeries>();
 
-  constructor(metrics: ProxyMetrics, direction: Direction) {
+  /** How replies to gRPC requests look; undefined: HTTP-shaped like every other. */
+  readonly grpcShape: GrpcReplyShape | undefined;
+
+  constructor(metrics: ProxyMetrics, direction: Direction, grpcShape?: GrpcReplyShape) {
     this.#metrics = metrics;
     this.direction = direction;
+    this.grpcShape = grpcShape;
   }
 
   count(code: LocalReplyCode): void {
@@ -54,7 +68,13 @@ export class LocalReplies {
    * the only honest thing left is to abort it, so the client cannot mistake it for a complete one.
    */
   send(res: ServerResponse, code: LocalReplyCode, detail: string, close = false, status?: number): number {
-    const st = status ?? LOCAL_REPLIES[code].status;
+    return this.sendReply(res, { code, status: status ?? LOCAL_REPLIES[code].status, detail }, close);
+  }
+
+  /** As send(), with extra headers (Retry-After), shaped for gRPC when `grpc` and a shape is set. */
+  sendReply(res: ServerResponse, reply: LocalReply, close: boolean, extra?: string[], grpc = false): number {
+    const { code, detail } = reply;
+    let st = reply.status;
     this.count(code);
     if (res.headersSent || res.destroyed) {
       res.destroy();
@@ -62,15 +82,24 @@ export class LocalReplies {
     }
     // res.socket is null while the response waits behind earlier pipelined ones: use the request's.
     if (close) markConnectionClosing(res.req.socket);
-    const body = bodyOf(code, detail);
-    const headers = [
-      "x-weft-error",
-      code,
-      "content-type",
-      "text/plain; charset=utf-8",
-      "content-length",
-      String(Buffer.byteLength(body)),
-    ];
+    let headers: string[];
+    let body: string | undefined;
+    if (grpc && this.grpcShape !== undefined) {
+      st = 200;
+      headers = this.grpcShape(reply);
+      headers.push("content-length", "0");
+    } else {
+      body = bodyOf(code, detail);
+      headers = [
+        "x-weft-error",
+        code,
+        "content-type",
+        "text/plain; charset=utf-8",
+        "content-length",
+        String(Buffer.byteLength(body)),
+      ];
+    }
+    if (extra !== undefined) for (let i = 0; i < extra.length; i++) headers.push(extra[i]);
     if (close) headers.push("connection", "close");
     res.sendDate = true;
     res.writeHead(st, headers);

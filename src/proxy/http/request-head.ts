@@ -4,7 +4,7 @@
 //
 // What the proxy frames or sets itself (Host, Content-Length, Transfer-Encoding, X-Forwarded-*) is
 // recorded as a fact and never copied to the list: the upstream head is built from the facts
-// (exchange.ts hopHeaders), so removing the headers that Connection names can only ever remove
+// (../pipeline/exchange.ts hopHeaders), so removing the headers that Connection names can only ever remove
 // end-to-end headers — it cannot shift, drop or re-frame Host or the body (issue 6, hole 1).
 //
 // Removed (hop-by-hop, RFC 9110 §7.6.1, and proxy-only): Connection and every header it names,
@@ -30,6 +30,8 @@ export interface RequestHeadFacts {
   upgrade: string | undefined;
   /** x-weft-deadline-ms: the time left for response headers, set by the calling sidecar. */
   deadline: string | undefined;
+  /** content-type application/grpc (or +proto, +json, ...): a gRPC request. */
+  grpc: boolean;
 }
 
 /** Connection options that name no header. */
@@ -79,6 +81,10 @@ export function scanRequestHeaders(raw: string[], out: string[], f: RequestHeadF
         break;
       case "x-weft-deadline-ms":
         f.deadline = value;
+        break;
+      case "content-type":
+        if (value.length >= 16 && /^application\/grpc/i.test(value)) f.grpc = true;
+        out.push(name, value);
         break;
       case "te":
         if (/(^|,)\s*trailers\s*(;|,|$)/i.test(value)) out.push(name, "trailers");

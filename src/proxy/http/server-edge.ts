@@ -9,7 +9,8 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Socket } from "node:net";
 import { LOCAL_REPLIES, type LocalReplyCode } from "../errors.ts";
 import { connectionClosing, markConnectionClosing, type LocalReplies } from "./local-reply.ts";
-import { DONE, exchangeOf } from "./exchange.ts";
+import { DONE } from "../pipeline/exchange.ts";
+import { exchangeOf } from "./h1-exchange.ts";
 
 export interface EdgeLimits {
   /** Largest request head (request line + headers) accepted; larger → 431. Default 16 KiB. */
@@ -123,6 +124,12 @@ export class HttpEdge {
   /** Set while draining: responses carry Connection: close. */
   draining = false;
   readonly #tls: boolean;
+  readonly #decrypted: boolean;
+
+  /** A TLS edge (the inbound mTLS listener): requests arrive with scheme https. */
+  get tls(): boolean {
+    return this.#tls || this.#decrypted;
+  }
 
   constructor(
     opts: {
@@ -131,6 +138,8 @@ export class HttpEdge {
       /** CONNECT requests; refused with 501 unsupported when absent. */
       onConnect?: ConnectHandler;
       tls?: https.ServerOptions;
+      /** Fed TLS connections already terminated elsewhere (inbound/tls-front.ts): scheme https. */
+      decrypted?: boolean;
     } & EdgeLimits,
   ) {
     this.replies = opts.replies;
@@ -198,6 +207,7 @@ export class HttpEdge {
       );
     });
     this.#tls = opts.tls !== undefined;
+    this.#decrypted = opts.decrypted === true;
     if (this.#tls) this.server.on("secureConnection", markSecure);
     this.server.on("clientError", (err, socket) => this.#onClientError(err, socket as Socket));
     this.server.on("connect", (req: IncomingMessage, socket: Socket, head: Buffer) => {

@@ -12,19 +12,18 @@
 
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { AddressInfo, Socket } from "node:net";
-import type { ProxySnapshot, RateLimit } from "../../model/snapshot.ts";
+import type { ProxySnapshot } from "../../model/snapshot.ts";
 import {
   DEADLINE_HEADER,
   DEFAULT_TIMEOUT_LIMIT,
   DEFAULT_TIMEOUTS,
-  Exchange,
   parseDeadline,
   type UpstreamTimeouts,
-} from "../http/exchange.ts";
+} from "../pipeline/timeouts.ts";
+import type { Exchange } from "../pipeline/exchange.ts";
+import { H1Exchange } from "../http/h1-exchange.ts";
 import { ListenerLifecycle, type ProxyListener } from "../http/listener-lifecycle.ts";
 import { LocalReplies } from "../http/local-reply.ts";
-import { checkRequestHead, scanRequestHeaders } from "../http/request-head.ts";
-import { parseAbsoluteForm } from "../http/request-target.ts";
 import { DEFAULT_HANDSHAKE_TIMEOUT_MS, HttpEdge, type EdgeLimits } from "../http/server-edge.ts";
 import type { CounterSeries } from "../metrics/families.ts";
 import { StatsByCode, type ProxyMetrics } from "../metrics/registry.ts";
@@ -32,7 +31,9 @@ import type { Source, TlsMaterial } from "../types.ts";
 import { UpstreamPools, type PoolOptions, type UpstreamPool } from "../transport/upstream-pools.ts";
 import { attachPlaintextPeer, peerOf, type InboundPeer } from "./peer.ts";
 import { createSniffingServer } from "./protocol-sniffer.ts";
-import { monotonicClock, RateLimiter, type Clock } from "./rate-limit.ts";
+import { monotonicClock, RateLimiter, type Clock } from "../filters/rate-limit/rate-limiter.ts";
+import { describeLimit, RateLimitFilter } from "../filters/rate-limit/rate-limit.ts";
+import { compose, type Filter, type Next } from "../filters/filter.ts";
 import { TlsFront, type AlpnHandler } from "./tls-front.ts";
 
 export interface InboundListenerOptions {
@@ -61,9 +62,13 @@ class InboundTable {
   readonly destination: string;
   readonly permissive: boolean;
   readonly trustDomain: string;
-  /** Undefined without a rate limit: the request path then pays one comparison. */
+  /** Undefined without a rate limit. */
   readonly limiter: RateLimiter | undefined;
-  readonly limitDetail: string;
+  /**
+   * The listener's filter chain, composed once per config: the rate limit when one is set, then
+   * the forward to the app. Without filters it is the forward itself (the fast path).
+   */
+  readonly chain: Next<Exchange>;
   readonly #metrics: ProxyMetrics;
   readonly #bySource = new Map<string, StatsByCode>();
   readonly #limitedBySource = new Map<string, CounterSeries>();
@@ -75,6 +80,7 @@ class InboundTable {
     metrics: ProxyMetrics,
     previous: RateLimiter | undefined,
     clock: Clock,
+    forward: (t: InboundTable) => Next<Exchange>,
   ) {
     this.version = s.version;
     this.generation = generation;
@@ -88,7 +94,12 @@ class InboundTable {
     // Unrelated config changes (a new endpoint elsewhere) must not refill everyone's buckets.
     this.limiter =
       rl === undefined ? undefined : previous?.sameSettings(rl) ? previous : new RateLimiter(rl, clock);
-    this.limitDetail = rl === undefined ? "" : describeLimit(this.destination, rl);
+    const filters: Filter<Exchange>[] = [];
+    if (this.limiter !== undefined && rl !== undefined)
+      filters.push(
+        new RateLimitFilter(this.limiter, describeLimit(this.destination, rl), (src) => this.limitedFor(src)),
+      );
+    this.chain = compose(filters, forward(this));
   }
 
   /** weft_rate_limited_total for one source, bound on its first refusal. */
@@ -140,6 +151,7 @@ class Inbound {
     // Fed decrypted sockets by the TLS front (its peer already attached).
     this.tlsEdge = new HttpEdge({
       replies,
+      decrypted: true,
       handler: (req, res) => this.handle(req, res, this.tlsEdge),
       ...opts.limits,
     });
@@ -199,46 +211,35 @@ class Inbound {
       this.#opts.metrics,
       this.table?.limiter,
       this.#opts.rateLimitClock ?? monotonicClock,
+      (t) => new ForwardToApp(t, this.#timeouts, this.#timeoutLimit),
     );
     this.pools.sync();
     this.#opts.metrics.configUpdates.series("inbound").value++;
   }
 
+  /** The HTTP/1.1 edges' entry: the request record is read, then served like any other. */
   handle(req: IncomingMessage, res: ServerResponse, edge: HttpEdge): void {
-    const t = this.table;
     const peer = peerOf(req.socket) as InboundPeer;
-    let stats: StatsByCode;
-    if (t === undefined) stats = this.#notReadyStats;
-    else if (peer.statsGen === t.generation) stats = peer.stats as StatsByCode;
-    else {
-      // A peer from another trust domain is not the local service its name says: counted as unknown.
-      const foreign = peer.trustDomain !== undefined && peer.trustDomain !== t.trustDomain;
-      stats = peer.stats = t.statsFor(foreign ? "unknown" : peer.service);
-      peer.statsGen = t.generation;
-    }
-    const x = new Exchange(req, res, edge, stats);
+    const x = new H1Exchange(req, res, edge, this.#statsFor(peer));
     x.peer = peer;
+    if (!x.readRequest(undefined)) return;
+    this.serve(x, peer);
+  }
 
-    const url = req.url as string;
-    let authority: string | undefined;
-    if (url.charCodeAt(0) === 47 /* / */) {
-      x.target = url;
-    } else {
-      const abs = parseAbsoluteForm(url);
-      if ("error" in abs) return x.reply("bad_request", "malformed request target", true);
-      authority = abs.authority;
-      x.target = abs.target;
-    }
+  /** Request stats for a peer, cached on its connection per config generation. */
+  #statsFor(peer: InboundPeer): StatsByCode {
+    const t = this.table;
+    if (t === undefined) return this.#notReadyStats;
+    if (peer.statsGen === t.generation) return peer.stats as StatsByCode;
+    // A peer from another trust domain is not the local service its name says: counted as unknown.
+    const foreign = peer.trustDomain !== undefined && peer.trustDomain !== t.trustDomain;
+    peer.statsGen = t.generation;
+    return (peer.stats = t.statsFor(foreign ? "unknown" : peer.service));
+  }
 
-    scanRequestHeaders(req.rawHeaders, x.headers, x);
-    const bad = checkRequestHead(req, x, authority !== undefined);
-    if (bad !== undefined) return x.reply("bad_request", bad, true);
-    if (x.upgrade !== undefined && /websocket/i.test(x.upgrade)) {
-      return x.reply("unsupported", `Upgrade to ${x.upgrade} is not supported yet`, true);
-    }
-    // Node's parser stops reading after a request that asks for an upgrade (nothing listens for
-    // 'upgrade'), silently dropping what follows: this response is the connection's last.
-    if (x.upgrade !== undefined) x.closeAfterResponse();
+  /** Serves a request whatever edge it came from: trust domain → rate limit → forward to the app. */
+  serve(x: Exchange, peer: InboundPeer): void {
+    const t = this.table;
     if (t === undefined) return x.reply("not_ready", "the proxy has no config from the control plane yet");
     if (peer.trustDomain !== undefined && peer.trustDomain !== t.trustDomain) {
       // The trust bundle may hold other domains' roots (federation, a migration): chaining to it
@@ -248,17 +249,40 @@ class Inbound {
         `peer ${peer.id} is from trust domain ${JSON.stringify(peer.trustDomain)}; this mesh is ${JSON.stringify(t.trustDomain)}`,
       );
     }
-    if (t.limiter !== undefined) {
-      // Keyed by SPIFFE ID (perSource); plaintext PERMISSIVE peers have none and share one bucket.
-      const waitMs = t.limiter.take(peer.id ?? "");
-      if (waitMs > 0) {
-        t.limitedFor(peer.service).value++;
-        // Whole seconds, rounded up (RFC 9110); LocalReplies' writeHead keeps headers set here.
-        res.setHeader("retry-after", String(Math.ceil(waitMs / 1000)));
-        return x.reply("rate_limited", t.limitDetail);
-      }
-    }
+    t.chain.run(x);
+  }
 
+  async close(): Promise<void> {
+    for (const u of this.#unsubscribe) u();
+    this.lifecycle.close();
+    await this.pools.destroy();
+  }
+
+  async drain(timeoutMs?: number): Promise<void> {
+    await this.lifecycle.drain(timeoutMs);
+    for (const u of this.#unsubscribe) u();
+    await this.pools.close();
+  }
+}
+
+/**
+ * The end of the inbound chain: forward to the local app with X-Forwarded-Client-Cert from the
+ * verified peer, waiting for the response head as long as the caller's deadline says.
+ */
+class ForwardToApp implements Next<Exchange> {
+  readonly #t: InboundTable;
+  readonly #timeouts: UpstreamTimeouts;
+  readonly #timeoutLimit: string | undefined;
+
+  constructor(t: InboundTable, timeouts: UpstreamTimeouts, timeoutLimit: string | undefined) {
+    this.#t = t;
+    this.#timeouts = timeouts;
+    this.#timeoutLimit = timeoutLimit;
+  }
+
+  run(x: Exchange): void {
+    const t = this.#t;
+    const peer = x.peer as InboundPeer;
     x.upstream = t.appLabel;
     if (peer.xfcc !== undefined) x.headers.push("x-forwarded-client-cert", peer.xfcc);
     const proto = x.forwardedProto ?? (peer.id === undefined ? "http" : "https");
@@ -276,27 +300,10 @@ class Inbound {
     }
     x.forwardTo(
       t.app.dispatcher,
-      { host: authority ?? (x.host as string), clientAddress: peer.address, proto },
+      { host: x.authority ?? (x.host as string), clientAddress: peer.address, proto },
       timeouts,
     );
   }
-
-  async close(): Promise<void> {
-    for (const u of this.#unsubscribe) u();
-    this.lifecycle.close();
-    await this.pools.destroy();
-  }
-
-  async drain(timeoutMs?: number): Promise<void> {
-    await this.lifecycle.drain(timeoutMs);
-    for (const u of this.#unsubscribe) u();
-    await this.pools.close();
-  }
-}
-
-function describeLimit(destination: string, rl: RateLimit): string {
-  const scope = rl.perSource ? "from each caller (by SPIFFE ID)" : "to this instance";
-  return `${destination} accepts ${rl.requestsPerSecond} requests/s (burst ${rl.burst}) ${scope}`;
 }
 
 export function createInboundListener(opts: InboundListenerOptions): InboundListener {

@@ -6,7 +6,7 @@
 import type { Socket } from "node:net";
 import type { TLSSocket } from "node:tls";
 import { parseSpiffeId, peerSpiffeId } from "../../pki/spiffe.ts";
-import type { PeerInfo } from "../http/exchange.ts";
+import type { PeerInfo } from "../pipeline/request.ts";
 import type { StatsByCode } from "../metrics/registry.ts";
 
 const kPeer = Symbol("weft.peer");

@@ -23,6 +23,9 @@ import { DEFAULT_RETRY_BUDGET, RetryBudget } from "./retry.ts";
 import type { UpstreamPool, UpstreamPools } from "../transport/upstream-pools.ts";
 import { WeightedPicker } from "./backend-picker.ts";
 import { HostTable } from "./host-table.ts";
+import type { Next } from "../filters/filter.ts";
+import type { RouteContext } from "./route-context.ts";
+import { routeChain } from "./route-chain.ts";
 import { compileRouteMatches, type RequestView, type RouteMatcher } from "./route-match.ts";
 
 export interface CompiledEndpoint {
@@ -163,6 +166,8 @@ export interface CompiledRoute {
   /** Local replies on this route before a backend is known (upstream_unavailable). */
   readonly stats: StatsByCode;
   readonly features: RouteFeatures | undefined;
+  /** The route's filter chain (route-chain.ts); undefined for plain routes (the fast path). */
+  readonly chain: Next<RouteContext> | undefined;
 }
 
 export interface CompiledService {
@@ -233,6 +238,7 @@ export function compileOutbound(
           },
         };
       });
+      const features = compileFeatures(r, clusterOf, metrics, source);
       return {
         name: r.name,
         matcher: compileRouteMatches(r.matches),
@@ -240,7 +246,8 @@ export function compileOutbound(
           backends.filter((b) => b.item !== undefined) as { item: CompiledBackend; weight: number }[],
         ),
         stats: new StatsByCode(metrics, "outbound", source, name, r.name),
-        features: compileFeatures(r, clusterOf, metrics, source),
+        features,
+        chain: features === undefined ? undefined : routeChain(features),
       };
     });
     const compiled: CompiledService = {

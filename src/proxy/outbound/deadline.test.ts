@@ -6,7 +6,7 @@
 import assert from "node:assert/strict";
 import { test, type TestContext } from "node:test";
 import type { Route } from "../../model/snapshot.ts";
-import { DEFAULT_TIMEOUTS } from "../http/exchange.ts";
+import { DEFAULT_TIMEOUTS } from "../pipeline/timeouts.ts";
 import { startApp } from "../testing/apps.ts";
 import { createTestCa, sid } from "../testing/certs.ts";
 import { request, viaProxy } from "../testing/client.ts";

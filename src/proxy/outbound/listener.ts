@@ -15,34 +15,29 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import type { ProxySnapshot } from "../../model/snapshot.ts";
-import {
-  DEFAULT_TIMEOUT_LIMIT,
-  DEFAULT_TIMEOUTS,
-  Exchange,
-  type UpstreamTimeouts,
-} from "../http/exchange.ts";
+import { DEFAULT_TIMEOUT_LIMIT, DEFAULT_TIMEOUTS, type UpstreamTimeouts } from "../pipeline/timeouts.ts";
+import type { Exchange } from "../pipeline/exchange.ts";
+import { H1Exchange } from "../http/h1-exchange.ts";
 import { ListenerLifecycle, type ProxyListener } from "../http/listener-lifecycle.ts";
 import { LocalReplies } from "../http/local-reply.ts";
-import { checkRequestHead, scanRequestHeaders } from "../http/request-head.ts";
-import { parseAbsoluteForm } from "../http/request-target.ts";
 import { HttpEdge, type EdgeLimits } from "../http/server-edge.ts";
 import { StatsByCode, type ProxyMetrics } from "../metrics/registry.ts";
 import type { Source, TlsMaterial } from "../types.ts";
 import { UpstreamPools, type PoolOptions } from "../transport/upstream-pools.ts";
 import type { LocalReplyCode } from "../errors.ts";
-import type { EndpointDescription, EndpointHandle } from "../balancer/endpoint-set.ts";
+import type { EndpointDescription } from "../balancer/endpoint-set.ts";
+import { admit, begin, end, noEndpoints, pick, resendTarget, type Endpoint } from "./attempt.ts";
 import { hashKeyOf } from "../balancer/hash-key.ts";
 import {
   compileOutbound,
   matchRoute,
   type CompiledBackend,
-  type CompiledEndpoint,
   type CompiledService,
   type OutboundTable,
 } from "./compile.ts";
 import { notSentOutcome, outcomeOfReply, outcomeOfStatus } from "./outcomes.ts";
-import { MAX_RESENDS } from "./retry.ts";
-import { answerRedirect, REAL_CLOCK, runRoute, type RouteClock } from "./routed-request.ts";
+import { REAL_CLOCK, RouteContext, type RouteClock } from "./route-context.ts";
+import { pickBackend } from "./route-chain.ts";
 import { acceptConnect, tunnelAuthorityOf } from "./connect-tunnel.ts";
 
 export interface OutboundListenerOptions {
@@ -77,6 +72,8 @@ export interface OutboundListener extends ProxyListener {
   /** Every destination's endpoints with their load, ejections and health, for /clusters. */
   describeClusters(): ClusterDescription[];
 }
+
+const HTTPS_REFUSAL = "https:// through this proxy needs CONNECT, which is not supported; call http://";
 
 class Outbound {
   table: OutboundTable | undefined;
@@ -143,44 +140,23 @@ class Outbound {
     return ["no_route", t.hosts.explainMiss(authority)];
   }
 
+  /** The HTTP/1.1 edge's entry: the request record is read, then served like any other. */
   handle(req: IncomingMessage, res: ServerResponse): void {
     const t = this.table;
-    const x = new Exchange(req, res, this.edge, t === undefined ? this.#notReadyStats : t.unknownStats);
-
-    // Request target: origin-form, or absolute-form from an HTTP_PROXY client.
-    const url = req.url as string;
-    let authority: string | undefined;
-    if (url.charCodeAt(0) === 47 /* / */) {
-      x.target = url;
-    } else {
-      const abs = parseAbsoluteForm(url);
-      if ("error" in abs) {
-        if (abs.error === "https")
-          return x.reply(
-            "unsupported",
-            "https:// through this proxy needs CONNECT, which is not supported; call http://",
-          );
-        return x.reply("bad_request", "malformed request target", true);
-      }
-      authority = abs.authority;
-      x.target = abs.target;
-    }
-
-    scanRequestHeaders(req.rawHeaders, x.headers, x);
-    const bad = checkRequestHead(req, x, authority !== undefined);
-    if (bad !== undefined) return x.reply("bad_request", bad, true);
+    const x = new H1Exchange(req, res, this.edge, t === undefined ? this.#notReadyStats : t.unknownStats);
+    if (!x.readRequest(HTTPS_REFUSAL)) return;
     // Inside a CONNECT tunnel, the tunnel's authority decides where requests go.
-    authority ??= tunnelAuthorityOf(req.socket);
-    if (x.upgrade !== undefined && /websocket/i.test(x.upgrade)) {
-      return x.reply("unsupported", `Upgrade to ${x.upgrade} is not supported yet`, true);
-    }
-    // Node's parser stops reading after a request that asks for an upgrade (nothing listens for
-    // 'upgrade'), silently dropping what follows: this response is the connection's last.
-    if (x.upgrade !== undefined) x.closeAfterResponse();
+    x.authority ??= tunnelAuthorityOf(req.socket);
+    this.serve(x);
+  }
+
+  /** Serves a request whatever edge it came from: service → route → backend → endpoint → forward. */
+  serve(x: Exchange): void {
+    const t = this.table;
     if (t === undefined) return x.reply("not_ready", "the proxy has no config from the control plane yet");
 
     // Service: the fixed one of an --upstream port, else from the authority / Host.
-    const host = authority ?? (x.host as string);
+    const host = x.authority ?? (x.host as string);
     const svc = this.#opts.upstream === undefined ? t.hosts.get(host) : this.fixed;
     if (svc === undefined) {
       return x.reply(
@@ -194,57 +170,25 @@ class Outbound {
     const route = matchRoute(svc, x);
     if (route === undefined) {
       x.stats = svc.stats;
-      return x.reply("no_route", `no route of ${svc.name} matches ${req.method} ${x.path}`);
+      return x.reply("no_route", `no route of ${svc.name} matches ${x.method} ${x.path}`);
     }
-    const redirect = route.features?.filters?.redirect;
-    if (redirect !== undefined) {
+    // A route with features runs its chain (route-chain.ts): redirect, backend, filters, attempts.
+    if (route.chain !== undefined) {
       x.stats = route.stats;
-      return answerRedirect(x, redirect, route.features!.matchedPrefix, host);
+      return route.chain.run(new RouteContext(x, route, svc.name, host, this.#timeouts, this.#clock));
     }
-    const backend = route.backends.pick();
-    if (backend === undefined) {
-      x.stats = route.stats;
-      return x.reply(
-        "upstream_unavailable",
-        `route ${route.name} of ${svc.name} has no backend with weight > 0`,
-      );
-    }
-    x.stats = backend.stats;
+    const backend = pickBackend(x, route, svc.name);
+    if (backend === undefined) return;
     const cluster = backend.cluster;
-    const clientAddress = req.socket.remoteAddress;
-    const hashKey = cluster.hashOn === undefined ? undefined : hashKeyOf(cluster.hashOn, x, clientAddress);
-    if (route.features !== undefined) {
-      return runRoute({
-        x,
-        route,
-        features: route.features,
-        backend,
-        host,
-        clientAddress,
-        hashKey,
-        timeouts: this.#timeouts,
-        clock: this.#clock,
-      });
-    }
+    const hashKey = cluster.hashOn === undefined ? undefined : hashKeyOf(cluster.hashOn, x, x.clientAddress);
 
-    // The plain path: one attempt, accounted per endpoint (balancer load, outlier detection).
-    const limits = cluster.limits;
-    if (limits.maxRequests > 0 && limits.active >= limits.maxRequests) {
-      limits.overflowRequests?.inc();
-      return x.reply(
-        "circuit_open",
-        `${cluster.destination}: ${limits.maxRequests} requests already in flight`,
-      );
-    }
-    const endpoint = cluster.endpoints.pick(hashKey);
-    if (endpoint === undefined) {
-      return x.reply(
-        "upstream_unavailable",
-        `${cluster.destination} has no endpoints (cluster ${cluster.name})`,
-      );
-    }
-    cluster.endpoints.start(endpoint);
-    limits.active++;
+    // The plain path: the attempt engine's policy-free case (attempt.ts) — one attempt, and the
+    // exchange itself is its handler and its bookkeeping.
+    const refusal = admit(cluster);
+    if (refusal !== undefined) return x.reply("circuit_open", refusal);
+    const endpoint = pick(cluster, hashKey);
+    if (endpoint === undefined) return x.reply("upstream_unavailable", noEndpoints(cluster));
+    begin(endpoint);
     x.accountRef = endpoint;
     x.timeoutLimit = this.#timeoutLimit;
     x.onEnd = endPlainExchange;
@@ -252,7 +196,11 @@ class Outbound {
     x.hashKey = hashKey;
     x.onNotSent = resendElsewhere;
     x.upstream = endpoint.value.label;
-    x.forwardTo(endpoint.value.pool.dispatcher, { host, clientAddress, proto: "http" }, this.#timeouts);
+    x.forwardTo(
+      endpoint.value.pool.dispatcher,
+      { host, clientAddress: x.clientAddress, proto: "http" },
+      this.#timeouts,
+    );
   }
 
   async close(): Promise<void> {
@@ -270,15 +218,12 @@ class Outbound {
 
 /** Sends a request that never left the proxy to another endpoint; false when there is none to try. */
 function resendElsewhere(x: Exchange, err: Error): boolean {
-  const ep = x.accountRef as EndpointHandle<CompiledEndpoint>;
-  const set = ep.value.cluster.endpoints;
-  if (x.resends >= Math.min(MAX_RESENDS, set.size - 1) || x.upstreamRequest === undefined) return false;
-  const outcome = notSentOutcome(err);
-  if (outcome === undefined) return false;
-  const next = set.pick(x.hashKey, ep);
-  if (next === undefined || next.key === ep.key) return false;
-  set.end(ep, outcome, performance.now() - x.startedAt); // the failed endpoint learns it now
-  set.start(next);
+  const ep = x.accountRef as Endpoint;
+  if (x.upstreamRequest === undefined) return false;
+  const next = resendTarget(ep, err, x.resends, x.hashKey);
+  if (next === undefined) return false;
+  end(ep, notSentOutcome(err)!, x.startedAt); // the failed endpoint learns it now
+  begin(next);
   x.resends++;
   x.accountRef = next;
   x.upstream = next.value.label;
@@ -287,14 +232,11 @@ function resendElsewhere(x: Exchange, err: Error): boolean {
   return true;
 }
 
-/** Ends a plain exchange's accounting: the endpoint's load and health, the destination's in-flight count. */
+/** Ends a plain exchange's attempt: the endpoint's load and health, the destination's in-flight count. */
 function endPlainExchange(x: Exchange, failure: LocalReplyCode | undefined): void {
-  const ep = x.accountRef as EndpointHandle<CompiledEndpoint>;
-  const cluster = ep.value.cluster;
-  cluster.limits.active--;
-  if (failure === "circuit_open") cluster.limits.overflowPending?.inc();
-  const outcome = failure === undefined ? outcomeOfStatus(x.status) : outcomeOfReply(failure);
-  cluster.endpoints.end(ep, outcome, performance.now() - x.startedAt);
+  const ep = x.accountRef as Endpoint;
+  if (failure === "circuit_open") ep.value.cluster.limits.overflowPending?.inc();
+  end(ep, failure === undefined ? outcomeOfStatus(x.status) : outcomeOfReply(failure), x.startedAt);
 }
 
 export function createOutboundListener(opts: OutboundListenerOptions): OutboundListener {

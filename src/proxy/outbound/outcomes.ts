@@ -1,9 +1,9 @@
 // What the end of an exchange or attempt says about the endpoint, in the terms balancers, outlier
 // detection (../balancer/endpoint-set.ts) and retry conditions (retry.ts) use. Upstream errors are
-// classified once, by errors.ts; this only reads its local reply codes.
+// rescued once, by errors.ts; this only reads its local reply codes.
 
 import type { Outcome } from "../balancer/endpoint-set.ts";
-import { classifyUpstreamError, type LocalReplyCode } from "../errors.ts";
+import { rescue, type LocalReplyCode } from "../errors.ts";
 import type { AttemptFailure } from "./retry.ts";
 import { requestNotSent } from "../transport/upstream.ts";
 
@@ -32,7 +32,7 @@ export function outcomeOfReply(code: LocalReplyCode): Outcome {
 
 /** An attempt's upstream error as a retry condition; undefined when it is not the endpoint's failure. */
 export function failureOfError(err: Error): AttemptFailure | undefined {
-  switch (outcomeOfReply(classifyUpstreamError(err, "").code)) {
+  switch (outcomeOfReply(rescue(err, "").code)) {
     case "connect":
       return { kind: "connect-failure" };
     case "timeout":
@@ -52,7 +52,7 @@ export function failureOfError(err: Error): AttemptFailure | undefined {
  */
 export function notSentOutcome(err: Error): "connect" | "reset" | undefined {
   if (!requestNotSent(err)) return undefined;
-  const o = outcomeOfReply(classifyUpstreamError(err, "").code);
+  const o = outcomeOfReply(rescue(err, "").code);
   return o === "connect" || o === "reset" ? o : undefined;
 }
 

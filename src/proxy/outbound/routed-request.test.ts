@@ -8,7 +8,7 @@ import { startApp } from "../testing/apps.ts";
 import { viaProxy } from "../testing/client.ts";
 import { metricValue, startOutbound } from "../testing/harness.ts";
 import { buildSnapshot, cluster } from "../testing/snapshots.ts";
-import type { RouteClock } from "./routed-request.ts";
+import type { RouteClock } from "./route-context.ts";
 
 /** A clock whose timers run only when the test says so. */
 class ManualClock implements RouteClock {

@@ -1,204 +1,40 @@
-// The outbound path for routes that use more than "pick a backend and forward": redirects, faults,
-// header and URL rewrites, mirrors, timeouts, retries and hedging. Plain routes never come here
-// (listener.ts forwards them directly), so none of this costs anything where it is not configured.
-//
-// Order, as in Envoy's HTTP filter chain for a route:
-//   redirect (answered here) → fault delay → fault abort → request header / URL rewrite →
-//   body buffered if it may be replayed (retry, hedge, mirror) → mirrors sent → attempts.
-// Attempts: the first goes out at once. A failure the retry policy covers (a status, a connect
-// failure, a reset, a per-try timeout) schedules another after an exponential backoff with jitter,
-// on another endpoint when there is one — if attempts remain, the method is safe to repeat (or the
-// rule allows it), the body could be kept for replay, and the destination's retry budget and
+// The end of a route's filter chain (route-chain.ts) for routes with features: the attempts. The
+// first goes out at once. A failure the retry policy covers (a status, a connect failure, a reset, a
+// per-try timeout) schedules another after an exponential backoff with jitter, on another endpoint
+// when there is one — if attempts remain, the method is safe to repeat (or the rule allows it), the
+// body could be kept for replay (replay-buffer.ts), and the destination's retry budget and
 // max-retries limit allow it. An attempt that never left the proxy (connect refused, TLS handshake
-// failed: UpstreamError/ProxyError.requestSent = false) goes to another endpoint at once instead,
-// with or without a retry policy, outside the budget, at most MAX_RESENDS times. A hedge is a
-// further attempt sent when none answered within the
-// hedge delay; the first acceptable response wins and the others are cancelled. Nothing is written
-// to the client until one attempt wins, so a retried or hedged failure is never seen by it.
+// failed: WeftError.requestSent = false) goes to another endpoint at once instead, with or without a
+// retry policy, outside the budget, at most MAX_RESENDS times (attempt.ts). A hedge is a further
+// attempt sent when none answered within the hedge delay; the first acceptable response wins and the
+// others are cancelled. Nothing is written to the client until one attempt wins, so a retried or
+// hedged failure is never seen by it. The bookkeeping of each attempt (circuit check, pick, start,
+// end) is attempt.ts', shared with the plain path and mirrors.
 
 import { Readable } from "node:stream";
 import type { UpstreamHandler, UpstreamRequest } from "../transport/upstream.ts";
-import {
-  DEADLINE_HEADER,
-  DEFAULT_TIMEOUT_LIMIT,
-  DONE,
-  OPEN,
-  type Exchange,
-  type UpstreamTimeouts,
-} from "../http/exchange.ts";
-import type { EndpointHandle, Outcome } from "../balancer/endpoint-set.ts";
-import type { RouteFilters } from "../../model/snapshot.ts";
-import { RETRY_DEFAULTS } from "../../model/traffic-defaults.ts";
-import type {
-  CompiledBackend,
-  CompiledCluster,
-  CompiledEndpoint,
-  CompiledRoute,
-  RouteCounters,
-  RouteFeatures,
-} from "./compile.ts";
-import { modifyHeaders, redirectLocation, rewritePath, splitTarget } from "./filters.ts";
-import { sendMirror } from "./mirror.ts";
-import { failureOfError, notSentOutcome, outcomeOfFailure, outcomeOfStatus } from "./outcomes.ts";
-import { backoffMs, MAX_RESENDS, methodRetriable, retryReason } from "./retry.ts";
+import { DEADLINE_HEADER, DEFAULT_TIMEOUT_LIMIT } from "../pipeline/timeouts.ts";
+import { DONE, OPEN, type Exchange } from "../pipeline/exchange.ts";
+import type { Next } from "../filters/filter.ts";
+import type { Outcome } from "../balancer/endpoint-set.ts";
+import type { CompiledCluster, RouteCounters } from "./compile.ts";
+import { failureOfError, outcomeOfFailure, outcomeOfStatus } from "./outcomes.ts";
+import { admit, begin, end, noEndpoints, pick, resendTarget, type Endpoint } from "./attempt.ts";
+import { backoffMs, methodRetriable, retryReason } from "./retry.ts";
+import type { RouteContext } from "./route-context.ts";
 
-/** Timers and randomness, injectable for tests. */
-export interface RouteClock {
-  setTimeout(fn: () => void, ms: number): unknown;
-  clearTimeout(t: unknown): void;
-  random(): number;
-}
-
-export const REAL_CLOCK: RouteClock = {
-  setTimeout: (fn, ms) => setTimeout(fn, ms),
-  clearTimeout: (t) => clearTimeout(t as NodeJS.Timeout),
-  random: Math.random,
+/** The terminal of every route chain: send the attempts. */
+export const ATTEMPTS: Next<RouteContext> = {
+  run(c: RouteContext): void {
+    new RoutedRequest(c, c.upstreamHeaders(), c.body, c.counters).start();
+  },
 };
-
-export interface RouteContext {
-  x: Exchange;
-  route: CompiledRoute;
-  features: RouteFeatures;
-  backend: CompiledBackend;
-  /** Authority the request named (Host sent upstream unless a URLRewrite changes it). */
-  host: string;
-  clientAddress: string | undefined;
-  hashKey: string | undefined;
-  timeouts: UpstreamTimeouts;
-  clock: RouteClock;
-}
-
-/** A RequestRedirect rule: answered here, whether or not the rule has backends. */
-export function answerRedirect(
-  x: Exchange,
-  r: NonNullable<RouteFilters["redirect"]>,
-  matchedPrefix: string,
-  host: string,
-): void {
-  const [path, query] = splitTarget(x.target);
-  const location = redirectLocation(r, { host, path, query, scheme: "http" }, matchedPrefix);
-  x.respond(r.statusCode, ["location", location]);
-}
-
-/** Entry point from the outbound listener for a route with features (redirects excepted). */
-export function runRoute(c: RouteContext): void {
-  const { x, features: f, backend, clock } = c;
-  const counters = f.counters(backend.cluster.destination);
-  const delay = f.fault?.delay;
-  if (delay !== undefined && clock.random() * 100 < delay.percent) {
-    counters.fault("delay").inc();
-    x.watchClient();
-    clock.setTimeout(() => {
-      if (x.state === OPEN) afterDelay(c, counters);
-    }, delay.ms);
-    return;
-  }
-  afterDelay(c, counters);
-}
-
-function afterDelay(c: RouteContext, counters: RouteCounters): void {
-  const { x, features: f, clock } = c;
-  const abort = f.fault?.abort;
-  if (abort !== undefined && clock.random() * 100 < abort.percent) {
-    counters.fault("abort").inc();
-    return x.reply("fault_injected", `fault injected by route ${c.route.name}`, false, abort.status);
-  }
-
-  const filters = f.filters;
-  if (filters?.requestHeaders !== undefined) modifyHeaders(x.headers, filters.requestHeaders);
-  if (filters?.responseHeaders !== undefined) x.responseHeaders = filters.responseHeaders;
-  let host = c.host;
-  if (filters?.rewrite !== undefined) {
-    const rw = filters.rewrite;
-    if (rw.hostname !== undefined) host = rw.hostname;
-    if (rw.path !== undefined) {
-      const [path, query] = splitTarget(x.target);
-      x.target = rewritePath(path, rw.path, f.matchedPrefix) + query;
-    }
-  }
-  const headers = x.hopHeaders({ host, clientAddress: c.clientAddress, proto: "http" });
-
-  const replay = f.retry !== undefined || f.hedge !== undefined || f.mirrors.length > 0;
-  if (!x.hasBody || !replay) return start(c, headers, x.hasBody ? x.req : null, counters);
-  const limit = f.retry?.maxBufferedBodyBytes ?? RETRY_DEFAULTS.maxBufferedBodyBytes;
-  bufferBody(x, limit, (body) => {
-    if (x.state !== OPEN) return;
-    if (Buffer.isBuffer(body) && !hasHeader(headers, "content-length"))
-      headers.push("content-length", String(body.length));
-    start(c, headers, body, counters);
-  });
-}
-
-function hasHeader(list: string[], lower: string): boolean {
-  for (let i = 0; i < list.length; i += 2) if (list[i].toLowerCase() === lower) return true;
-  return false;
-}
-
-/**
- * Reads the request body into memory when it fits in `limit`; otherwise hands over a stream that
- * replays what was read and then continues with the rest (that request will not be replayed).
- */
-function bufferBody(x: Exchange, limit: number, done: (body: Buffer | Readable) => void): void {
-  const req = x.req;
-  const chunks: Buffer[] = [];
-  let size = 0;
-  const onData = (chunk: Buffer) => {
-    size += chunk.length;
-    chunks.push(chunk);
-    if (size > limit) {
-      cleanup();
-      req.pause();
-      const rest = Readable.from(
-        (async function* () {
-          for (const ch of chunks) yield ch;
-          for await (const ch of req) yield ch as Buffer;
-        })(),
-        { objectMode: false },
-      );
-      done(rest);
-    }
-  };
-  const onEnd = () => {
-    cleanup();
-    done(Buffer.concat(chunks, size));
-  };
-  const onError = () => cleanup();
-  const cleanup = () => {
-    req.removeListener("data", onData);
-    req.removeListener("end", onEnd);
-    req.removeListener("error", onError);
-  };
-  x.watchClient();
-  req.on("data", onData);
-  req.on("end", onEnd);
-  req.on("error", onError);
-}
-
-function start(
-  c: RouteContext,
-  headers: string[],
-  body: Buffer | Readable | null,
-  counters: RouteCounters,
-): void {
-  const { x, features: f } = c;
-  if (f.mirrors.length > 0) {
-    for (const m of f.mirrors) {
-      if (m.fraction < 1 && c.clock.random() >= m.fraction) continue;
-      if (body !== null && !Buffer.isBuffer(body)) {
-        m.counters.mirrored("skipped_body_too_large").inc();
-        continue;
-      }
-      sendMirror(m, x.req.method as string, x.target, headers, body);
-    }
-  }
-  new RoutedRequest(c, headers, body, counters).start();
-}
 
 // --- attempts ---
 
 class Attempt implements UpstreamHandler {
   readonly rr: RoutedRequest;
-  readonly ep: EndpointHandle<CompiledEndpoint>;
+  readonly ep: Endpoint;
   readonly isRetry: boolean;
   readonly isHedge: boolean;
   /** Holds one of the destination's max-retries slots until it finishes. */
@@ -210,7 +46,7 @@ class Attempt implements UpstreamHandler {
   finished = false;
   outcome: Outcome = "success";
 
-  constructor(rr: RoutedRequest, ep: EndpointHandle<CompiledEndpoint>, isRetry: boolean, isHedge: boolean) {
+  constructor(rr: RoutedRequest, ep: Endpoint, isRetry: boolean, isHedge: boolean) {
     this.rr = rr;
     this.ep = ep;
     this.isRetry = isRetry;
@@ -247,10 +83,8 @@ class Attempt implements UpstreamHandler {
   finish(outcome: Outcome): void {
     if (this.finished) return;
     this.finished = true;
-    const cluster = this.rr.cluster;
-    cluster.endpoints.end(this.ep, outcome, performance.now() - this.startedAt);
-    cluster.limits.active--;
-    if (this.holdsRetrySlot) cluster.limits.activeRetries--;
+    end(this.ep, outcome, this.startedAt);
+    if (this.holdsRetrySlot) this.rr.cluster.limits.activeRetries--;
   }
 }
 
@@ -273,7 +107,7 @@ class RoutedRequest {
   #requestTimer: unknown;
   #hedgeTimer: unknown;
   #backoffTimer: unknown;
-  #lastEndpoint: EndpointHandle<CompiledEndpoint> | undefined;
+  #lastEndpoint: Endpoint | undefined;
 
   constructor(c: RouteContext, headers: string[], body: Buffer | Readable | null, counters: RouteCounters) {
     this.#c = c;
@@ -296,7 +130,8 @@ class RoutedRequest {
     this.#launch(false, false);
   }
 
-  #launch(isRetry: boolean, isHedge: boolean, avoidLast = isRetry || isHedge): void {
+  /** Sends an attempt (on `target`, or where the balancer picks): see attempt.ts for the bookkeeping. */
+  #launch(isRetry: boolean, isHedge: boolean, target?: Endpoint): void {
     const x = this.x;
     const lim = this.cluster.limits;
     const holdsSlot = (isRetry || isHedge) && this.#reserved > 0;
@@ -305,29 +140,24 @@ class RoutedRequest {
       if (holdsSlot) lim.activeRetries--;
     };
     if (x.state !== OPEN || this.#settled) return release();
-    if (lim.maxRequests > 0 && lim.active >= lim.maxRequests) {
+    const refusal = admit(this.cluster);
+    if (refusal !== undefined) {
       release();
-      lim.overflowRequests?.inc();
-      if (this.#attempts.length === 0)
-        this.#fail(
-          "circuit_open",
-          `${this.cluster.destination}: ${lim.maxRequests} requests already in flight`,
-        );
+      if (this.#attempts.length === 0) this.#fail("circuit_open", refusal);
       return;
     }
-    const ep = this.cluster.endpoints.pick(this.#c.hashKey, avoidLast ? this.#lastEndpoint : undefined);
+    const ep =
+      target ?? pick(this.cluster, this.#c.hashKey, isRetry || isHedge ? this.#lastEndpoint : undefined);
     if (ep === undefined) {
       release();
-      if (this.#attempts.length === 0)
-        this.#fail("upstream_unavailable", `${this.cluster.destination} has no endpoints`);
+      if (this.#attempts.length === 0) this.#fail("upstream_unavailable", noEndpoints(this.cluster));
       return;
     }
     const a = new Attempt(this, ep, isRetry || isHedge, isHedge);
     a.holdsRetrySlot = holdsSlot;
     this.#attempts.push(a);
     this.#lastEndpoint = ep;
-    lim.active++;
-    this.cluster.endpoints.start(ep);
+    begin(ep);
     x.upstream = ep.value.label;
     const f = this.#c.features;
     const t = f.timeouts;
@@ -340,7 +170,7 @@ class RoutedRequest {
           : undefined;
     const body = this.#body;
     const request: UpstreamRequest = {
-      method: x.req.method as string,
+      method: x.method,
       path: x.target,
       headers: this.#headersFor(ep, t?.backendRequestMs ?? 0),
       body:
@@ -368,7 +198,7 @@ class RoutedRequest {
    * shorter — so that its own wait for the app follows this route, not a default of its own. Only
    * the route's timeouts travel (not this proxy's --response-headers-timeout).
    */
-  #headersFor(ep: EndpointHandle<CompiledEndpoint>, backendRequestMs: number): string[] {
+  #headersFor(ep: Endpoint, backendRequestMs: number): string[] {
     const requestMs = this.#c.features.timeouts?.requestMs ?? 0;
     let left = backendRequestMs > 0 ? backendRequestMs : Infinity;
     if (requestMs > 0) left = Math.min(left, requestMs - (performance.now() - this.x.startedAt));
@@ -431,10 +261,11 @@ class RoutedRequest {
     const failure = failureOfError(err);
     a.finish(outcomeOfFailure(failure));
     if (this.#attempts.length > 0 || this.#settled || x.state !== OPEN) return;
-    if (notSentOutcome(err) !== undefined && this.#canResend()) {
+    const elsewhere = resendTarget(a.ep, err, this.#resends, this.#c.hashKey);
+    if (elsewhere !== undefined) {
       this.#resends++;
       this.#counters.retry("not-sent").inc();
-      return this.#launch(false, false, true);
+      return this.#launch(false, false, elsewhere);
     }
     const retry = this.#c.features.retry;
     const reason = retry === undefined || failure === undefined ? undefined : retryReason(retry, failure);
@@ -447,11 +278,6 @@ class RoutedRequest {
     x.onError(err);
   }
 
-  /** Another endpoint is there to take a request that never left the proxy. */
-  #canResend(): boolean {
-    return this.#resends < Math.min(MAX_RESENDS, this.cluster.endpoints.size - 1);
-  }
-
   #replayable(): boolean {
     return this.#body === null || Buffer.isBuffer(this.#body);
   }
@@ -459,7 +285,7 @@ class RoutedRequest {
   #canRetry(): boolean {
     const retry = this.#c.features.retry;
     if (retry === undefined || this.#retries >= retry.attempts) return false;
-    if (!this.#replayable() || !methodRetriable(retry, this.x.req.method as string)) return false;
+    if (!this.#replayable() || !methodRetriable(retry, this.x.method)) return false;
     return this.#spendRetry();
   }
 

@@ -84,7 +84,7 @@ export class H2Stream {
       // Invalid header name or value (node:http2 validates), or the session closed meanwhile.
       this.#finish(
         new UpstreamError(
-          "WEFT_ERR_REQUEST_HEADERS",
+          "WEFT_ERR_REQUEST_INVALID",
           `request cannot be sent over HTTP/2: ${(err as Error).message}`,
           {
             cause: err,

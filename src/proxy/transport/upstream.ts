@@ -8,6 +8,7 @@
 // connection): the latest abort counts, and it is valid only until onComplete / onError.
 
 import type { Readable } from "node:stream";
+import { WeftError, type WeftErrorCode } from "../errors.ts";
 
 export interface UpstreamRequest {
   method: string;
@@ -47,34 +48,34 @@ export interface UpstreamDispatcher {
   destroy(): Promise<void>;
 }
 
-/** Upstream failures raised by weft's own HTTP/1.1 and HTTP/2 clients; errors.ts maps them to local replies. */
-export type UpstreamErrorCode =
+/** Upstream failures raised by weft's own HTTP/1.1 and HTTP/2 clients (a part of ../errors.ts' catalogue). */
+export type UpstreamErrorCode = Extract<
+  WeftErrorCode,
   | "WEFT_ERR_UPSTREAM_HEADERS_TIMEOUT"
   | "WEFT_ERR_UPSTREAM_BODY_TIMEOUT"
   | "WEFT_ERR_UPSTREAM_PROTOCOL"
   | "WEFT_ERR_UPSTREAM_CLOSED"
   | "WEFT_ERR_REQUEST_BODY"
-  | "WEFT_ERR_REQUEST_HEADERS"
+  | "WEFT_ERR_REQUEST_INVALID"
   | "WEFT_ERR_POOL_CLOSED"
-  | "WEFT_ERR_CIRCUIT_OPEN";
+  | "WEFT_ERR_CIRCUIT_OPEN"
+>;
 
-export class UpstreamError extends Error {
-  readonly code: UpstreamErrorCode;
-  /**
-   * false only when provably nothing of the request was written to any socket (a queue refused it, a
-   * pool closed before it left): it may be sent elsewhere. true means "sent, outcome unknown": the
-   * upstream may have received and processed it, so only the route's retry policy may repeat it.
-   */
-  readonly requestSent: boolean;
+/**
+ * `requestSent` is false only when provably nothing of the request was written to any socket (a
+ * queue refused it, a pool closed before it left): it may be sent elsewhere. true (the default)
+ * means "sent, outcome unknown": the upstream may have received and processed it, so only the
+ * route's retry policy may repeat it.
+ */
+export class UpstreamError extends WeftError {
+  declare readonly code: UpstreamErrorCode;
   constructor(
     code: UpstreamErrorCode,
     message: string,
     options?: { cause?: unknown; requestSent?: boolean },
   ) {
-    super(message, options);
+    super(code, message, options);
     this.name = "UpstreamError";
-    this.code = code;
-    this.requestSent = options?.requestSent ?? true;
   }
 }
 

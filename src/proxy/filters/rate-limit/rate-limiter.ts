@@ -9,7 +9,7 @@
 // callers active at once than the cap), newcomers share one overflow bucket: memory stays bounded,
 // and a flood of identities is limited as a group rather than each getting a fresh allowance.
 
-import type { RateLimit } from "../../model/snapshot.ts";
+import type { RateLimit } from "../../../model/snapshot.ts";
 
 /** Milliseconds from a monotonic origin. */
 export type Clock = () => number;

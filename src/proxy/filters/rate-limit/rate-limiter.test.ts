@@ -3,7 +3,7 @@
 
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { RateLimiter } from "./rate-limit.ts";
+import { RateLimiter } from "./rate-limiter.ts";
 
 function clock(start = 1_000) {
   const c = { t: start, now: () => c.t };

@@ -1,19 +1,25 @@
 // Request mirroring (HTTPRoute RequestMirror): a copy of the request goes to the mirror backend and
 // is forgotten — its response is read and dropped, its failures only counted, and nothing about it
-// delays or changes the real request. Bodies are mirrored only when they were buffered (routed-request.ts).
+// delays or changes the real request. It runs after the replay buffer (../../outbound/replay-buffer.ts),
+// so it sends the upstream head the filters before it produced; bodies are mirrored only when they
+// fit the buffer. A mirror is a shadow attempt (../../outbound/attempt.ts): balanced and observed like
+// the others, holding no request slot. Mirrors exist on the outbound side only.
 
 import { Readable } from "node:stream";
-import type { EndpointHandle, Outcome } from "../balancer/endpoint-set.ts";
-import type { UpstreamHandler } from "../transport/upstream.ts";
-import type { CompiledEndpoint, CompiledMirror } from "./compile.ts";
-import { failureOfError, outcomeOfFailure, outcomeOfStatus } from "./outcomes.ts";
+import type { Outcome } from "../../balancer/endpoint-set.ts";
+import { begin, end, pick, type Endpoint } from "../../outbound/attempt.ts";
+import type { UpstreamHandler } from "../../transport/upstream.ts";
+import type { CompiledMirror } from "../../outbound/compile.ts";
+import type { RouteContext } from "../../outbound/route-context.ts";
+import type { Filter, Next } from "../filter.ts";
+import { failureOfError, outcomeOfFailure, outcomeOfStatus } from "../../outbound/outcomes.ts";
 
 class MirrorHandler implements UpstreamHandler {
   readonly #m: CompiledMirror;
-  readonly #ep: EndpointHandle<CompiledEndpoint>;
+  readonly #ep: Endpoint;
   readonly #startedAt = performance.now();
   #counted = false;
-  constructor(m: CompiledMirror, ep: EndpointHandle<CompiledEndpoint>) {
+  constructor(m: CompiledMirror, ep: Endpoint) {
     this.#m = m;
     this.#ep = ep;
   }
@@ -33,7 +39,7 @@ class MirrorHandler implements UpstreamHandler {
     if (this.#counted) return;
     this.#counted = true;
     this.#m.counters.mirrored(outcome).inc();
-    this.#m.cluster.endpoints.end(this.#ep, o, performance.now() - this.#startedAt);
+    end(this.#ep, o, this.#startedAt, true);
   }
 }
 
@@ -44,7 +50,7 @@ export function sendMirror(
   headers: string[],
   body: Buffer | null,
 ): void {
-  const ep = m.cluster.endpoints.pick();
+  const ep = pick(m.cluster, undefined);
   if (ep === undefined) {
     m.counters.mirrored("no_endpoint").inc();
     return;
@@ -53,7 +59,7 @@ export function sendMirror(
   // Istio/Envoy convention: the mirrored request's authority carries a "-shadow" suffix, so the
   // receiving service (and its logs) can tell a copy from real traffic.
   h[1] = shadowHost(h[1]);
-  m.cluster.endpoints.start(ep);
+  begin(ep, true);
   ep.value.pool.dispatcher.dispatch(
     {
       method,
@@ -72,4 +78,26 @@ function shadowHost(host: string): string {
   if (colon > 0 && !host.endsWith("]") && /^\d+$/.test(host.slice(colon + 1)))
     return `${host.slice(0, colon)}-shadow${host.slice(colon)}`;
   return `${host}-shadow`;
+}
+
+/** Sends each of a route's mirrors its share of requests, then lets the request go on. */
+export class MirrorFilter implements Filter<RouteContext> {
+  readonly name = "mirror";
+  readonly #mirrors: readonly CompiledMirror[];
+  constructor(mirrors: readonly CompiledMirror[]) {
+    this.#mirrors = mirrors;
+  }
+  onRequest(c: RouteContext, next: Next<RouteContext>): void {
+    const headers = c.upstreamHeaders();
+    const body = c.body;
+    for (const m of this.#mirrors) {
+      if (m.fraction < 1 && c.clock.random() >= m.fraction) continue;
+      if (body !== null && !Buffer.isBuffer(body)) {
+        m.counters.mirrored("skipped_body_too_large").inc();
+        continue;
+      }
+      sendMirror(m, c.x.method, c.x.target, headers, body);
+    }
+    next.run(c);
+  }
 }

@@ -1,0 +1,71 @@
+// A route's filter chain, composed once per config change (compile.ts) for routes with features;
+// plain routes have none and take the listener's fast path. The order, as in Envoy's HTTP filter
+// chain for a route (requests run it top to bottom; see ../filters/filter.ts for composition):
+//
+//   redirect                answers with a 3xx — nothing after it runs, no backend needed
+//   backend                 weighted pick among the rule's backends (503 when none has weight)
+//   fault                   delay, then abort with the configured status
+//   request-header-modifier / response-header-modifier / url-rewrite
+//   replay-buffer           when the request may be sent again (retry, hedge) or copied (mirror)
+//   mirror                  copies go out; the real request goes on unchanged
+//   → attempts              routed-request.ts (retries, hedging, timeouts), attempt.ts bookkeeping
+
+import { RETRY_DEFAULTS } from "../../model/traffic-defaults.ts";
+import { hashKeyOf } from "../balancer/hash-key.ts";
+import { FaultFilter } from "../filters/fault/fault.ts";
+import { compose, type Filter, type Next } from "../filters/filter.ts";
+import {
+  RequestHeaderModifierFilter,
+  ResponseHeaderModifierFilter,
+} from "../filters/header-modifier/header-modifier.ts";
+import { MirrorFilter } from "../filters/mirror/mirror.ts";
+import { RedirectFilter } from "../filters/redirect/redirect.ts";
+import { UrlRewriteFilter } from "../filters/url-rewrite/url-rewrite.ts";
+import type { Exchange } from "../pipeline/exchange.ts";
+import type { CompiledBackend, CompiledRoute, RouteFeatures } from "./compile.ts";
+import { ReplayBuffer } from "./replay-buffer.ts";
+import type { RouteContext } from "./route-context.ts";
+import { ATTEMPTS } from "./routed-request.ts";
+
+/**
+ * The rule's weighted backend pick, shared with the plain path: sets the exchange's stats to the
+ * backend's; answers 503 (and returns undefined) when no backend has weight.
+ */
+export function pickBackend(x: Exchange, route: CompiledRoute, service: string): CompiledBackend | undefined {
+  const backend = route.backends.pick();
+  if (backend === undefined) {
+    x.stats = route.stats;
+    x.reply("upstream_unavailable", `route ${route.name} of ${service} has no backend with weight > 0`);
+    return undefined;
+  }
+  x.stats = backend.stats;
+  return backend;
+}
+
+const BACKEND: Filter<RouteContext> = {
+  name: "backend",
+  onRequest(c: RouteContext, next: Next<RouteContext>): void {
+    const backend = pickBackend(c.x, c.route, c.service);
+    if (backend === undefined) return;
+    const cluster = backend.cluster;
+    c.backend = backend;
+    c.counters = c.features.counters(cluster.destination);
+    if (cluster.hashOn !== undefined) c.hashKey = hashKeyOf(cluster.hashOn, c.x, c.clientAddress);
+    next.run(c);
+  },
+};
+
+export function routeChain(f: RouteFeatures): Next<RouteContext> {
+  const rf = f.filters;
+  if (rf?.redirect !== undefined)
+    return compose([new RedirectFilter(rf.redirect, f.matchedPrefix)], ATTEMPTS);
+  const filters: Filter<RouteContext>[] = [BACKEND];
+  if (f.fault !== undefined) filters.push(new FaultFilter(f.fault));
+  if (rf?.requestHeaders !== undefined) filters.push(new RequestHeaderModifierFilter(rf.requestHeaders));
+  if (rf?.responseHeaders !== undefined) filters.push(new ResponseHeaderModifierFilter(rf.responseHeaders));
+  if (rf?.rewrite !== undefined) filters.push(new UrlRewriteFilter(rf.rewrite, f.matchedPrefix));
+  if (f.retry !== undefined || f.hedge !== undefined || f.mirrors.length > 0)
+    filters.push(new ReplayBuffer(f.retry?.maxBufferedBodyBytes ?? RETRY_DEFAULTS.maxBufferedBodyBytes));
+  if (f.mirrors.length > 0) filters.push(new MirrorFilter(f.mirrors));
+  return compose(filters, ATTEMPTS);
+}
