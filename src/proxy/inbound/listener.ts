@@ -22,6 +22,9 @@ import {
 } from "../pipeline/timeouts.ts";
 import type { Exchange } from "../pipeline/exchange.ts";
 import { H1Exchange } from "../http/h1-exchange.ts";
+import { H2Edge } from "../http/h2-edge.ts";
+import { H2Exchange } from "../http/h2-exchange.ts";
+import type { IncomingHttpHeaders, ServerHttp2Stream } from "node:http2";
 import { ListenerLifecycle, type ProxyListener } from "../http/listener-lifecycle.ts";
 import { LocalReplies } from "../http/local-reply.ts";
 import { DEFAULT_HANDSHAKE_TIMEOUT_MS, HttpEdge, type EdgeLimits } from "../http/server-edge.ts";
@@ -127,6 +130,7 @@ class Inbound {
   readonly pools: UpstreamPools;
   readonly tlsEdge: HttpEdge;
   readonly tlsFront: TlsFront;
+  readonly h2Edge: H2Edge;
   readonly plainEdge: HttpEdge;
   readonly lifecycle: ListenerLifecycle;
   readonly #opts: InboundListenerOptions;
@@ -168,6 +172,12 @@ class Inbound {
       handshakeTimeoutMs: opts.limits?.handshakeTimeoutMs ?? DEFAULT_HANDSHAKE_TIMEOUT_MS,
       http1: (socket) => this.tlsEdge.server.emit("connection", socket),
     });
+    // Peer sidecars speak h2 (transport/alpn-pool.ts): their streams become requests like any other.
+    this.h2Edge = new H2Edge({
+      replies,
+      handler: (stream, headers, flags, raw) => this.handleH2(stream, headers, flags, raw),
+    });
+    this.tlsFront.registerAlpn("h2", (socket) => this.h2Edge.accept(socket));
 
     const front = createSniffingServer(
       {
@@ -176,7 +186,12 @@ class Inbound {
       },
       opts.limits?.handshakeTimeoutMs ?? DEFAULT_HANDSHAKE_TIMEOUT_MS,
     );
-    this.lifecycle = new ListenerLifecycle(front, [this.tlsEdge, this.plainEdge], opts.metrics, "inbound");
+    this.lifecycle = new ListenerLifecycle(
+      front,
+      [this.tlsEdge, this.plainEdge, this.h2Edge],
+      opts.metrics,
+      "inbound",
+    );
 
     const config = opts.config.current();
     if (config) this.apply(config);
@@ -223,6 +238,15 @@ class Inbound {
     const x = new H1Exchange(req, res, edge, this.#statsFor(peer));
     x.peer = peer;
     if (!x.readRequest(undefined)) return;
+    this.serve(x, peer);
+  }
+
+  /** The HTTP/2 edge's entry (mTLS peers that negotiated h2): one stream, one request. */
+  handleH2(stream: ServerHttp2Stream, headers: IncomingHttpHeaders, flags: number, raw: string[]): void {
+    const peer = peerOf(stream.session?.socket ?? null) as InboundPeer;
+    const x = new H2Exchange(stream, headers, flags, raw, this.h2Edge, "https", this.#statsFor(peer));
+    x.peer = peer;
+    if (!x.readRequest()) return;
     this.serve(x, peer);
   }
 

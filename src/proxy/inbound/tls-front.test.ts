@@ -48,8 +48,13 @@ test("a registered ALPN id gets the verified socket (peer attached); other clien
   assert.equal(got, "tunnel says hi");
   assert.deepEqual(handed, [{ alpn: "weft-test/1", peer: sid("web") }]);
 
-  // A client offering h2 first, with no h2 handler registered, is served HTTP/1.1.
-  const h1 = connect(inbound.port, web, ["h2", "http/1.1"]);
+  // The server prefers h2 (registered by the listener) over HTTP/1.1; a client offering neither
+  // h2 nor a registered id, but http/1.1, is served HTTP/1.1.
+  const h2 = connect(inbound.port, web, ["http/1.1", "h2"]);
+  await once(h2, "secureConnect");
+  assert.equal(h2.alpnProtocol, "h2");
+  h2.destroy();
+  const h1 = connect(inbound.port, web, ["spdy/3", "http/1.1"]);
   await once(h1, "secureConnect");
   assert.equal(h1.alpnProtocol, "http/1.1");
   h1.write("GET /x HTTP/1.1\r\nhost: app\r\nconnection: close\r\n\r\n");

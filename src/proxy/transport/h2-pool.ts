@@ -129,7 +129,11 @@ export class H2Pool implements UpstreamDispatcher, SessionOwner {
   #grow(): void {
     if (this.#closed || this.#waiting.length === 0 || this.#connecting > 0) return;
     let usable = 0;
-    for (const s of this.#sessions) if (s.usable) usable++;
+    for (const s of this.#sessions) {
+      if (!s.usable) continue;
+      if (!s.ready) return; // still exchanging SETTINGS: it will take what waits
+      usable++;
+    }
     if (usable + this.#connecting >= this.#maxSessions) return;
     this.#connecting++;
     this.#connect({}, (err: Error | null, socket: Socket | null) => {
