@@ -18,9 +18,13 @@ import type { ProxySnapshot } from "../../model/snapshot.ts";
 import { DEFAULT_TIMEOUT_LIMIT, DEFAULT_TIMEOUTS, type UpstreamTimeouts } from "../pipeline/timeouts.ts";
 import type { Exchange } from "../pipeline/exchange.ts";
 import { H1Exchange } from "../http/h1-exchange.ts";
+import { H2Edge } from "../http/h2-edge.ts";
+import { H2Exchange } from "../http/h2-exchange.ts";
+import { createH2cSniffer } from "../http/h2c-sniff.ts";
+import type { IncomingHttpHeaders, ServerHttp2Stream } from "node:http2";
 import { ListenerLifecycle, type ProxyListener } from "../http/listener-lifecycle.ts";
 import { LocalReplies } from "../http/local-reply.ts";
-import { HttpEdge, type EdgeLimits } from "../http/server-edge.ts";
+import { DEFAULT_HEADERS_TIMEOUT_MS, HttpEdge, type EdgeLimits } from "../http/server-edge.ts";
 import { StatsByCode, type ProxyMetrics } from "../metrics/registry.ts";
 import type { Source, TlsMaterial } from "../types.ts";
 import { UpstreamPools, type PoolOptions } from "../transport/upstream-pools.ts";
@@ -79,6 +83,7 @@ class Outbound {
   table: OutboundTable | undefined;
   fixed: CompiledService | undefined;
   readonly edge: HttpEdge;
+  readonly h2Edge: H2Edge;
   readonly pools: UpstreamPools;
   readonly lifecycle: ListenerLifecycle;
   readonly #opts: OutboundListenerOptions;
@@ -108,7 +113,23 @@ class Outbound {
         acceptConnect(this.edge, req, socket, head, (a) => this.#checkTunnel(a)),
       ...opts.limits,
     });
-    this.lifecycle = new ListenerLifecycle(this.edge.server, [this.edge], opts.metrics, "outbound");
+    // Apps may speak h2c with prior knowledge on the same port: the sniffer routes by the preface.
+    this.h2Edge = new H2Edge({
+      replies: this.edge.replies,
+      handler: (stream, headers, flags, raw) => this.handleH2(stream, headers, flags, raw),
+    });
+    this.edge.adoptConnections();
+    const front = createH2cSniffer(
+      {
+        http1: (socket) => {
+          this.edge.server.emit("connection", socket);
+          socket.resume();
+        },
+        h2c: (socket) => this.h2Edge.accept(socket),
+      },
+      opts.limits?.headersTimeoutMs ?? DEFAULT_HEADERS_TIMEOUT_MS,
+    );
+    this.lifecycle = new ListenerLifecycle(front, [this.edge, this.h2Edge], opts.metrics, "outbound");
     const current = opts.config.current();
     if (current) this.apply(current);
     this.#unsubscribe = opts.config.subscribe((s) => this.apply(s));
@@ -147,6 +168,15 @@ class Outbound {
     if (!x.readRequest(HTTPS_REFUSAL)) return;
     // Inside a CONNECT tunnel, the tunnel's authority decides where requests go.
     x.authority ??= tunnelAuthorityOf(req.socket);
+    this.serve(x);
+  }
+
+  /** The HTTP/2 (h2c) edge's entry: one stream, one request, served like any other. */
+  handleH2(stream: ServerHttp2Stream, headers: IncomingHttpHeaders, flags: number, raw: string[]): void {
+    const t = this.table;
+    const stats = t === undefined ? this.#notReadyStats : t.unknownStats;
+    const x = new H2Exchange(stream, headers, flags, raw, this.h2Edge, "http", stats);
+    if (!x.readRequest()) return;
     this.serve(x);
   }
 
