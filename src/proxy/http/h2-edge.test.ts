@@ -6,7 +6,7 @@ import http2 from "node:http2";
 import net from "node:net";
 import { once } from "node:events";
 import { ProxyMetrics } from "../metrics/registry.ts";
-import { H2Edge } from "./h2-edge.ts";
+import { H2Edge, resetStream } from "./h2-edge.ts";
 import { LocalReplies } from "./local-reply.ts";
 
 /** An H2Edge behind a plain listener that hands it every connection. */
@@ -94,4 +94,32 @@ test("a header list over the limit never reaches the handler; the connection ser
   const [h] = (await once(small, "response")) as [http2.IncomingHttpHeaders];
   assert.equal(h[":status"], 200);
   assert.deepEqual(paths, ["/small"]);
+});
+
+test("streams the proxy resets itself (a broken-off response) do not count as the client's resets", async (t) => {
+  const { edge, port } = await edgeOn(t, {
+    replies: new LocalReplies(new ProxyMetrics(), "outbound"),
+    handler: (stream, headers) => {
+      if (headers[":path"] === "/ok") return stream.respond({ ":status": 204 }, { endStream: true });
+      stream.respond({ ":status": 200 });
+      stream.write("partial", () => resetStream(stream));
+    },
+    maxResetsPerSecond: 2,
+    now: () => 0,
+  });
+  const client = http2.connect(`http://127.0.0.1:${port}`);
+  t.after(() => client.close());
+  for (let i = 0; i < 6; i++) {
+    const s = client.request({ ":path": `/${i}` });
+    s.on("error", () => {});
+    s.end();
+    s.resume();
+    await new Promise((r) => s.once("close", r));
+    assert.equal(s.rstCode, http2.constants.NGHTTP2_INTERNAL_ERROR);
+  }
+  const ok = client.request({ ":path": "/ok" });
+  ok.end();
+  const [h] = (await once(ok, "response")) as [http2.IncomingHttpHeaders];
+  assert.equal(h[":status"], 204);
+  assert.equal(edge.calmedDown, 0);
 });

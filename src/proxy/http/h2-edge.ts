@@ -39,6 +39,18 @@ interface SessionState {
 }
 
 const kState = Symbol("weft.h2state");
+const kLocalReset = Symbol("weft.localReset");
+
+/**
+ * Resets a stream from the proxy's side (RST_STREAM INTERNAL_ERROR: a broken-off response, a bug),
+ * at once — close(code) would end the response first, and a truncated body would look complete.
+ * Not counted as the client's reset by the rapid-reset cap.
+ */
+export function resetStream(stream: ServerHttp2Stream): void {
+  (stream as ServerHttp2Stream & { [kLocalReset]?: boolean })[kLocalReset] = true;
+  if (!stream.destroyed) stream.destroy(new Error("reset by the proxy"));
+}
+
 type TrackedSession = ServerHttp2Session & { [kState]?: SessionState };
 
 function ignoreError(): void {}
@@ -85,12 +97,17 @@ export class H2Edge {
     const handler = opts.handler;
     this.server.on("stream", (stream: ServerHttp2Stream, headers, flags, raw: string[]) => {
       stream.on("error", ignoreError);
-      stream.once("aborted", () => this.#onReset(stream.session as TrackedSession));
+      // 'aborted': the stream closed while its response was unfinished — the client's reset, unless
+      // the proxy reset it itself (resetStream).
+      stream.once("aborted", () => {
+        if ((stream as ServerHttp2Stream & { [kLocalReset]?: boolean })[kLocalReset] !== true)
+          this.#onReset(stream.session as TrackedSession);
+      });
       try {
         handler(stream, headers, flags, raw);
       } catch (err) {
         process.emitWarning(err as Error, { code: "WEFT_PROXY_BUG" });
-        if (!stream.closed) stream.close(http2.constants.NGHTTP2_INTERNAL_ERROR);
+        resetStream(stream);
       }
     });
   }

@@ -5,16 +5,15 @@
 // trailers are sent when the request may take them (gRPC, or `te: trailers`); a broken-off response
 // resets only its own stream (RST_STREAM INTERNAL_ERROR). Listeners are module-level functions.
 
-import http2 from "node:http2";
 import type { IncomingHttpHeaders, OutgoingHttpHeaders, ServerHttp2Stream } from "node:http2";
 import type { LocalReply } from "../errors.ts";
 import type { StatsByCode } from "../metrics/registry.ts";
 import { Exchange } from "../pipeline/exchange.ts";
 import { h2RequestToH1, isConnectionSpecific } from "../transport/h2-headers.ts";
+import { resetStream } from "./h2-edge.ts";
 import type { LocalReplies } from "./local-reply.ts";
 import { scanRequestHeaders } from "./request-head.ts";
 
-const { NGHTTP2_INTERNAL_ERROR } = http2.constants;
 /** The END_STREAM flag of a HEADERS frame (RFC 9113 §6.2): the request has no body. */
 const FLAG_END_STREAM = 0x1;
 const MAX_DETAIL = 1024;
@@ -66,6 +65,7 @@ export class H2Exchange extends Exchange {
   #trailers: (Buffer | string)[] | null = null;
   #wantTrailers = false;
   #drainHooked = false;
+  #watching = false;
 
   constructor(
     stream: ServerHttp2Stream,
@@ -162,7 +162,7 @@ export class H2Exchange extends Exchange {
   }
 
   abort(): void {
-    if (!this.stream.closed) this.stream.close(NGHTTP2_INTERNAL_ERROR);
+    resetStream(this.stream);
   }
 
   sendLocalReply(reply: LocalReply, _close: boolean, extra: string[] | undefined): number {
@@ -203,8 +203,9 @@ export class H2Exchange extends Exchange {
   }
 
   watchClient(): void {
+    if (this.#watching) return;
+    this.#watching = true;
     const s = this.stream as TaggedStream;
-    if (s[kExchange] === this && s.listenerCount("close") > 0) return;
     s[kExchange] = this;
     s.on("close", onStreamClose);
   }

@@ -313,3 +313,15 @@ test("a closed pool refuses at once (not sent); close() waits for in-flight stre
   assert.equal((await inflight).status, 200);
   await closing;
 });
+
+test("RST_STREAM NO_ERROR in the middle of a response is a failure, never a complete (short) response", async (t) => {
+  const up = await h2Server((stream) => {
+    stream.respond({ ":status": 200 });
+    stream.write("partial", () => stream.destroy()); // destroy() without an error: RST_STREAM NO_ERROR
+  });
+  const p = pool(up.port);
+  t.after(() => Promise.all([p.destroy(), up.close()]));
+  const r = await run(p, req());
+  assert.equal(r.error?.code, "WEFT_ERR_UPSTREAM_CLOSED");
+  assert.equal(r.error?.requestSent, true);
+});

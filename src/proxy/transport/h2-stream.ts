@@ -151,13 +151,14 @@ export class H2Stream {
   readonly #onEnd = (): void => {
     if (this.#done) return;
     const s = this.#stream as ClientHttp2Stream;
-    // A reset also ends the readable side: only a clean END_STREAM completes the response.
-    if (!this.#responded || (s.rstCode !== undefined && s.rstCode !== NGHTTP2_NO_ERROR))
+    // A reset also ends the readable side: only a clean END_STREAM completes the response. (node:http2
+    // ends the stream on RST_STREAM too, with the stream already closed; after END_STREAM it is not.)
+    if (!this.#responded || s.closed || (s.rstCode !== undefined && s.rstCode !== NGHTTP2_NO_ERROR))
       return this.#onClose();
     this.#done = true;
     this.#cleanup();
     // The upstream answered before reading the whole request body: stop sending it (RFC 9113 §8.1).
-    if (!s.closed && !s.writableFinished) s.close(NGHTTP2_NO_ERROR);
+    if (!s.closed && !s.writableFinished) s.destroy();
     this.#owner.streamDone();
     this.#handler.onComplete(this.#trailers);
   };
@@ -273,7 +274,12 @@ export class H2Stream {
     this.#done = true;
     this.#cleanup();
     const s = this.#stream;
-    if (s !== undefined && !s.closed) s.close(NGHTTP2_CANCEL);
+    // close() would first end the request body (END_STREAM on a truncated body): only when it is
+    // complete; otherwise destroy, which resets at once (INTERNAL_ERROR).
+    if (s !== undefined && !s.closed) {
+      if (s.writableEnded) s.close(NGHTTP2_CANCEL);
+      else s.destroy(err);
+    }
     this.#owner.streamDone();
     this.#handler.onError(err);
   }
