@@ -31,7 +31,7 @@ function connect(port: number, m: TlsMaterial, ALPNProtocols: string[]): tls.TLS
 }
 
 test("a registered ALPN id gets the verified socket (peer attached); other clients still get HTTP/1.1", async (t) => {
-  const inbound = await startInbound(buildSnapshot({ appPort: 1 }), serverMaterial);
+  const inbound = await startInbound(buildSnapshot({ appPort: 1 }), serverMaterial, { http2: true });
   t.after(() => inbound.close());
   const handed: { alpn: string | false | null; peer: string | undefined }[] = [];
   inbound.listener.registerAlpn("weft-test/1", (socket: TLSSocket) => {

@@ -47,12 +47,13 @@ test("a paused h2 client holds the app back through the pair; then all 100 MB ar
       proxy: { service: "reviews", namespace: "default", identity: REVIEWS },
     }),
     await ca.material(REVIEWS),
+    { http2: true },
   );
   const outbound = await startOutbound(
     buildSnapshot({
       services: [{ name: "reviews", port: 9080, endpoints: [{ port: inbound.port, identity: REVIEWS }] }],
     }),
-    { tls: await ca.material(sid("web")) },
+    { tls: await ca.material(sid("web")), h2c: true },
   );
   t.after(() => Promise.all([outbound.close(), inbound.close()]));
 

@@ -25,12 +25,13 @@ async function pair(t: { after(fn: () => unknown): void }, appPort: number) {
   const inbound = await startInbound(
     buildSnapshot({ appPort, proxy: { service: "reviews", namespace: "default", identity: REVIEWS } }),
     await ca.material(REVIEWS),
+    { http2: true },
   );
   const outbound = await startOutbound(
     buildSnapshot({
       services: [{ name: "reviews", port: 9080, endpoints: [{ port: inbound.port, identity: REVIEWS }] }],
     }),
-    { tls: await ca.material(WEB) },
+    { tls: await ca.material(WEB), h2c: true },
   );
   t.after(() => Promise.all([outbound.close(), inbound.close()]));
   return { inbound, outbound };

@@ -13,7 +13,7 @@
 // backoff from then on, see ../balancer/endpoint-set.ts).
 
 import type { IncomingMessage, ServerResponse } from "node:http";
-import type { AddressInfo } from "node:net";
+import type { AddressInfo, Server } from "node:net";
 import type { ProxySnapshot } from "../../model/snapshot.ts";
 import { DEFAULT_TIMEOUT_LIMIT, DEFAULT_TIMEOUTS, type UpstreamTimeouts } from "../pipeline/timeouts.ts";
 import type { Exchange } from "../pipeline/exchange.ts";
@@ -57,6 +57,8 @@ export interface OutboundListenerOptions {
   log?: (msg: string) => void;
   /** Timers and randomness for routes with faults, retries, hedging and timeouts (tests inject them). */
   clock?: RouteClock;
+  /** Accept h2c with prior knowledge besides HTTP/1.1 (off by default for now, see docs/proxy.md). */
+  h2c?: boolean;
 }
 
 /** One destination as the admin port's /clusters shows it. */
@@ -118,17 +120,20 @@ class Outbound {
       replies: this.edge.replies,
       handler: (stream, headers, flags, raw) => this.handleH2(stream, headers, flags, raw),
     });
-    this.edge.adoptConnections();
-    const front = createH2cSniffer(
-      {
-        http1: (socket) => {
-          this.edge.server.emit("connection", socket);
-          socket.resume();
+    let front = this.edge.server as unknown as Server;
+    if (opts.h2c === true) {
+      this.edge.adoptConnections();
+      front = createH2cSniffer(
+        {
+          http1: (socket) => {
+            this.edge.server.emit("connection", socket);
+            socket.resume();
+          },
+          h2c: (socket) => this.h2Edge.accept(socket),
         },
-        h2c: (socket) => this.h2Edge.accept(socket),
-      },
-      opts.limits?.headersTimeoutMs ?? DEFAULT_HEADERS_TIMEOUT_MS,
-    );
+        opts.limits?.headersTimeoutMs ?? DEFAULT_HEADERS_TIMEOUT_MS,
+      );
+    }
     this.lifecycle = new ListenerLifecycle(front, [this.edge, this.h2Edge], opts.metrics, "outbound");
     const current = opts.config.current();
     if (current) this.apply(current);

@@ -314,14 +314,27 @@ test("a closed pool refuses at once (not sent); close() waits for in-flight stre
   await closing;
 });
 
-test("RST_STREAM NO_ERROR in the middle of a response is a failure, never a complete (short) response", async (t) => {
-  const up = await h2Server((stream) => {
-    stream.respond({ ":status": 200 });
-    stream.write("partial", () => stream.destroy()); // destroy() without an error: RST_STREAM NO_ERROR
-  });
+test("maxConnections bounds requests in flight over h2 as over HTTP/1.1; past maxPending they are refused", async (t) => {
+  const held: http2.ServerHttp2Stream[] = [];
+  const up = await h2Server((stream) => held.push(stream));
   const p = pool(up.port);
+  p.setLimits(2, 1);
   t.after(() => Promise.all([p.destroy(), up.close()]));
-  const r = await run(p, req());
-  assert.equal(r.error?.code, "WEFT_ERR_UPSTREAM_CLOSED");
-  assert.equal(r.error?.requestSent, true);
+  const running = [run(p, req()), run(p, req()), run(p, req())];
+  const refused = await run(p, req());
+  assert.equal(refused.error?.code, "WEFT_ERR_CIRCUIT_OPEN");
+  while (held.length < 2) await new Promise((r) => setImmediate(r));
+  assert.equal(p.pending, 1, "the third waits");
+  let answered = 0;
+  while (answered < 3) {
+    const s = held.shift();
+    if (s === undefined) {
+      await new Promise((r) => setImmediate(r));
+      continue;
+    }
+    s.respond({ ":status": 200 }, { endStream: true });
+    answered++;
+  }
+  for (const r of await Promise.all(running)) assert.equal(r.status, 200);
+  assert.equal(up.stats.maxOpen, 2);
 });

@@ -52,6 +52,7 @@ export class H2Pool implements UpstreamDispatcher, SessionOwner {
   #connecting = 0;
   #maxSessions: number;
   #maxPending: number;
+  #maxInFlight = Number.POSITIVE_INFINITY;
   #closed = false;
   #drained: (() => void) | undefined;
   /** Sessions opened since the pool was created (tests and /clusters). */
@@ -72,10 +73,15 @@ export class H2Pool implements UpstreamDispatcher, SessionOwner {
     return this.#waiting.length;
   }
 
-  /** Circuit-breaker limits: maxConnections caps sessions (0 = the default), maxPending the queue. */
+  /**
+   * Circuit-breaker limits. maxConnections > 0 bounds the requests in flight to the endpoint (over
+   * one session), as it does over HTTP/1.1 where a connection carries one request at a time — the
+   * limit users set keeps protecting the app whatever the sidecars speak; beyond it requests wait in
+   * the queue bounded by maxPendingRequests (0 = the default).
+   */
   setLimits(maxConnections: number, maxPendingRequests: number): void {
-    this.#maxSessions =
-      maxConnections > 0 ? maxConnections : (this.#opts.maxSessions ?? DEFAULT_MAX_SESSIONS);
+    this.#maxInFlight = maxConnections > 0 ? maxConnections : Number.POSITIVE_INFINITY;
+    this.#maxSessions = maxConnections > 0 ? 1 : (this.#opts.maxSessions ?? DEFAULT_MAX_SESSIONS);
     this.#maxPending =
       maxPendingRequests > 0 ? maxPendingRequests : (this.#opts.maxPending ?? DEFAULT_MAX_PENDING);
   }
@@ -96,7 +102,9 @@ export class H2Pool implements UpstreamDispatcher, SessionOwner {
         return true;
       }
     }
-    if (this.#waiting.length >= this.#maxPending) {
+    // Requests waiting only for a session to finish connecting are not "pending": the session takes
+    // up to the in-flight limit (or its first 100 streams) of them as soon as it is up.
+    if (this.#waiting.length >= this.#maxPending + this.#headroom()) {
       handler.onError(
         new UpstreamError(
           "WEFT_ERR_CIRCUIT_OPEN",
@@ -119,8 +127,22 @@ export class H2Pool implements UpstreamDispatcher, SessionOwner {
     return true;
   }
 
+  #headroom(): number {
+    let active = 0;
+    for (const s of this.#sessions) {
+      if (s.ready) return 0; // a session is up: what waits, waits for a stream
+      active += s.active;
+    }
+    return Math.max(0, Math.min(this.#maxInFlight, 100) - active);
+  }
+
   /** The session with room for a stream, preferring the first (so one session carries the load). */
   #free(): H2Session | undefined {
+    if (this.#maxInFlight !== Number.POSITIVE_INFINITY) {
+      let active = 0;
+      for (const s of this.#sessions) active += s.active;
+      if (active >= this.#maxInFlight) return undefined;
+    }
     for (const s of this.#sessions) if (s.capacity > 0) return s;
     return undefined;
   }

@@ -151,9 +151,9 @@ export class H2Stream {
   readonly #onEnd = (): void => {
     if (this.#done) return;
     const s = this.#stream as ClientHttp2Stream;
-    // A reset also ends the readable side: only a clean END_STREAM completes the response. (node:http2
-    // ends the stream on RST_STREAM too, with the stream already closed; after END_STREAM it is not.)
-    if (!this.#responded || s.closed || (s.rstCode !== undefined && s.rstCode !== NGHTTP2_NO_ERROR))
+    // A reset also ends the readable side: only a clean end completes the response. (node:http2 also
+    // ends a stream on RST_STREAM NO_ERROR without END_STREAM; that case is not told apart yet.)
+    if (!this.#responded || (s.rstCode !== undefined && s.rstCode !== NGHTTP2_NO_ERROR))
       return this.#onClose();
     this.#done = true;
     this.#cleanup();
