@@ -6,7 +6,14 @@
 import { once } from "node:events";
 import type { AddressInfo, Server, Socket } from "node:net";
 import type { Direction, ProxyMetrics } from "../metrics/registry.ts";
-import type { HttpEdge } from "./server-edge.ts";
+
+/** What the lifecycle needs of an edge (HTTP/1.1: server-edge.ts; HTTP/2: h2-edge.ts). */
+export interface LifecycleEdge {
+  draining: boolean;
+  readonly server: { close(cb?: (err?: Error) => void): unknown };
+  closeIdleConnections(): void;
+  closeAllConnections(): void;
+}
 
 export interface ProxyListener {
   /** Binds (port 0 picks a free port); resolves with the bound address. */
@@ -22,13 +29,13 @@ function ignoreError(): void {}
 
 export class ListenerLifecycle {
   readonly #front: Server;
-  readonly #edges: HttpEdge[];
+  readonly #edges: LifecycleEdge[];
   readonly #sockets = new Set<Socket>();
   #idleWaiters: (() => void)[] = [];
   #draining: Promise<void> | undefined;
   #closed = false;
 
-  constructor(front: Server, edges: HttpEdge[], metrics: ProxyMetrics, direction: Direction) {
+  constructor(front: Server, edges: LifecycleEdge[], metrics: ProxyMetrics, direction: Direction) {
     this.#front = front;
     this.#edges = edges;
     const active = metrics.downstreamConnectionsActive.series(direction);
@@ -101,7 +108,7 @@ export class ListenerLifecycle {
     for (const e of this.#edges) {
       e.closeAllConnections();
       // Edges fed by a front never listened themselves; close() just stops their timers.
-      if (e.server !== this.#front) e.server.close(ignoreError);
+      if ((e.server as unknown) !== this.#front) e.server.close(ignoreError);
     }
     for (const s of this.#sockets) s.destroy();
   }

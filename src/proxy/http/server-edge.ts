@@ -128,10 +128,11 @@ export class HttpEdge {
   /** Set while draining: responses carry Connection: close. */
   draining = false;
   readonly #tls: boolean;
+  readonly #decrypted: boolean;
 
   /** A TLS edge (the inbound mTLS listener): requests arrive with scheme https. */
   get tls(): boolean {
-    return this.#tls;
+    return this.#tls || this.#decrypted;
   }
 
   constructor(
@@ -142,6 +143,8 @@ export class HttpEdge {
       /** CONNECT requests; refused with 501 unsupported when absent. */
       onConnect?: ConnectHandler;
       tls?: https.ServerOptions;
+      /** Fed TLS connections already terminated elsewhere (inbound/tls-front.ts): scheme https. */
+      decrypted?: boolean;
     } & EdgeLimits,
   ) {
     this.replies = opts.replies;
@@ -210,6 +213,7 @@ export class HttpEdge {
       );
     });
     this.#tls = opts.tls !== undefined;
+    this.#decrypted = opts.decrypted === true;
     if (this.#tls) this.server.on("secureConnection", markSecure);
     this.server.on("clientError", (err, socket) => this.#onClientError(err, socket as Socket));
     this.server.on("connect", (req: IncomingMessage, socket: Socket, head: Buffer) => {

@@ -34,6 +34,8 @@ interface Case {
   staysOpen?: EdgeName[];
   /** What exactly the app sees, when it sees something. */
   see?: (seen: StrictRequest[], edge: EdgeName) => void;
+  /** Only these edges (default: every edge). */
+  only?: EdgeName[];
 }
 
 function header(r: StrictRequest, name: string): string[] {
@@ -341,7 +343,12 @@ const CASES: Case[] = [
   refused("HTTP/0.9 request", "GET /\r\n\r\n"),
   refused("HTTP/1.2", `GET / HTTP/1.2\r\n${H}\r\n`),
   refused("HTTP/2.0 in an HTTP/1 request line", `GET / HTTP/2.0\r\n${H}\r\n`),
-  refused("HTTP/2 connection preface", "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"),
+  // The outbound listener serves h2c with prior knowledge (h2c-sniff.ts, outbound/h2c.test.ts): there
+  // the preface opens an HTTP/2 session. Inbound it is refused (peers speak h2 only over mTLS ALPN).
+  {
+    ...refused("HTTP/2 connection preface", "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"),
+    only: EDGES.filter((e) => e !== "outbound"),
+  },
   refused("lower-case method", `get / HTTP/1.1\r\n${H}\r\n`),
   {
     name: "two spaces in the request line (RFC 9112 §3 allows parsing on words)",
@@ -362,7 +369,7 @@ test("the smuggling and framing catalogue, on every edge", async (t) => {
   const failures: string[] = [];
   for (const c of CASES) {
     const input = Buffer.from(c.bytes, "latin1");
-    for (const edge of EDGES) {
+    for (const edge of c.only ?? EDGES) {
       const where = `${edge}: ${c.name}`;
       edges.app.take();
       const expected = Array.isArray(c.statuses) ? c.statuses : c.statuses[edge];
@@ -387,6 +394,7 @@ test("the smuggling and framing catalogue, on every edge", async (t) => {
   assert.deepEqual(failures, []);
   // Every refusal is a counted local reply (outbound: one per case that ends in a 4xx/5xx).
   const refusals = CASES.filter((c) => {
+    if (c.only !== undefined && !c.only.includes("outbound")) return false;
     const st = Array.isArray(c.statuses) ? c.statuses : c.statuses.outbound;
     return st.at(-1)! >= 400;
   }).length;

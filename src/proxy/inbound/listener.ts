@@ -1,7 +1,8 @@
 // The inbound listener: where other proxies reach this service. mTLS STRICT by default — the
 // client's certificate must chain to the trust bundle (refused at the handshake otherwise) and carry
 // a weft SPIFFE ID of the mesh's trust domain (another domain → 403 untrusted_peer); TLS 1.3 only,
-// ALPN http/1.1 (plus the protocols of the `alpn` registry, e.g. the TCP tunnel: alpn-routes.ts), the certificate swapped in place with setSecureContext on renewal. A request then goes: peer (cached per connection) → head checks →
+// the certificate swapped in place on renewal — all in tls-front.ts, which hands each connection to
+// the edge of its ALPN protocol (HTTP/1.1 here; h2 and the `alpn` option's protocols, e.g. the TCP tunnel, registered with registerAlpn). A request then goes: peer (cached per connection) → head checks →
 // forward to the local app (config.inbound.appAddress:appPort) on a plaintext keep-alive pool, with
 // X-Forwarded-Client-Cert set from the verified peer (any client-supplied one is removed). When the
 // snapshot sets inbound.rateLimit, the listener's filter chain starts with the rate limit
@@ -11,9 +12,7 @@
 // peer only), else the listener's default (none unless --response-headers-timeout).
 
 import type { IncomingMessage, ServerResponse } from "node:http";
-import type https from "node:https";
 import type { AddressInfo, Socket } from "node:net";
-import type { TLSSocket } from "node:tls";
 import type { ProxySnapshot } from "../../model/snapshot.ts";
 import {
   DEADLINE_HEADER,
@@ -26,23 +25,24 @@ import type { Exchange } from "../pipeline/exchange.ts";
 import { H1Exchange } from "../http/h1-exchange.ts";
 import { RequestEvents, type RequestObserver } from "../pipeline/events.ts";
 import { requestMetrics } from "../pipeline/request-metrics.ts";
+import { H2Edge } from "../http/h2-edge.ts";
+import { H2Exchange } from "../http/h2-exchange.ts";
+import type { IncomingHttpHeaders, ServerHttp2Stream } from "node:http2";
 import { ListenerLifecycle, type ProxyListener } from "../http/listener-lifecycle.ts";
 import { LocalReplies } from "../http/local-reply.ts";
 import { parseDstPort } from "../http/dst-port.ts";
 import { DEFAULT_HANDSHAKE_TIMEOUT_MS, HttpEdge, type EdgeLimits } from "../http/server-edge.ts";
 import type { CounterSeries } from "../metrics/families.ts";
 import { StatsByCode, type ProxyMetrics } from "../metrics/registry.ts";
-import { ALPN_HTTP1, MIN_TLS_VERSION, serverContextOptions } from "../tls/secure-context.ts";
 import type { Source, TlsMaterial } from "../types.ts";
 import { UpstreamPools, type PoolOptions, type UpstreamPool } from "../transport/upstream-pools.ts";
-import { routeByAlpn, type AlpnHandler } from "./alpn-routes.ts";
-import { attachPlaintextPeer, attachTlsPeer, peerOf, type InboundPeer } from "./peer.ts";
+import { attachPlaintextPeer, peerOf, type InboundPeer } from "./peer.ts";
 import { createSniffingServer } from "./protocol-sniffer.ts";
 import { monotonicClock, RateLimiter, type Clock } from "../filters/rate-limit/rate-limiter.ts";
 import { describeLimit, RateLimitFilter } from "../filters/rate-limit/rate-limit.ts";
 import { compose, type Filter, type Next } from "../filters/filter.ts";
-import { tlsFailureReason } from "./tls-failures.ts";
 import { applyOrLog, followSnapshots } from "../config-swap.ts";
+import { TlsFront, type AlpnHandler } from "./tls-front.ts";
 
 export interface InboundListenerOptions {
   config: Source<ProxySnapshot>;
@@ -55,14 +55,21 @@ export interface InboundListenerOptions {
   rateLimitClock?: Clock;
   /** Where config problems are reported (a snapshot that does not compile keeps the previous one). */
   log?: (msg: string) => void;
-  /** Protocols besides HTTP/1.1 offered by ALPN, each taking its connections (alpn-routes.ts). */
+  /** Protocols besides HTTP/1.1 offered by ALPN, each taking its connections (tls-front.ts registerAlpn). */
   alpn?: Record<string, AlpnHandler>;
   /** Request observers besides the metrics (../pipeline/events.ts), fixed for the listener's life. */
   observers?: readonly RequestObserver[];
+  /**
+   * Accept h2 from peer sidecars (ALPN). Off by default until the e2e lifecycle and retry tests
+   * pass with it (see docs/proxy.md, HTTP/2).
+   */
+  http2?: boolean;
 }
 
 export interface InboundListener extends ProxyListener {
   readonly pools: UpstreamPools;
+  /** mTLS connections that negotiate ALPN `id` go to `handler` (after the same peer checks). */
+  registerAlpn(id: string, handler: AlpnHandler): void;
 }
 
 /** What the inbound needs from a snapshot, compiled once per change. */
@@ -145,6 +152,8 @@ class Inbound {
   table: InboundTable | undefined;
   readonly pools: UpstreamPools;
   readonly tlsEdge: HttpEdge;
+  readonly tlsFront: TlsFront;
+  readonly h2Edge: H2Edge;
   readonly plainEdge: HttpEdge;
   readonly lifecycle: ListenerLifecycle;
   readonly #opts: InboundListenerOptions;
@@ -167,18 +176,11 @@ class Inbound {
     });
     const replies = new LocalReplies(opts.metrics, "inbound");
     const events = new RequestEvents([requestMetrics, ...(opts.observers ?? [])]);
-    const material = opts.tls.current();
-    const tlsOptions: https.ServerOptions = {
-      requestCert: true,
-      rejectUnauthorized: true,
-      ALPNProtocols: [...ALPN_HTTP1, ...Object.keys(opts.alpn ?? {})],
-      minVersion: MIN_TLS_VERSION,
-      ...(material ? serverContextOptions(material) : {}),
-    };
+    // Fed decrypted sockets by the TLS front (its peer already attached).
     this.tlsEdge = new HttpEdge({
       replies,
+      decrypted: true,
       events,
-      tls: tlsOptions,
       handler: (req, res) => this.handle(req, res, this.tlsEdge),
       ...opts.limits,
     });
@@ -190,36 +192,40 @@ class Inbound {
     });
     this.tlsEdge.adoptConnections();
     this.plainEdge.adoptConnections();
-
-    const tlsServer = this.tlsEdge.server;
-    tlsServer.on("secureConnection", (socket: TLSSocket) => {
-      if (attachTlsPeer(socket, this.#opts.tls.current()?.spiffeId) === undefined) {
-        opts.metrics.tlsHandshakeFailures.series("inbound", "no_spiffe_id").value++;
-        socket.destroy();
-      }
+    this.tlsFront = new TlsFront({
+      tls: opts.tls,
+      metrics: opts.metrics,
+      handshakeTimeoutMs: opts.limits?.handshakeTimeoutMs ?? DEFAULT_HANDSHAKE_TIMEOUT_MS,
+      http1: (socket) => this.tlsEdge.server.emit("connection", socket),
     });
-    tlsServer.on("tlsClientError", (err: Error, socket: TLSSocket) => {
-      const reason = tlsFailureReason(err, socket.authorizationError);
-      opts.metrics.tlsHandshakeFailures.series("inbound", reason).value++;
+    // Peer sidecars speak h2 (transport/alpn-pool.ts): their streams become requests like any other.
+    this.h2Edge = new H2Edge({
+      replies,
+      events,
+      handler: (stream, headers, flags, raw) => this.handleH2(stream, headers, flags, raw),
     });
-    routeByAlpn(tlsServer, opts.alpn ?? {});
+    if (opts.http2 === true) this.tlsFront.registerAlpn("h2", (socket) => this.h2Edge.accept(socket));
+    for (const [id, handler] of Object.entries(opts.alpn ?? {})) this.tlsFront.registerAlpn(id, handler);
 
     const front = createSniffingServer(
       {
-        tls: (socket) => tlsServer.emit("connection", socket),
+        tls: (socket) => this.tlsFront.accept(socket),
         plaintext: (socket, looksLikeHttp) => this.#plaintext(socket, looksLikeHttp, replies),
       },
       opts.limits?.handshakeTimeoutMs ?? DEFAULT_HANDSHAKE_TIMEOUT_MS,
     );
-    this.lifecycle = new ListenerLifecycle(front, [this.tlsEdge, this.plainEdge], opts.metrics, "inbound");
+    this.lifecycle = new ListenerLifecycle(
+      front,
+      [this.tlsEdge, this.plainEdge, this.h2Edge],
+      opts.metrics,
+      "inbound",
+    );
 
     const config = opts.config.current();
     if (config) applyOrLog("inbound listener", (s) => this.prepare(s), config, opts.log);
     this.#unsubscribe.push(
       followSnapshots(opts.config, "inbound listener", (s) => this.prepare(s), opts.log),
-      opts.tls.subscribe((m) =>
-        (tlsServer as unknown as https.Server).setSecureContext(serverContextOptions(m)),
-      ),
+      () => this.tlsFront.close(),
     );
   }
 
@@ -266,6 +272,15 @@ class Inbound {
     const x = new H1Exchange(req, res, edge, this.#statsFor(peer));
     x.peer = peer;
     if (!x.readRequest(undefined)) return;
+    this.serve(x, peer);
+  }
+
+  /** The HTTP/2 edge's entry (mTLS peers that negotiated h2): one stream, one request. */
+  handleH2(stream: ServerHttp2Stream, headers: IncomingHttpHeaders, flags: number, raw: string[]): void {
+    const peer = peerOf(stream.session?.socket ?? null) as InboundPeer;
+    const x = new H2Exchange(stream, headers, flags, raw, this.h2Edge, "https", this.#statsFor(peer));
+    x.peer = peer;
+    if (!x.readRequest()) return;
     this.serve(x, peer);
   }
 
@@ -365,6 +380,7 @@ export function createInboundListener(opts: InboundListenerOptions): InboundList
   const i = new Inbound(opts);
   return {
     pools: i.pools,
+    registerAlpn: (id, handler) => i.tlsFront.registerAlpn(id, handler),
     listen: (port: number, host?: string): Promise<AddressInfo> => i.lifecycle.listen(port, host),
     address: () => i.lifecycle.address(),
     drain: (timeoutMs?: number) => i.drain(timeoutMs),

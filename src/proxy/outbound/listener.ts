@@ -15,17 +15,21 @@
 // backoff from then on, see ../balancer/endpoint-set.ts).
 
 import type { IncomingMessage, ServerResponse } from "node:http";
-import type { AddressInfo, Socket } from "node:net";
+import type { AddressInfo, Server, Socket } from "node:net";
 import type { ProxySnapshot } from "../../model/snapshot.ts";
 import { DEFAULT_TIMEOUT_LIMIT, DEFAULT_TIMEOUTS, type UpstreamTimeouts } from "../pipeline/timeouts.ts";
 import type { Exchange } from "../pipeline/exchange.ts";
 import { H1Exchange } from "../http/h1-exchange.ts";
 import { RequestEvents, type RequestObserver } from "../pipeline/events.ts";
 import { requestMetrics } from "../pipeline/request-metrics.ts";
+import { DST_PORT_HEADER, requestedPort } from "../http/dst-port.ts";
+import { H2Edge } from "../http/h2-edge.ts";
+import { H2Exchange } from "../http/h2-exchange.ts";
+import { createH2cSniffer } from "../http/h2c-sniff.ts";
+import type { IncomingHttpHeaders, ServerHttp2Stream } from "node:http2";
 import { ListenerLifecycle, type ProxyListener } from "../http/listener-lifecycle.ts";
 import { LocalReplies } from "../http/local-reply.ts";
-import { DST_PORT_HEADER, requestedPort } from "../http/dst-port.ts";
-import { HttpEdge, type EdgeLimits } from "../http/server-edge.ts";
+import { DEFAULT_HEADERS_TIMEOUT_MS, HttpEdge, type EdgeLimits } from "../http/server-edge.ts";
 import { StatsByCode, type ProxyMetrics } from "../metrics/registry.ts";
 import type { Source, TlsMaterial } from "../types.ts";
 import { UpstreamPools, type PoolOptions } from "../transport/upstream-pools.ts";
@@ -66,6 +70,8 @@ export interface OutboundListenerOptions {
   clock?: RouteClock;
   /** Request observers besides the metrics (../pipeline/events.ts), fixed for the listener's life. */
   observers?: readonly RequestObserver[];
+  /** Accept h2c with prior knowledge besides HTTP/1.1 (default on). */
+  h2c?: boolean;
 }
 
 /** One destination as the admin port's /clusters shows it. */
@@ -94,8 +100,11 @@ class Outbound {
   table: OutboundTable | undefined;
   fixed: CompiledService | undefined;
   readonly edge: HttpEdge;
+  readonly h2Edge: H2Edge;
   readonly pools: UpstreamPools;
   readonly lifecycle: ListenerLifecycle;
+  /** What accepts connections: the h2c sniffer (HTTP/1.1 or h2 by the preface), or the HTTP/1.1 edge. */
+  front: Server;
   readonly #opts: OutboundListenerOptions;
   readonly #timeouts: UpstreamTimeouts;
   /** Named in a 504's detail when the default response-headers timeout fires. */
@@ -127,7 +136,28 @@ class Outbound {
       },
       ...opts.limits,
     });
-    this.lifecycle = new ListenerLifecycle(this.edge.server, [this.edge], opts.metrics, "outbound");
+    // Apps may speak h2c with prior knowledge on the same port: the sniffer routes by the preface.
+    this.h2Edge = new H2Edge({
+      replies: this.edge.replies,
+      events: this.edge.events,
+      handler: (stream, headers, flags, raw) => this.handleH2(stream, headers, flags, raw),
+    });
+    let front = this.edge.server as unknown as Server;
+    if (opts.h2c !== false) {
+      this.edge.adoptConnections();
+      front = createH2cSniffer(
+        {
+          http1: (socket) => {
+            this.edge.server.emit("connection", socket);
+            socket.resume();
+          },
+          h2c: (socket) => this.h2Edge.accept(socket),
+        },
+        opts.limits?.headersTimeoutMs ?? DEFAULT_HEADERS_TIMEOUT_MS,
+      );
+    }
+    this.front = front;
+    this.lifecycle = new ListenerLifecycle(front, [this.edge, this.h2Edge], opts.metrics, "outbound");
     const name = opts.upstream === undefined ? "outbound listener" : `upstream port for ${opts.upstream}`;
     const current = opts.config.current();
     if (current) applyOrLog(name, (s) => this.prepare(s), current, opts.log);
@@ -180,6 +210,15 @@ class Outbound {
     if (!x.readRequest(HTTPS_REFUSAL)) return;
     // Inside a CONNECT tunnel, the tunnel's authority decides where requests go.
     x.authority ??= tunnelAuthorityOf(req.socket);
+    this.serve(x);
+  }
+
+  /** The HTTP/2 (h2c) edge's entry: one stream, one request, served like any other. */
+  handleH2(stream: ServerHttp2Stream, headers: IncomingHttpHeaders, flags: number, raw: string[]): void {
+    const t = this.table;
+    const stats = t === undefined ? this.#notReadyStats : t.unknownStats;
+    const x = new H2Exchange(stream, headers, flags, raw, this.h2Edge, "http", stats);
+    if (!x.readRequest()) return;
     this.serve(x);
   }
 
@@ -307,7 +346,9 @@ export function createOutboundListener(opts: OutboundListenerOptions): OutboundL
         endpoints: c.endpoints.describe(),
       })),
     accept: (socket: Socket) => {
-      // The server never listened itself: start its connection tracking (header timeouts) once.
+      // Through the h2c sniffer when there is one (it adopted the edge's connections already);
+      // else the server never listened itself: start its connection tracking (header timeouts) once.
+      if (o.front !== (o.edge.server as unknown as Server)) return void o.front.emit("connection", socket);
       if (!adopted) o.edge.adoptConnections();
       adopted = true;
       o.edge.server.emit("connection", socket);

@@ -11,6 +11,11 @@ import type { TlsMaterial } from "../types.ts";
  */
 export const MIN_TLS_VERSION = "TLSv1.3";
 export const ALPN_HTTP1 = ["http/1.1"];
+/**
+ * What a client sidecar offers a peer sidecar: HTTP/2 first (requests multiplexed over one
+ * connection), HTTP/1.1 for peers that do not speak it yet (transport/alpn-pool.ts).
+ */
+export const ALPN_MESH_CLIENT = ["h2", "http/1.1"];
 
 /** Options for the inbound server (createServer / setSecureContext): our cert, peers' trust bundle. */
 export function serverContextOptions(m: TlsMaterial): tls.SecureContextOptions {

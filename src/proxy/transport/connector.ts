@@ -78,6 +78,8 @@ export function createConnector(
   clientTls: ClientTls,
   counters: ConnectionCounters,
   connectTimeoutMs = DEFAULT_CONNECT_TIMEOUT_MS,
+  /** ALPN protocols offered on mTLS connections (the server picks; see alpn-pool.ts). */
+  alpn: string[] = ALPN_HTTP1,
 ): Connector {
   const key = endpointKey(ep);
   const where = `${ep.address}:${ep.port}`;
@@ -101,7 +103,7 @@ export function createConnector(
         port: ep.port,
         secureContext: ctx,
         session: clientTls.session(key),
-        ALPNProtocols: ALPN_HTTP1,
+        ALPNProtocols: alpn,
         minVersion: MIN_TLS_VERSION,
         rejectUnauthorized: true,
         checkServerIdentity: (_host, cert) => verifyIdentity(identity, cert),

@@ -9,7 +9,10 @@ import type { ProxyMetrics, Direction } from "../metrics/registry.ts";
 import type { Source, TlsMaterial } from "../types.ts";
 import { ClientTls } from "./client-tls.ts";
 import { ConnectionCounters, createConnector, endpointKey, type EndpointAddress } from "./connector.ts";
+import { AlpnPool } from "./alpn-pool.ts";
 import { H1Pool } from "./h1-pool.ts";
+import { H2Pool } from "./h2-pool.ts";
+import { ALPN_MESH_CLIENT } from "../tls/secure-context.ts";
 import type { UpstreamDispatcher } from "./upstream.ts";
 
 // undici costs ~29 MB of RSS once loaded (its wasm parser); load it only when asked for.
@@ -54,39 +57,73 @@ export class UpstreamPools {
     this.#opts = opts;
   }
 
-  /** The pool for an endpoint, created on first use; marks it as in use for the next sync(). */
-  get(ep: EndpointAddress): UpstreamPool {
-    const key = endpointKey(ep);
+  /**
+   * The pool for an endpoint, created on first use; marks it as in use for the next sync(). An mTLS
+   * endpoint (a peer sidecar) negotiates h2 or http/1.1 by ALPN (alpn-pool.ts); a plaintext one is
+   * spoken to in HTTP/1.1, or over h2c with prior knowledge when `protocol` is "h2c" (an app's
+   * Service port declared http2 or grpc).
+   */
+  get(ep: EndpointAddress, protocol: "http1" | "h2c" = "http1"): UpstreamPool {
+    const key = protocol === "h2c" ? `${endpointKey(ep)}|h2c` : endpointKey(ep);
     this.#marked.add(key);
     let p = this.#pools.get(key);
     if (p === undefined) {
       const endpoint = { address: ep.address, port: ep.port, identity: ep.identity };
       const origin = `http://${ep.address.includes(":") ? `[${ep.address}]` : ep.address}:${ep.port}`;
-      const connect = createConnector(endpoint, this.clientTls, this.#counters, this.#opts.connectTimeoutMs);
-      const keepAliveTimeoutMs = this.#opts.keepAliveTimeoutMs ?? 4_000;
-      const keepAliveMaxTimeoutMs = this.#opts.keepAliveMaxTimeoutMs ?? 600_000;
-      const dispatcher: UpstreamDispatcher =
-        this.#opts.transport === "undici"
-          ? (new (undiciPool())(origin, {
-              connect: connect as unknown as Pool.Options["connect"],
-              connections: null,
-              pipelining: 1,
-              keepAliveTimeout: keepAliveTimeoutMs,
-              keepAliveMaxTimeout: keepAliveMaxTimeoutMs,
-            }) as unknown as UpstreamDispatcher)
-          : new H1Pool(connect, { keepAliveTimeoutMs, keepAliveMaxTimeoutMs });
+      const dispatcher = this.#dispatcherFor(endpoint, origin, protocol);
       p = {
         key,
         endpoint,
         label: `${ep.address}:${ep.port}`,
         dispatcher,
         setLimits(maxConnections: number, maxPending: number) {
-          if (dispatcher instanceof H1Pool) dispatcher.setLimits(maxConnections, maxPending);
+          if (!(
+            dispatcher instanceof H1Pool ||
+            dispatcher instanceof AlpnPool ||
+            dispatcher instanceof H2Pool
+          ))
+            return;
+          dispatcher.setLimits(maxConnections, maxPending);
         },
       };
       this.#pools.set(key, p);
     }
     return p;
+  }
+
+  #dispatcherFor(endpoint: EndpointAddress, origin: string, protocol: "http1" | "h2c"): UpstreamDispatcher {
+    const o = this.#opts;
+    const connect = createConnector(endpoint, this.clientTls, this.#counters, o.connectTimeoutMs);
+    const keepAliveTimeoutMs = o.keepAliveTimeoutMs ?? 4_000;
+    const keepAliveMaxTimeoutMs = o.keepAliveMaxTimeoutMs ?? 600_000;
+    const authority = origin.slice("http://".length);
+    if (o.transport === "undici") {
+      return new (undiciPool())(origin, {
+        connect: connect as unknown as Pool.Options["connect"],
+        connections: null,
+        pipelining: 1,
+        keepAliveTimeout: keepAliveTimeoutMs,
+        keepAliveMaxTimeout: keepAliveMaxTimeoutMs,
+      }) as unknown as UpstreamDispatcher;
+    }
+    if (endpoint.identity !== undefined) {
+      const negotiate = createConnector(
+        endpoint,
+        this.clientTls,
+        this.#counters,
+        o.connectTimeoutMs,
+        ALPN_MESH_CLIENT,
+      );
+      return new AlpnPool({
+        negotiate,
+        http1: connect,
+        authority,
+        keepAliveTimeoutMs,
+        keepAliveMaxTimeoutMs,
+      });
+    }
+    if (protocol === "h2c") return new H2Pool(connect, { scheme: "http", authority });
+    return new H1Pool(connect, { keepAliveTimeoutMs, keepAliveMaxTimeoutMs });
   }
 
   /** Closes pools not requested by get() since the previous sync(); returns how many closed. */

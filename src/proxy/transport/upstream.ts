@@ -48,7 +48,7 @@ export interface UpstreamDispatcher {
   destroy(): Promise<void>;
 }
 
-/** Upstream failures raised by weft's own HTTP/1.1 client (a part of ../errors.ts' catalogue). */
+/** Upstream failures raised by weft's own HTTP/1.1 and HTTP/2 clients (a part of ../errors.ts' catalogue). */
 export type UpstreamErrorCode = Extract<
   WeftErrorCode,
   | "WEFT_ERR_UPSTREAM_HEADERS_TIMEOUT"
@@ -56,6 +56,7 @@ export type UpstreamErrorCode = Extract<
   | "WEFT_ERR_UPSTREAM_PROTOCOL"
   | "WEFT_ERR_UPSTREAM_CLOSED"
   | "WEFT_ERR_REQUEST_BODY"
+  | "WEFT_ERR_REQUEST_INVALID"
   | "WEFT_ERR_POOL_CLOSED"
   | "WEFT_ERR_CIRCUIT_OPEN"
 >;

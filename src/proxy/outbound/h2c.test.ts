@@ -1,0 +1,116 @@
+// Apps speaking h2c (prior knowledge) to the outbound listener, on the same port as HTTP/1.1:
+// curl and h2load as clients, through a real sidecar pair (h2 over mTLS between the sidecars).
+
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { execFile } from "node:child_process";
+import http from "node:http";
+import http2 from "node:http2";
+import { once } from "node:events";
+import type { AddressInfo } from "node:net";
+import { promisify } from "node:util";
+import { startApp } from "../testing/apps.ts";
+import { createTestCa, sid } from "../testing/certs.ts";
+import { viaProxy } from "../testing/client.ts";
+import { metricValue, startInbound, startOutbound } from "../testing/harness.ts";
+import { buildSnapshot } from "../testing/snapshots.ts";
+
+const run = promisify(execFile);
+const ca = await createTestCa();
+test.after(() => ca.cleanup());
+const WEB = sid("web");
+const REVIEWS = sid("reviews");
+
+async function pair(t: { after(fn: () => unknown): void }, appPort: number) {
+  const inbound = await startInbound(
+    buildSnapshot({ appPort, proxy: { service: "reviews", namespace: "default", identity: REVIEWS } }),
+    await ca.material(REVIEWS),
+    { http2: true },
+  );
+  const outbound = await startOutbound(
+    buildSnapshot({
+      services: [{ name: "reviews", port: 9080, endpoints: [{ port: inbound.port, identity: REVIEWS }] }],
+    }),
+    { tls: await ca.material(WEB), h2c: true },
+  );
+  t.after(() => Promise.all([outbound.close(), inbound.close()]));
+  return { inbound, outbound };
+}
+
+test("curl --http2-prior-knowledge reaches an HTTP/1.1 app through the pair; HTTP/1.1 clients share the port", async (t) => {
+  const app = await startApp("reviews");
+  t.after(() => app.close());
+  const { outbound } = await pair(t, app.port);
+  const { stdout } = await run("curl", [
+    "-sS",
+    "--http2-prior-knowledge",
+    "-H",
+    "Host: reviews:9080",
+    "-w",
+    "\\n%{http_version} %{response_code}",
+    `http://127.0.0.1:${outbound.port}/from-curl?x=1`,
+  ]);
+  assert.equal(stdout, "reviews GET /from-curl?x=1\n2 200");
+  assert.equal(app.seen[0].headers.host, "reviews:9080");
+  const h1 = await viaProxy(outbound.port, "http://reviews:9080/from-h1");
+  assert.equal(h1.body, "reviews GET /from-h1");
+});
+
+test("h2load: 400 requests, 20 streams at a time, over one client connection and one sidecar connection", async (t) => {
+  const app = await startApp("reviews");
+  t.after(() => app.close());
+  const { outbound, inbound } = await pair(t, app.port);
+  const { stdout } = await run("h2load", [
+    "-n400",
+    "-c1",
+    "-m20",
+    "-H",
+    ":authority: reviews:9080",
+    `http://127.0.0.1:${outbound.port}/load`,
+  ]);
+  assert.match(stdout, /400 succeeded, 0 failed, 0 errored/);
+  assert.match(stdout, /status codes: 400 2xx/);
+  const out = outbound.metrics.render();
+  assert.equal(metricValue(out, "weft_downstream_connections_total", { direction: "outbound" }), 1);
+  assert.equal(
+    metricValue(out, "weft_upstream_connections_total", { direction: "outbound", tls: "true" }),
+    1,
+  );
+  assert.equal(
+    metricValue(inbound.metrics.render(), "weft_downstream_connections_total", { direction: "inbound" }),
+    1,
+  );
+});
+
+test("gRPC-style trailers cross the pair end to end to an h2c client (te: trailers kept)", async (t) => {
+  const app = http.createServer((req, res) => {
+    req.resume();
+    res.writeHead(200, { "content-type": "application/grpc", trailer: "grpc-status" });
+    res.write(Buffer.from([0, 0, 0, 0, 1, 42]));
+    res.addTrailers({ "grpc-status": "0", "grpc-message": "ok", "x-te-seen": String(req.headers.te) });
+    res.end();
+  });
+  app.listen(0, "127.0.0.1");
+  await once(app, "listening");
+  t.after(() => app.close());
+  const { outbound } = await pair(t, (app.address() as AddressInfo).port);
+  const session = http2.connect(`http://127.0.0.1:${outbound.port}`);
+  t.after(() => session.close());
+  const s = session.request({
+    ":method": "POST",
+    ":path": "/pkg.Svc/Call",
+    ":authority": "reviews:9080",
+    "content-type": "application/grpc",
+    te: "trailers",
+  });
+  s.end(Buffer.from([0, 0, 0, 0, 0]));
+  const [head] = (await once(s, "response")) as [http2.IncomingHttpHeaders];
+  const chunks: Buffer[] = [];
+  s.on("data", (c: Buffer) => chunks.push(c));
+  const [trailers] = (await once(s, "trailers")) as [http2.IncomingHttpHeaders];
+  assert.equal(head[":status"], 200);
+  assert.deepEqual(Buffer.concat(chunks), Buffer.from([0, 0, 0, 0, 1, 42]));
+  assert.equal(trailers["grpc-status"], "0");
+  assert.equal(trailers["grpc-message"], "ok");
+  assert.equal(trailers["x-te-seen"], "trailers", "the app saw TE: trailers");
+});
