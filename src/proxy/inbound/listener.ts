@@ -59,10 +59,7 @@ export interface InboundListenerOptions {
   alpn?: Record<string, AlpnHandler>;
   /** Request observers besides the metrics (../pipeline/events.ts), fixed for the listener's life. */
   observers?: readonly RequestObserver[];
-  /**
-   * Accept h2 from peer sidecars (ALPN). Off by default until the e2e lifecycle and retry tests
-   * pass with it (see docs/proxy.md, HTTP/2).
-   */
+  /** Accept h2 from peer sidecars (ALPN; default on). false: HTTP/1.1 only (tests of the fallback). */
   http2?: boolean;
 }
 
@@ -204,7 +201,7 @@ class Inbound {
       events,
       handler: (stream, headers, flags, raw) => this.handleH2(stream, headers, flags, raw),
     });
-    if (opts.http2 === true) this.tlsFront.registerAlpn("h2", (socket) => this.h2Edge.accept(socket));
+    if (opts.http2 !== false) this.tlsFront.registerAlpn("h2", (socket) => this.h2Edge.accept(socket));
     for (const [id, handler] of Object.entries(opts.alpn ?? {})) this.tlsFront.registerAlpn(id, handler);
 
     const front = createSniffingServer(
