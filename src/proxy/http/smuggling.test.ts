@@ -343,11 +343,12 @@ const CASES: Case[] = [
   refused("HTTP/0.9 request", "GET /\r\n\r\n"),
   refused("HTTP/1.2", `GET / HTTP/1.2\r\n${H}\r\n`),
   refused("HTTP/2.0 in an HTTP/1 request line", `GET / HTTP/2.0\r\n${H}\r\n`),
-  // The outbound listener serves h2c with prior knowledge (h2c-sniff.ts, outbound/h2c.test.ts): there
-  // the preface opens an HTTP/2 session. Inbound it is refused (peers speak h2 only over mTLS ALPN).
+  // The outbound listener and a PERMISSIVE inbound serve h2c with prior knowledge (h2c-sniff.ts,
+  // inbound/protocol-sniffer.ts): there the preface opens an HTTP/2 session. Inside a connection that
+  // negotiated http/1.1 (the mTLS edge here) it is a malformed request.
   {
     ...refused("HTTP/2 connection preface", "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"),
-    only: EDGES.filter((e) => e !== "outbound"),
+    only: ["inbound-mtls"],
   },
   refused("lower-case method", `get / HTTP/1.1\r\n${H}\r\n`),
   {

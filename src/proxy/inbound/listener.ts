@@ -12,6 +12,7 @@
 // peer only), else the listener's default (none unless --response-headers-timeout).
 
 import type { IncomingMessage, ServerResponse } from "node:http";
+import net from "node:net";
 import type { AddressInfo, Socket } from "node:net";
 import type { ProxySnapshot } from "../../model/snapshot.ts";
 import {
@@ -37,7 +38,8 @@ import { StatsByCode, type ProxyMetrics } from "../metrics/registry.ts";
 import type { Source, TlsMaterial } from "../types.ts";
 import { UpstreamPools, type PoolOptions, type UpstreamPool } from "../transport/upstream-pools.ts";
 import { attachPlaintextPeer, peerOf, type InboundPeer } from "./peer.ts";
-import { createSniffingServer } from "./protocol-sniffer.ts";
+import { createSniffingServer, DEFAULT_DETECT_TIMEOUT_MS, type PlaintextKind } from "./protocol-sniffer.ts";
+import { DEFAULT_TCP_IDLE_TIMEOUT_MS, splice } from "../tcp/splice.ts";
 import { monotonicClock, RateLimiter, type Clock } from "../filters/rate-limit/rate-limiter.ts";
 import { describeLimit, RateLimitFilter } from "../filters/rate-limit/rate-limit.ts";
 import { compose, type Filter, type Next } from "../filters/filter.ts";
@@ -51,6 +53,8 @@ export interface InboundListenerOptions {
   limits?: EdgeLimits;
   timeouts?: Partial<UpstreamTimeouts>;
   pool?: PoolOptions;
+  /** How long a plaintext client's protocol is waited for (protocol-sniffer.ts); default 1 s. */
+  detectTimeoutMs?: number;
   /** Clock of the rate limit's token buckets (ms, monotonic); injectable for tests. */
   rateLimitClock?: Clock;
   /** Where config problems are reported (a snapshot that does not compile keeps the previous one). */
@@ -78,6 +82,15 @@ class InboundTable {
   /** Other declared (non-tcp) service ports whose app port differs from `app`'s: by service port. */
   readonly appByPort: Map<number, { pool: UpstreamPool; label: string }> | undefined;
   readonly destination: string;
+  /** The app's first port (opaque PERMISSIVE connections are spliced to it). */
+  readonly appAddress: string;
+  readonly appPort: number;
+  /**
+   * Whether a plaintext client that is not HTTP may be passed to the app as TCP: only when the first
+   * port is undeclared or declared `tcp` — a declared HTTP port always gets HTTP parsing (so that a
+   * lenient app parser cannot be reached around the proxy's checks).
+   */
+  readonly opaqueAllowed: boolean;
   readonly permissive: boolean;
   readonly trustDomain: string;
   /** Undefined without a rate limit. */
@@ -103,6 +116,10 @@ class InboundTable {
     this.version = s.version;
     this.generation = generation;
     this.app = pools.get({ address: s.inbound.appAddress, port: s.inbound.appPort });
+    this.appAddress = s.inbound.appAddress;
+    this.appPort = s.inbound.appPort;
+    const first = s.inbound.ports?.[0];
+    this.opaqueAllowed = first === undefined || first.protocol === "tcp";
     this.appLabel = `app at ${this.app.label}`;
     for (const p of s.inbound.ports ?? []) {
       if (p.protocol === "tcp" || p.appPort === s.inbound.appPort) continue;
@@ -207,8 +224,10 @@ class Inbound {
     const front = createSniffingServer(
       {
         tls: (socket) => this.tlsFront.accept(socket),
-        plaintext: (socket, looksLikeHttp) => this.#plaintext(socket, looksLikeHttp, replies),
+        plaintext: (socket, kind) => this.#plaintext(socket, kind, replies),
+        acceptsSilent: () => this.table?.permissive === true,
       },
+      opts.detectTimeoutMs ?? DEFAULT_DETECT_TIMEOUT_MS,
       opts.limits?.handshakeTimeoutMs ?? DEFAULT_HANDSHAKE_TIMEOUT_MS,
     );
     this.lifecycle = new ListenerLifecycle(
@@ -226,20 +245,45 @@ class Inbound {
     );
   }
 
-  #plaintext(socket: Socket, looksLikeHttp: boolean, replies: LocalReplies): void {
-    if (this.table?.permissive) {
+  /**
+   * A plaintext client (protocol-sniffer.ts). PERMISSIVE: HTTP/1.x and h2 (prior knowledge) are served
+   * like mesh requests, from an unauthenticated peer; anything else (opaque bytes, or a client that
+   * waits for the server to speak first) is spliced to the app's first port as TCP when that port is
+   * undeclared or `tcp`, else parsed as HTTP/1.1 (and refused) — the declared protocol wins. STRICT:
+   * refused.
+   */
+  #plaintext(socket: Socket, kind: PlaintextKind, replies: LocalReplies): void {
+    const t = this.table;
+    if (t?.permissive) {
       attachPlaintextPeer(socket);
-      this.plainEdge.server.emit("connection", socket);
-      socket.resume();
+      if (kind === "h2") this.h2Edge.accept(socket);
+      else if (kind === "http1" || !t.opaqueAllowed) {
+        // A declared HTTP port: the HTTP/1.1 edge parses (and refuses) whatever it is.
+        this.plainEdge.server.emit("connection", socket);
+        socket.resume();
+      } else this.#opaque(socket, t);
       return;
     }
     this.#opts.metrics.tlsHandshakeFailures.series("inbound", "plaintext").value++;
-    if (!looksLikeHttp) {
+    if (kind !== "http1") {
       socket.destroy();
       return;
     }
     replies.writeRaw(socket, "mtls_required", "this port accepts mesh mTLS only (plaintext refused)");
     socket.destroySoon();
+  }
+
+  /** PERMISSIVE, not HTTP: bytes both ways to the app's first port (counted as weft_tcp_* inbound). */
+  #opaque(socket: Socket, t: InboundTable): void {
+    const app = net.connect({ host: t.appAddress, port: t.appPort, allowHalfOpen: true });
+    app.on("error", () => socket.destroy());
+    app.once("connect", () => {
+      app.removeAllListeners("error");
+      splice(socket, app, {
+        idleTimeoutMs: DEFAULT_TCP_IDLE_TIMEOUT_MS,
+        stats: this.#opts.metrics.tcpStats("inbound", "unknown", t.destination),
+      });
+    });
   }
 
   /** Compiles the inbound table (throws if it cannot); the returned commit swaps it in (config-swap.ts). */

@@ -348,7 +348,11 @@ export function createOutboundListener(opts: OutboundListenerOptions): OutboundL
     accept: (socket: Socket) => {
       // Through the h2c sniffer when there is one (it adopted the edge's connections already);
       // else the server never listened itself: start its connection tracking (header timeouts) once.
-      if (o.front !== (o.edge.server as unknown as Server)) return void o.front.emit("connection", socket);
+      if (o.front !== (o.edge.server as unknown as Server)) {
+        o.front.emit("connection", socket);
+        socket.resume(); // the upstream port paused it: the sniffer reads the first bytes
+        return;
+      }
       if (!adopted) o.edge.adoptConnections();
       adopted = true;
       o.edge.server.emit("connection", socket);

@@ -56,7 +56,13 @@ export async function startEdgeTargets(limits?: EdgeLimits): Promise<EdgeTargets
   const outbound = await startOutbound(buildSnapshot({ services }), { upstream: "app", limits });
   const inbound = await startInbound(buildSnapshot({ appPort: app.port, proxy }), serverMaterial, { limits });
   const permissive = await startInbound(
-    buildSnapshot({ appPort: app.port, proxy, mtlsMode: "PERMISSIVE" }),
+    // The app's port declared HTTP: non-HTTP bytes are parsed (and refused), never passed through.
+    buildSnapshot({
+      appPort: app.port,
+      proxy,
+      mtlsMode: "PERMISSIVE",
+      inboundPorts: [{ port: 80, appPort: app.port, protocol: "http" }],
+    }),
     serverMaterial,
     { limits },
   );
