@@ -36,6 +36,8 @@ import { attachPlaintextPeer, attachTlsPeer, peerOf, type InboundPeer } from "./
 import { createSniffingServer } from "./protocol-sniffer.ts";
 import { monotonicClock, RateLimiter, type Clock } from "./rate-limit.ts";
 import { tlsFailureReason } from "./tls-failures.ts";
+import { InboundUpgrades } from "../upgrade/inbound-upgrade.ts";
+import { isTunnelUpgrade } from "../upgrade/upgrade-head.ts";
 
 export interface InboundListenerOptions {
   config: Source<ProxySnapshot>;
@@ -46,6 +48,8 @@ export interface InboundListenerOptions {
   pool?: PoolOptions;
   /** Clock of the rate limit's token buckets (ms, monotonic); injectable for tests. */
   rateLimitClock?: Clock;
+  /** Idle timeout of upgraded (WebSocket, ...) connections, ms; default 1 h (../upgrade/tunnel.ts). */
+  upgradeIdleTimeoutMs?: number;
 }
 
 export interface InboundListener extends ProxyListener {
@@ -117,6 +121,7 @@ class Inbound {
   readonly tlsEdge: HttpEdge;
   readonly plainEdge: HttpEdge;
   readonly lifecycle: ListenerLifecycle;
+  readonly upgrades: InboundUpgrades;
   readonly #opts: InboundListenerOptions;
   readonly #timeouts: UpstreamTimeouts;
   readonly #timeoutLimit: string | undefined;
@@ -144,15 +149,31 @@ class Inbound {
       minVersion: MIN_TLS_VERSION,
       ...(material ? serverContextOptions(material) : {}),
     };
+    // Upgrade requests (WebSocket, ...) are checked and tunnelled to the app by ../upgrade/.
+    this.upgrades = new InboundUpgrades({
+      metrics: opts.metrics,
+      pools: this.pools,
+      timeouts: this.#timeouts,
+      timeoutLimit: this.#timeoutLimit,
+      idleMs: opts.upgradeIdleTimeoutMs,
+      connectTimeoutMs: opts.pool?.connectTimeoutMs,
+      notReadyStats: this.#notReadyStats,
+      table: () => this.table,
+      peer: (socket) => peerOf(socket) as InboundPeer,
+    });
     this.tlsEdge = new HttpEdge({
       replies,
       tls: tlsOptions,
       handler: (req, res) => this.handle(req, res, this.tlsEdge),
+      onUpgrade: (req, socket, head) => this.upgrades.handle(this.tlsEdge, req, socket, head),
+      isUpgrade: isTunnelUpgrade,
       ...opts.limits,
     });
     this.plainEdge = new HttpEdge({
       replies,
       handler: (req, res) => this.handle(req, res, this.plainEdge),
+      onUpgrade: (req, socket, head) => this.upgrades.handle(this.plainEdge, req, socket, head),
+      isUpgrade: isTunnelUpgrade,
       ...opts.limits,
     });
     this.tlsEdge.adoptConnections();
@@ -248,11 +269,10 @@ class Inbound {
     scanRequestHeaders(req.rawHeaders, x.headers, x);
     const bad = checkRequestHead(req, x, authority !== undefined);
     if (bad !== undefined) return x.reply("bad_request", bad, true);
-    if (x.upgrade !== undefined && /websocket/i.test(x.upgrade)) {
-      return x.reply("unsupported", `Upgrade to ${x.upgrade} is not supported yet`, true);
-    }
-    // Node's parser stops reading after a request that asks for an upgrade (nothing listens for
-    // 'upgrade'), silently dropping what follows: this response is the connection's last.
+    // Upgrades that become tunnels never come here (../upgrade/); the others (h2c, or Upgrade
+    // without Connection: upgrade) are served as plain HTTP/1.1 with Upgrade removed. Node's parser
+    // stops reading after a request that asks for an upgrade, silently dropping what follows: this
+    // response is the connection's last.
     if (x.upgrade !== undefined) x.closeAfterResponse();
     if (t === undefined) return x.reply("not_ready", "the proxy has no config from the control plane yet");
     if (peer.trustDomain !== undefined && peer.trustDomain !== t.trustDomain) {
@@ -299,12 +319,14 @@ class Inbound {
   async close(): Promise<void> {
     for (const u of this.#unsubscribe) u();
     this.lifecycle.close();
+    this.upgrades.tunnels.destroyAll();
     await this.pools.destroy();
   }
 
   async drain(timeoutMs?: number): Promise<void> {
     await this.lifecycle.drain(timeoutMs);
     for (const u of this.#unsubscribe) u();
+    this.upgrades.tunnels.destroyAll();
     await this.pools.close();
   }
 }

@@ -44,6 +44,8 @@ import { notSentOutcome, outcomeOfReply, outcomeOfStatus } from "./outcomes.ts";
 import { MAX_RESENDS } from "./retry.ts";
 import { answerRedirect, REAL_CLOCK, runRoute, type RouteClock } from "./routed-request.ts";
 import { acceptConnect, tunnelAuthorityOf } from "./connect-tunnel.ts";
+import { OutboundUpgrades } from "../upgrade/outbound-upgrade.ts";
+import { isTunnelUpgrade } from "../upgrade/upgrade-head.ts";
 
 export interface OutboundListenerOptions {
   config: Source<ProxySnapshot>;
@@ -58,6 +60,8 @@ export interface OutboundListenerOptions {
   log?: (msg: string) => void;
   /** Timers and randomness for routes with faults, retries, hedging and timeouts (tests inject them). */
   clock?: RouteClock;
+  /** Idle timeout of upgraded (WebSocket, ...) connections, ms; default 1 h (../upgrade/tunnel.ts). */
+  upgradeIdleTimeoutMs?: number;
 }
 
 /** One destination as the admin port's /clusters shows it. */
@@ -84,6 +88,7 @@ class Outbound {
   readonly edge: HttpEdge;
   readonly pools: UpstreamPools;
   readonly lifecycle: ListenerLifecycle;
+  readonly upgrades: OutboundUpgrades;
   readonly #opts: OutboundListenerOptions;
   readonly #timeouts: UpstreamTimeouts;
   /** Named in a 504's detail when the default response-headers timeout fires. */
@@ -104,9 +109,24 @@ class Outbound {
       direction: "outbound",
       ...opts.pool,
     });
+    // Upgrade requests (WebSocket, ...) are routed and tunnelled by ../upgrade/.
+    this.upgrades = new OutboundUpgrades({
+      metrics: opts.metrics,
+      pools: this.pools,
+      upstream: opts.upstream,
+      timeouts: this.#timeouts,
+      timeoutLimit: this.#timeoutLimit,
+      clock: this.#clock,
+      idleMs: opts.upgradeIdleTimeoutMs,
+      connectTimeoutMs: opts.pool?.connectTimeoutMs,
+      notReadyStats: this.#notReadyStats,
+      routing: () => this,
+    });
     this.edge = new HttpEdge({
       replies: new LocalReplies(opts.metrics, "outbound"),
       handler: (req, res) => this.handle(req, res),
+      onUpgrade: (req, socket, head) => this.upgrades.handle(this.edge, req, socket, head),
+      isUpgrade: isTunnelUpgrade,
       onConnect: (req, socket, head) =>
         acceptConnect(this.edge, req, socket, head, (a) => this.#checkTunnel(a)),
       ...opts.limits,
@@ -171,11 +191,10 @@ class Outbound {
     if (bad !== undefined) return x.reply("bad_request", bad, true);
     // Inside a CONNECT tunnel, the tunnel's authority decides where requests go.
     authority ??= tunnelAuthorityOf(req.socket);
-    if (x.upgrade !== undefined && /websocket/i.test(x.upgrade)) {
-      return x.reply("unsupported", `Upgrade to ${x.upgrade} is not supported yet`, true);
-    }
-    // Node's parser stops reading after a request that asks for an upgrade (nothing listens for
-    // 'upgrade'), silently dropping what follows: this response is the connection's last.
+    // Upgrades that become tunnels never come here (../upgrade/); the others (h2c, or Upgrade
+    // without Connection: upgrade) are served as plain HTTP/1.1 with Upgrade removed. Node's parser
+    // stops reading after a request that asks for an upgrade, silently dropping what follows: this
+    // response is the connection's last.
     if (x.upgrade !== undefined) x.closeAfterResponse();
     if (t === undefined) return x.reply("not_ready", "the proxy has no config from the control plane yet");
 
@@ -258,12 +277,14 @@ class Outbound {
   async close(): Promise<void> {
     this.#unsubscribe();
     this.lifecycle.close();
+    this.upgrades.tunnels.destroyAll();
     await this.pools.destroy();
   }
 
   async drain(timeoutMs?: number): Promise<void> {
     await this.lifecycle.drain(timeoutMs);
     this.#unsubscribe();
+    this.upgrades.tunnels.destroyAll();
     await this.pools.close();
   }
 }
