@@ -92,6 +92,11 @@ export async function startRawUpgradeApp(
     t.add(socket);
     socket.on("error", () => {});
     onUpgrade(req, socket, head);
+    // A handler that reads nothing: the app closes when the proxy does (the server is half-open).
+    if (socket.listenerCount("data") === 0) {
+      socket.on("end", () => socket.end());
+      socket.resume();
+    }
   });
   const port = await listen(server);
   return {
