@@ -263,3 +263,28 @@ test("circuit breaker: an open tunnel counts against maxRequests; a refused conn
     [0, 0],
   );
 });
+
+test("inbound PERMISSIVE: a plaintext peer's upgrade reaches the app, without a client certificate header", async (t) => {
+  const app = await startRawUpgradeApp((_req, socket) => socket.end(`${SWITCHING}plain tunnel`));
+  const inbound = await startInbound(
+    buildSnapshot({
+      appPort: app.port,
+      mtlsMode: "PERMISSIVE",
+      proxy: { service: "app", namespace: "default", identity: sid("app") },
+    }),
+    await ca.material(sid("app")),
+  );
+  t.after(() => Promise.all([inbound.close(), app.close()]));
+  const got = await exchange(inbound.port, `GET /p HTTP/1.1\r\nHost: app\r\n${UPGRADE_HEAD}\r\n`);
+  assert.match(got, /^HTTP\/1\.1 101 /);
+  assert.ok(got.endsWith("\r\n\r\nplain tunnel"), got);
+  assert.equal(app.upgrades[0].headers["x-forwarded-client-cert"], undefined);
+  assert.equal(app.upgrades[0].headers["x-forwarded-proto"], "http");
+  assert.equal(
+    metricValue(inbound.metrics.render(), "weft_upgrades_total", {
+      source_service: "unknown",
+      outcome: "101",
+    }),
+    1,
+  );
+});
