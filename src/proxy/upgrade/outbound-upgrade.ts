@@ -180,6 +180,7 @@ export class OutboundUpgrades {
     f!.counters(dest).fault("delay").inc();
     this.#o.clock.setTimeout(() => {
       if (!socket.destroyed) go();
+      else x.abandon(0); // the client left during the delay
     }, delay.ms);
   }
 

@@ -13,6 +13,7 @@ import { metricValue, startInbound, startOutbound } from "../testing/harness.ts"
 import { buildSnapshot, cluster } from "../testing/snapshots.ts";
 import { SWITCHING, startRawUpgradeApp, startWsEcho } from "../testing/upgrade-apps.ts";
 import { waitUntil } from "../../../test/helpers/mesh.ts";
+import { FakeTimers } from "../testing/fake-timers.ts";
 
 const ca = await createTestCa();
 test.after(() => ca.cleanup());
@@ -287,4 +288,81 @@ test("inbound PERMISSIVE: a plaintext peer's upgrade reaches the app, without a 
     }),
     1,
   );
+});
+
+test("a fault delay holds the 101 on the injected clock; the 101 wait then runs on it too", async (t) => {
+  const app = await startRawUpgradeApp((_req, socket) => socket.write(SWITCHING));
+  t.after(() => app.close());
+  const timers = new FakeTimers();
+  let scheduled: () => void = () => {};
+  const clock = {
+    setTimeout: (fn: () => void, ms: number) => {
+      const id = timers.setTimeout(fn, ms);
+      scheduled();
+      return id;
+    },
+    clearTimeout: (id: unknown) => timers.clearTimeout(id),
+    random: () => 0,
+  };
+  const p = await startOutbound(
+    buildSnapshot({
+      clusters: [cluster("app.default", "app", [{ port: app.port }])],
+      services: [
+        {
+          name: "app",
+          routes: [
+            {
+              name: "ns/slow/0",
+              matches: [],
+              backends: [{ cluster: "app.default", weight: 1 }],
+              fault: { delay: { ms: 5_000, percent: 100 } },
+              timeouts: { requestMs: 60_000 },
+            },
+          ],
+        },
+      ],
+    }),
+    { clock },
+  );
+  t.after(() => p.close());
+  const delayed = new Promise<void>((r) => (scheduled = r));
+  const upgrade = upgradeThrough(p.port);
+  await delayed;
+  assert.equal(timers.pending, 1, "the delay");
+  assert.equal(app.upgrades.length, 0, "held during the delay");
+  const waiting = new Promise<void>((r) => (scheduled = r));
+  await timers.advance(5_000);
+  await waiting; // the 101 wait (timeouts.requestMs) was scheduled on the same clock
+  const { socket, head } = await upgrade;
+  assert.match(head, /^HTTP\/1\.1 101 /);
+  assert.equal(timers.pending, 0, "the 101 cleared its timeout");
+  socket.destroy();
+  assert.equal(metricValue(p.metrics.render(), "weft_faults_injected_total", { fault: "delay" }), 1);
+});
+
+test("bytes sent after the upgrade head reach the app only after its 101: a refusing app never reads them as a request", async (t) => {
+  // A raw app that records every byte and refuses the first request, keeping the connection open
+  // (as a server that would parse the next request from it does).
+  let seen = "";
+  const app = net.createServer((socket) => {
+    socket.on("data", (c: Buffer) => {
+      const first = seen === "";
+      seen += c.toString("latin1");
+      if (first) socket.write("HTTP/1.1 403 Forbidden\r\nContent-Length: 6\r\n\r\nno way");
+    });
+    socket.on("error", () => {});
+  });
+  app.listen(0, "127.0.0.1");
+  await once(app, "listening");
+  const closed = new Promise<void>((r) => app.on("connection", (s) => s.on("close", () => r())));
+  t.after(() => app.close());
+  const p = await outboundTo(t, [(app.address() as net.AddressInfo).port]);
+  const got = await exchange(
+    p.port,
+    `GET / HTTP/1.1\r\nHost: app\r\n${UPGRADE_HEAD}\r\nGET /smuggled HTTP/1.1\r\nHost: app\r\n\r\n`,
+  );
+  assert.match(got, /^HTTP\/1\.1 403 /);
+  assert.ok(got.endsWith("no way"), got);
+  await closed; // the proxy closed its connection to the app after the refusal
+  assert.doesNotMatch(seen, /smuggled/);
 });
