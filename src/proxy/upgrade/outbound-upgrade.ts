@@ -10,6 +10,8 @@
 //     → dedicated connection (mTLS with ALPN http/1.1 to a sidecar, never a pooled or HTTP/2 one)
 //     → tunnel.ts; a connection that failed before anything was written goes to another endpoint
 //     (resendTarget); end when the tunnel closes, with the handshake's latency and outcome.
+// Request events: the exchange ends at the 101 (status 101, the handshake's duration), so its attempt's
+// attemptEnd comes later, when the tunnel closes.
 // What does not apply to an upgrade: retries and hedging (a tunnel cannot be replayed) and mirrors
 // (a byte stream cannot be copied to a second app). A route's timeouts bound the wait for the 101.
 
