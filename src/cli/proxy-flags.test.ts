@@ -82,3 +82,23 @@ test("--upstream SVC[:SVCPORT]=PORT and --app-port SVCPORT=PORT; malformed ones 
     delete process.env.WEFT_TOKEN;
   }
 });
+
+test("--upgrade-idle-timeout takes a duration, must be > 0, and defaults to the listeners' hour", async () => {
+  process.env.WEFT_TOKEN = "t";
+  try {
+    const o = await resolveProxyOptions({
+      ...base,
+      "ca-file": import.meta.filename,
+      "upgrade-idle-timeout": "10m",
+    });
+    assert.equal(o.upgradeIdleTimeoutMs, 600_000);
+    const d = await resolveProxyOptions({ ...base, "ca-file": import.meta.filename });
+    assert.equal(d.upgradeIdleTimeoutMs, undefined);
+    await assert.rejects(
+      resolveProxyOptions({ ...base, "ca-file": import.meta.filename, "upgrade-idle-timeout": "0s" }),
+      (e: unknown) => e instanceof CliError && /--upgrade-idle-timeout must be more than 0/.test(e.message),
+    );
+  } finally {
+    delete process.env.WEFT_TOKEN;
+  }
+});

@@ -32,6 +32,7 @@ export const proxyOptions: Options = {
   stream: { type: "string" },
   "ca-file": { type: "string" },
   "response-headers-timeout": { type: "string" },
+  "upgrade-idle-timeout": { type: "string" },
 };
 
 export const proxyFlags: [string, string][] = [
@@ -73,6 +74,10 @@ export const proxyFlags: [string, string][] = [
     "--response-headers-timeout DURATION",
     "wait for response headers when no route timeout applies, e.g. 30s (default: no limit)",
   ],
+  [
+    "--upgrade-idle-timeout DURATION",
+    "close an upgraded (WebSocket, ...) connection with no bytes either way for this long (default 1h)",
+  ],
 ];
 
 export async function resolveProxyOptions(v: Record<string, unknown>): Promise<ProxyOptions> {
@@ -93,6 +98,9 @@ export async function resolveProxyOptions(v: Record<string, unknown>): Promise<P
     "--response-headers-timeout",
     undefined,
   );
+  const upgradeIdleTimeoutMs = durationFlag(v["upgrade-idle-timeout"], "--upgrade-idle-timeout", undefined);
+  if (upgradeIdleTimeoutMs === 0)
+    throw new CliError("--upgrade-idle-timeout must be more than 0", 'e.g. "10m" or "1h"', 2);
   const found = await readCliConfig(v.config as string | undefined).catch((e: Error) => {
     throw new CliError(e.message);
   });
@@ -140,6 +148,7 @@ export async function resolveProxyOptions(v: Record<string, unknown>): Promise<P
     zone: v.zone as string | undefined,
     reach: v.reach as string[] | undefined,
     responseHeadersTimeoutMs,
+    upgradeIdleTimeoutMs,
     controlPlane: { server, stream, ca },
     token,
   };

@@ -347,6 +347,15 @@ test("a three-port Service: HTTP on 80 and 8081 (each to its own app port), TCP 
   // An app cannot pick the port by sending the header itself.
   const forged = await httpGet(client.outboundPort, "http://multi/status", { "x-weft-dst-port": "8081" });
   assert.equal(JSON.parse(forged.body).app, "multi-http");
+  // An Upgrade to port 8081 goes to that port's app too (its dedicated connection carries the port);
+  // this app answers upgrades as plain requests, which pass through as an ordinary response.
+  const up = await httpGet(client.outboundPort, "http://multi:8081/status", {
+    connection: "upgrade",
+    upgrade: "x-test",
+  });
+  assert.equal(up.status, 200, up.body);
+  assert.equal(JSON.parse(up.body).app, "multi-admin");
+  assert.equal(up.headers.connection, "close");
   // An --upstream port for the HTTP port 8081: handed to HTTP, and the port travels too.
   const viaUpstream = await httpGet(upstream["multi:8081"], "/status");
   assert.equal(JSON.parse(viaUpstream.body).app, "multi-admin");

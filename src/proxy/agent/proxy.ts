@@ -74,6 +74,8 @@ export interface ProxyOptions {
   drainTimeoutMs?: number;
   /** Both listeners' wait for response headers where no route timeout applies (ms; default none). */
   responseHeadersTimeoutMs?: number;
+  /** Idle timeout of upgraded (WebSocket, ...) connections on every listener (ms; default 1 h). */
+  upgradeIdleTimeoutMs?: number;
 }
 
 /** The app a sidecar runs (`weft run`): draining stops it once callers have left. */
@@ -128,7 +130,14 @@ export async function startProxy(opts: ProxyOptions): Promise<RunningProxy> {
   });
   const timeouts =
     opts.responseHeadersTimeoutMs === undefined ? {} : { responseHeadersMs: opts.responseHeadersTimeoutMs };
-  const listenerOpts = { config: snapshot, tls: certs.material, metrics, timeouts, log };
+  const listenerOpts = {
+    config: snapshot,
+    tls: certs.material,
+    metrics,
+    timeouts,
+    log,
+    upgradeIdleTimeoutMs: opts.upgradeIdleTimeoutMs,
+  };
   const tunnels = {
     [TCP_TUNNEL_ALPN]: inboundTunnelHandler({ config: snapshot, tls: certs.material, metrics }),
   };

@@ -75,12 +75,10 @@ export class H1Exchange extends Exchange {
       return false;
     }
     if (this.hasBody) this.body = req;
-    if (this.upgrade !== undefined && /websocket/i.test(this.upgrade)) {
-      this.reply("unsupported", `Upgrade to ${this.upgrade} is not supported yet`, true);
-      return false;
-    }
-    // Node's parser stops reading after a request that asks for an upgrade (nothing listens for
-    // 'upgrade'), silently dropping what follows: this response is the connection's last.
+    // Upgrades that become tunnels come here from ../upgrade/ (the edge's 'upgrade' event); the
+    // others (h2c, or Upgrade without Connection: upgrade) are served as plain HTTP/1.1 with Upgrade
+    // removed. Node's parser stops reading after a request that asks for an upgrade, silently
+    // dropping what follows: this response is the connection's last.
     if (this.upgrade !== undefined) this.closeAfterResponse();
     return true;
   }

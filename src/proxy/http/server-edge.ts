@@ -33,6 +33,8 @@ export interface EdgeLimits {
 
 export type RequestHandler = (req: IncomingMessage, res: ServerResponse) => void;
 export type ConnectHandler = (req: IncomingMessage, socket: Socket, head: Buffer) => void;
+/** An Upgrade request (see ../upgrade/): the socket is the client's, detached from the HTTP parser. */
+export type UpgradeHandler = ConnectHandler;
 
 const DEFAULT_MAX_HEADER_SIZE = 16 * 1024;
 export const DEFAULT_HEADERS_TIMEOUT_MS = 30_000;
@@ -142,6 +144,12 @@ export class HttpEdge {
       handler: RequestHandler;
       /** CONNECT requests; refused with 501 unsupported when absent. */
       onConnect?: ConnectHandler;
+      /**
+       * Upgrade requests that `isUpgrade` accepts; without it, an Upgrade request is an ordinary one
+       * (the listener refuses or strips it).
+       */
+      onUpgrade?: UpgradeHandler;
+      isUpgrade?: (req: IncomingMessage) => boolean;
       tls?: https.ServerOptions;
       /** Fed TLS connections already terminated elsewhere (inbound/tls-front.ts): scheme https. */
       decrypted?: boolean;
@@ -166,6 +174,7 @@ export class HttpEdge {
       requestTimeout: 0,
       keepAliveTimeout: opts.keepAliveTimeoutMs ?? 65_000,
       noDelay: true,
+      shouldUpgradeCallback: opts.onUpgrade === undefined ? () => false : opts.isUpgrade,
     };
     const handler = opts.handler;
     const replies = opts.replies;
@@ -229,6 +238,18 @@ export class HttpEdge {
       this.replies.writeRaw(socket, "unsupported", "CONNECT is not supported on this listener");
       lingeringClose(socket);
     });
+    const onUpgrade = opts.onUpgrade;
+    if (onUpgrade !== undefined) {
+      this.server.on("upgrade", (req: IncomingMessage, socket: Socket, head: Buffer) => {
+        socket.on("error", ignoreError);
+        try {
+          onUpgrade(req, socket, head);
+        } catch (err) {
+          process.emitWarning(err as Error, { code: "WEFT_PROXY_BUG" });
+          socket.destroy();
+        }
+      });
+    }
   }
 
   #onClientError(err: NodeJS.ErrnoException & { reason?: string }, socket: Socket): void {

@@ -45,6 +45,9 @@ import { describeLimit, RateLimitFilter } from "../filters/rate-limit/rate-limit
 import { compose, type Filter, type Next } from "../filters/filter.ts";
 import { applyOrLog, followSnapshots } from "../config-swap.ts";
 import { TlsFront, type AlpnHandler } from "./tls-front.ts";
+import { InboundUpgrades } from "../upgrade/inbound-upgrade.ts";
+import { UpgradeExchange } from "../upgrade/upgrade-exchange.ts";
+import { isTunnelUpgrade } from "../upgrade/upgrade-head.ts";
 
 export interface InboundListenerOptions {
   config: Source<ProxySnapshot>;
@@ -65,6 +68,8 @@ export interface InboundListenerOptions {
   observers?: readonly RequestObserver[];
   /** Accept h2 from peer sidecars (ALPN; default on). false: HTTP/1.1 only (tests of the fallback). */
   http2?: boolean;
+  /** Idle timeout of upgraded (WebSocket, ...) connections, ms; default 1 h (../upgrade/tunnel.ts). */
+  upgradeIdleTimeoutMs?: number;
 }
 
 export interface InboundListener extends ProxyListener {
@@ -170,6 +175,7 @@ class Inbound {
   readonly h2Edge: H2Edge;
   readonly plainEdge: HttpEdge;
   readonly lifecycle: ListenerLifecycle;
+  readonly upgrades: InboundUpgrades;
   readonly #opts: InboundListenerOptions;
   readonly #timeouts: UpstreamTimeouts;
   readonly #timeoutLimit: string | undefined;
@@ -191,17 +197,31 @@ class Inbound {
     const replies = new LocalReplies(opts.metrics, "inbound");
     const events = new RequestEvents([requestMetrics, ...(opts.observers ?? [])]);
     // Fed decrypted sockets by the TLS front (its peer already attached).
+    // Upgrade requests (WebSocket, ...) are checked and tunnelled to the app by ../upgrade/.
+    this.upgrades = new InboundUpgrades({
+      metrics: opts.metrics,
+      pools: this.pools,
+      idleMs: opts.upgradeIdleTimeoutMs,
+      connectTimeoutMs: opts.pool?.connectTimeoutMs,
+      table: () => this.table,
+      statsFor: (peer) => this.#statsFor(peer),
+      serve: (x, peer) => this.serve(x, peer),
+    });
     this.tlsEdge = new HttpEdge({
       replies,
       decrypted: true,
       events,
       handler: (req, res) => this.handle(req, res, this.tlsEdge),
+      onUpgrade: (req, socket, head) => this.upgrades.accept(this.tlsEdge, req, socket, head),
+      isUpgrade: isTunnelUpgrade,
       ...opts.limits,
     });
     this.plainEdge = new HttpEdge({
       replies,
       events,
       handler: (req, res) => this.handle(req, res, this.plainEdge),
+      onUpgrade: (req, socket, head) => this.upgrades.accept(this.plainEdge, req, socket, head),
+      isUpgrade: isTunnelUpgrade,
       ...opts.limits,
     });
     this.tlsEdge.adoptConnections();
@@ -297,7 +317,7 @@ class Inbound {
       this.#opts.metrics,
       this.table?.limiter,
       this.#opts.rateLimitClock ?? monotonicClock,
-      (t) => new ForwardToApp(t, this.#timeouts, this.#timeoutLimit),
+      (t) => new ForwardToApp(t, this.#timeouts, this.#timeoutLimit, this.upgrades),
     );
     return () => {
       this.#generation = generation;
@@ -356,12 +376,14 @@ class Inbound {
   async close(): Promise<void> {
     for (const u of this.#unsubscribe) u();
     this.lifecycle.close();
+    this.upgrades.tunnels.destroyAll();
     await this.pools.destroy();
   }
 
   async drain(timeoutMs?: number): Promise<void> {
     await this.lifecycle.drain(timeoutMs);
     for (const u of this.#unsubscribe) u();
+    this.upgrades.tunnels.destroyAll();
     await this.pools.close();
   }
 }
@@ -374,11 +396,18 @@ class ForwardToApp implements Next<Exchange> {
   readonly #t: InboundTable;
   readonly #timeouts: UpstreamTimeouts;
   readonly #timeoutLimit: string | undefined;
+  readonly #upgrades: InboundUpgrades;
 
-  constructor(t: InboundTable, timeouts: UpstreamTimeouts, timeoutLimit: string | undefined) {
+  constructor(
+    t: InboundTable,
+    timeouts: UpstreamTimeouts,
+    timeoutLimit: string | undefined,
+    upgrades: InboundUpgrades,
+  ) {
     this.#t = t;
     this.#timeouts = timeouts;
     this.#timeoutLimit = timeoutLimit;
+    this.#upgrades = upgrades;
   }
 
   run(x: Exchange): void {
@@ -409,11 +438,10 @@ class ForwardToApp implements Next<Exchange> {
         x.timeoutLimit = `the deadline from ${peer.service}'s route timeouts, sent by its sidecar as ${DEADLINE_HEADER}`;
       }
     }
-    x.forwardTo(
-      app.dispatcher,
-      { host: x.authority ?? (x.host as string), clientAddress: peer.address, proto },
-      timeouts,
-    );
+    const hop = { host: x.authority ?? (x.host as string), clientAddress: peer.address, proto };
+    // An Upgrade (WebSocket, ...) goes on a dedicated connection to the app (../upgrade/).
+    if (x instanceof UpgradeExchange) return this.#upgrades.forward(x, app, hop, timeouts.responseHeadersMs);
+    x.forwardTo(app.dispatcher, hop, timeouts);
   }
 }
 

@@ -26,6 +26,9 @@ export interface TcpStats {
   readonly sent: CounterSeries;
 }
 
+const UPGRADE_LABELS = ["direction", "source_service", "destination_service", "protocol"] as const;
+const UPGRADE_LABELS_OUTCOME = [...UPGRADE_LABELS, "outcome"] as const;
+
 export class ProxyMetrics {
   readonly registry = new MetricsRegistry();
 
@@ -126,6 +129,35 @@ export class ProxyMetrics {
     ["reason"],
   );
 
+  // Upgraded connections (WebSocket and other HTTP/1.1 Upgrades, ../upgrade/): each is also one
+  // request in weft_requests_total (response_code 101 when it became a tunnel).
+  readonly upgrades: MetricFamily<CounterSeries> = this.registry.counter(
+    "weft_upgrades_total",
+    "HTTP/1.1 Upgrade requests by outcome: 101 (tunnel opened), refused (any other answer), error.",
+    UPGRADE_LABELS_OUTCOME,
+  );
+  readonly upgradesActive: MetricFamily<CounterSeries> = this.registry.gauge(
+    "weft_upgrades_active",
+    "Upgraded connections (tunnels after a 101) open now.",
+    UPGRADE_LABELS,
+  );
+  readonly upgradeDuration: MetricFamily<HistogramSeries> = this.registry.histogram(
+    "weft_upgrade_duration_seconds",
+    "Lifetime of an upgraded connection, from the 101 to its close.",
+    UPGRADE_LABELS,
+    [0.1, 1, 10, 60, 300, 900, 1800, 3600, 14400, 86400],
+  );
+  readonly upgradeReceivedBytes: MetricFamily<CounterSeries> = this.registry.counter(
+    "weft_upgrade_received_bytes_total",
+    "Bytes the client sent through upgraded connections after the 101.",
+    UPGRADE_LABELS,
+  );
+  readonly upgradeSentBytes: MetricFamily<CounterSeries> = this.registry.counter(
+    "weft_upgrade_sent_bytes_total",
+    "Bytes sent to the client through upgraded connections after the 101.",
+    UPGRADE_LABELS,
+  );
+
   // Traffic management decisions (issue 3): every one visible, per route and destination.
   readonly retries: MetricFamily<CounterSeries> = this.registry.counter(
     "weft_retries_total",
@@ -191,7 +223,15 @@ export class ProxyMetrics {
    */
   retainDestinations(live: ReadonlySet<string>): void {
     const gone = (d: string) => d !== "unknown" && !live.has(d);
-    for (const f of [this.requests, this.requestDuration])
+    for (const f of [
+      this.requests,
+      this.requestDuration,
+      this.upgrades,
+      this.upgradesActive,
+      this.upgradeDuration,
+      this.upgradeReceivedBytes,
+      this.upgradeSentBytes,
+    ])
       f.deleteWhere((l) => l[0] === "outbound" && gone(l[2]));
     for (const f of [
       this.retries,

@@ -2,7 +2,8 @@
 // NODE_USE_ENV_PROXY) tunnels even http:// URLs through HTTP_PROXY with CONNECT. The tunnel's
 // authority must be a mesh service; the proxy answers 200 and then serves the tunnel as an HTTP/1.1
 // connection of its own, in which every request goes to that authority — routed, balanced and
-// forwarded like any other. A TLS client inside the tunnel (https://) fails its handshake: the
+// forwarded like any other; an Upgrade request in it (Node's built-in WebSocket tunnels ws:// URLs
+// this way) is routed to that authority too (../upgrade/). A TLS client inside the tunnel (https://) fails its handshake: the
 // proxy does not terminate TLS for apps; mesh traffic is plain HTTP from the app's side.
 // CONNECT to a service port declared `tcp` is an opaque byte tunnel instead (openTcpTunnel): the
 // 200 is sent once the destination accepted, a local reply (503, ...) when it did not.

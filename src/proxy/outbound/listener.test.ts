@@ -255,7 +255,7 @@ test("hop-by-hop headers are removed both ways; X-Forwarded-For appended, X-Forw
   assert.equal(app.seen[1].headers["x-forwarded-for"], "127.0.0.1");
 });
 
-test("WebSocket upgrades and https:// absolute-form are refused with a clear local reply", async (t) => {
+test("a WebSocket upgrade to an app that answers 200 gets that answer (no tunnel); https:// absolute-form is refused", async (t) => {
   const app = await startApp("app");
   const p = await startOutbound(
     buildSnapshot({ services: [{ name: "app", endpoints: [{ port: app.port }] }] }),
@@ -264,11 +264,14 @@ test("WebSocket upgrades and https:// absolute-form are refused with a clear loc
   const ws = await viaProxy(p.port, "http://app/", {
     headers: { connection: "Upgrade", upgrade: "websocket" },
   });
-  assert.equal(ws.status, 501);
-  assert.equal(ws.headers["x-weft-error"], "unsupported");
+  assert.equal(ws.status, 200);
+  assert.equal(ws.headers.connection, "close");
+  assert.equal(ws.headers.upgrade, undefined);
+  assert.equal(app.seen.length, 1);
+  assert.equal(app.seen[0].headers.upgrade, "websocket");
   const tlsAbs = await request(p.port, { path: "https://app/", headers: { host: "app" } });
   assert.equal(tlsAbs.status, 501);
-  assert.equal(app.seen.length, 0);
+  assert.equal(app.seen.length, 1);
 });
 
 test("CONNECT to a mesh service opens a tunnel whose requests are routed (Node's fetch through HTTP_PROXY)", async (t) => {

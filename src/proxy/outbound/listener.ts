@@ -50,6 +50,9 @@ import { pickBackend } from "./route-chain.ts";
 import { acceptConnect, openTcpTunnel, tunnelAuthorityOf } from "./connect-tunnel.ts";
 import { applyOrLog, followSnapshots } from "../config-swap.ts";
 import type { TcpProxy, TcpTarget } from "../tcp/tcp-proxy.ts";
+import { OutboundUpgrades } from "../upgrade/outbound-upgrade.ts";
+import { UpgradeExchange } from "../upgrade/upgrade-exchange.ts";
+import { isTunnelUpgrade } from "../upgrade/upgrade-head.ts";
 
 export interface OutboundListenerOptions {
   config: Source<ProxySnapshot>;
@@ -72,6 +75,8 @@ export interface OutboundListenerOptions {
   observers?: readonly RequestObserver[];
   /** Accept h2c with prior knowledge besides HTTP/1.1 (default on). */
   h2c?: boolean;
+  /** Idle timeout of upgraded (WebSocket, ...) connections, ms; default 1 h (../upgrade/tunnel.ts). */
+  upgradeIdleTimeoutMs?: number;
 }
 
 /** One destination as the admin port's /clusters shows it. */
@@ -105,6 +110,7 @@ class Outbound {
   readonly lifecycle: ListenerLifecycle;
   /** What accepts connections: the h2c sniffer (HTTP/1.1 or h2 by the preface), or the HTTP/1.1 edge. */
   front: Server;
+  readonly upgrades: OutboundUpgrades;
   readonly #opts: OutboundListenerOptions;
   readonly #timeouts: UpstreamTimeouts;
   /** Named in a 504's detail when the default response-headers timeout fires. */
@@ -125,10 +131,25 @@ class Outbound {
       direction: "outbound",
       ...opts.pool,
     });
+    // Upgrade requests (WebSocket, ...) are routed and tunnelled by ../upgrade/.
+    this.upgrades = new OutboundUpgrades({
+      metrics: opts.metrics,
+      pools: this.pools,
+      timeouts: this.#timeouts,
+      timeoutLimit: this.#timeoutLimit,
+      clock: this.#clock,
+      idleMs: opts.upgradeIdleTimeoutMs,
+      connectTimeoutMs: opts.pool?.connectTimeoutMs,
+      notReadyStats: this.#notReadyStats,
+      table: () => this.table,
+      serve: (x) => this.serve(x),
+    });
     this.edge = new HttpEdge({
       replies: new LocalReplies(opts.metrics, "outbound"),
       events: new RequestEvents([requestMetrics, ...(opts.observers ?? [])]),
       handler: (req, res) => this.handle(req, res),
+      onUpgrade: (req, socket, head) => this.upgrades.accept(this.edge, req, socket, head),
+      isUpgrade: isTunnelUpgrade,
       onConnect: (req, socket, head) => {
         const tcp = this.#tcpTarget(req.url ?? "");
         if (tcp !== undefined) return openTcpTunnel(this.edge, socket, head, tcp[0], tcp[1]);
@@ -258,6 +279,8 @@ class Outbound {
     }
     const routed = x.events.route;
     if (routed !== undefined) routed(x, route.name);
+    // An Upgrade (WebSocket, ...) becomes a tunnel: the route's filters, then a dedicated connection.
+    if (x instanceof UpgradeExchange) return this.upgrades.route(x, route, svc.name, host);
     // A route with features runs its chain (route-chain.ts): redirect, backend, filters, attempts.
     if (route.chain !== undefined) {
       x.stats = route.stats;
@@ -296,12 +319,14 @@ class Outbound {
   async close(): Promise<void> {
     this.#unsubscribe();
     this.lifecycle.close();
+    this.upgrades.tunnels.destroyAll();
     await this.pools.destroy();
   }
 
   async drain(timeoutMs?: number): Promise<void> {
     await this.lifecycle.drain(timeoutMs);
     this.#unsubscribe();
+    this.upgrades.tunnels.destroyAll();
     await this.pools.close();
   }
 }
