@@ -9,6 +9,7 @@ import { expectBody } from "./http-check.ts";
 import type { BenchSettings, PreparedCase } from "./measure.ts";
 import { startNginx } from "./nginx.ts";
 import { freePort, spawnPinned, type Child } from "./proc.ts";
+import type { GrpcApp } from "./h2-cases.ts";
 import { sumSeries, type Sidecar, type WeftMesh } from "./weft.ts";
 
 export interface CaseContext {
@@ -16,6 +17,9 @@ export interface CaseContext {
   upstreamPort: number;
   /** The control plane, started on first use, with the static Workload for bench-direct applied. */
   mesh(): Promise<WeftMesh>;
+  /** The HTTP/2 and gRPC cases' upstreams (h2-cases.ts), each started on first use. */
+  h2App(): Promise<{ port: number }>;
+  grpcApp(): Promise<GrpcApp>;
 }
 
 export interface Running extends PreparedCase {
@@ -25,6 +29,10 @@ export interface Running extends PreparedCase {
 export interface CaseDef {
   id: string;
   label: string;
+  /** Which table the case belongs to (default: the HTTP/1.1 one). */
+  group?: "h2" | "grpc";
+  /** The case its ratios and added latency are taken against (default: direct). */
+  baseline?: string;
   prepare(ctx: CaseContext): Promise<Running>;
 }
 
@@ -129,13 +137,23 @@ export const CASES: CaseDef[] = [
         }
         const sc = client;
         const sv = server;
+        const notes = [
+          `ready: server sidecar ${Math.round(server.startupMs)} ms, client sidecar ${Math.round(client.startupMs)} ms; CPU and RSS are both sidecars summed`,
+        ];
         return {
           target: { url, host: "bench-mesh" },
           rootPids: [client.child.pid, server.child.pid],
           startupMs: Math.max(client.startupMs, server.startupMs),
-          notes: [
-            `ready: server sidecar ${Math.round(server.startupMs)} ms, client sidecar ${Math.round(client.startupMs)} ms; CPU and RSS are both sidecars summed`,
-          ],
+          notes,
+          // Between the sidecars the HTTP/1.1 requests travel as h2 streams (ALPN): a handful of
+          // connections carry wrk's 50, where an HTTP/1.1 pool would open one per request in flight.
+          afterLoad: async () => {
+            const opened = sumSeries(await sc.metrics(), OUTBOUND_TLS);
+            notes.push(
+              `TLS connections the client sidecar opened to the server sidecar over the whole case: ${opened}`,
+            );
+            return [];
+          },
           stop: () => stopAll([sc.child, sv.child]),
         };
       } catch (err) {

@@ -1,9 +1,11 @@
 // The two load generators, pinned to the load core and bounded in time:
 // - wrk, closed loop (-t1 -cN -dS): throughput and the request count CPU time is divided by;
 // - h2load at a fixed rate (--h1 -c1 --rps R -D S --log-file): per-request times, from which we take
-//   p50/p99 ourselves (h2load itself prints only min/max/mean/sd).
+//   p50/p99 ourselves (h2load itself prints only min/max/mean/sd); without --h1 for HTTP/2 targets.
+// (The HTTP/2 cases' closed loop is h2load too: h2load.ts.)
 
 import { readFileSync, rmSync } from "node:fs";
+import { h2RequestArgs, type H2Request } from "./h2load.ts";
 import { runToEnd } from "./proc.ts";
 
 export interface WrkResult {
@@ -60,6 +62,8 @@ export interface Target {
   url: string;
   /** Host header to send (routing key for the weft outbound listener). */
   host?: string;
+  /** Set for the HTTP/2 and gRPC cases: h2load speaks h2c (no --h1) and sends this request. */
+  h2?: H2Request;
 }
 
 export async function runWrk(
@@ -103,8 +107,17 @@ export async function runFixedRate(
   logFile: string,
 ): Promise<RateResult> {
   // With --h1, h2load sends -H "host: X" as a second Host header; ":authority: X" replaces its own.
-  const args = ["--h1", "-c1", "-t1", `--rps=${rps}`, `-D`, String(seconds), `--log-file=${logFile}`];
-  if (t.host) args.push("-H", `:authority: ${t.host}`);
+  // HTTP/2 targets: one connection, one stream at a time, like the HTTP/1.1 runs.
+  const args = [
+    ...(t.h2 ? ["-m1"] : ["--h1"]),
+    "-c1",
+    "-t1",
+    `--rps=${rps}`,
+    `-D`,
+    String(seconds),
+    `--log-file=${logFile}`,
+    ...(t.h2 ? h2RequestArgs(t) : t.host ? ["-H", `:authority: ${t.host}`] : []),
+  ];
   rmSync(logFile, { force: true });
   const { code, out } = await runToEnd(core, "h2load", [...args, t.url], (seconds + 15) * 1000);
   if (code !== 0)

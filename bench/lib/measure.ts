@@ -1,8 +1,11 @@
 // Measuring one case, in a fixed order: idle RSS → fixed-rate warm-up → fixed-rate latency run
 // (sampling RSS, CPU delta) → closed-loop wrk run (CPU delta, then VmHWM as the peak).
 // CPU per request = (utime+stime of the proxy processes after − before) / requests completed.
+// HTTP/2 targets use h2load for the closed loop too (-c N -m M), and a case may check afterwards what
+// the load generator cannot see (gRPC statuses in trailers).
 
 import { join } from "node:path";
+import { runH2Closed } from "./h2load.ts";
 import { runFixedRate, runWrk, type RateResult, type Target, type WrkResult } from "./load.ts";
 import { coreLoad, coreTimes, cpuMicros, memoryKb, processTree, sleep } from "./proc.ts";
 
@@ -12,6 +15,9 @@ export interface BenchSettings {
   loadCore: number;
   wrkConnections: number;
   wrkSeconds: number;
+  /** HTTP/2 cases' closed loop: h2load connections, and streams in flight on each. */
+  h2Connections: number;
+  h2Streams: number;
   rateRps: number;
   rateSeconds: number;
   warmupSeconds: number;
@@ -25,6 +31,11 @@ export interface PreparedCase {
   rootPids: number[];
   startupMs?: number;
   notes?: string[];
+  /**
+   * Runs after the load, given the 2xx responses the load generators counted (warm-up included):
+   * problems it finds (e.g. fewer gRPC OKs than that, or non-OK statuses counted by a sidecar).
+   */
+  afterLoad?: (requests: number) => Promise<string[]>;
 }
 
 export interface Measurement {
@@ -56,7 +67,7 @@ export async function measure(id: string, c: PreparedCase, s: BenchSettings): Pr
   const idle = hasProxy ? memoryKb(pids).rss : undefined;
 
   const logFile = join(s.workDir, `${id}.h2load.log`);
-  await runFixedRate(c.target, s.rateRps, s.warmupSeconds, s.loadCore, logFile);
+  const warmup = await runFixedRate(c.target, s.rateRps, s.warmupSeconds, s.loadCore, logFile);
 
   let rateMax = 0;
   const sampler = setInterval(() => {
@@ -72,18 +83,26 @@ export async function measure(id: string, c: PreparedCase, s: BenchSettings): Pr
   const cpu1 = cpuMicros(pids);
 
   const cores0 = coreTimes();
-  const throughput = await runWrk(c.target, s.wrkConnections, s.wrkSeconds, s.loadCore);
+  const throughput = c.target.h2
+    ? await runH2Closed(c.target, s.h2Connections, s.h2Streams, s.wrkSeconds, s.loadCore)
+    : await runWrk(c.target, s.wrkConnections, s.wrkSeconds, s.loadCore);
   const cpu2 = cpuMicros(pids);
   const load = coreLoad(cores0, coreTimes());
   const peak = hasProxy ? memoryKb(pids).hwm : undefined;
 
   // Errors don't abort the run, but they mark the case's figures as invalid in the report.
   const problems: string[] = [];
-  if (throughput.non2xx) problems.push(`${throughput.non2xx} non-2xx responses under wrk`);
-  if (throughput.socketErrors) problems.push(`${throughput.socketErrors} socket errors under wrk`);
+  const closed = c.target.h2 ? "h2load" : "wrk";
+  if (throughput.non2xx) problems.push(`${throughput.non2xx} non-2xx responses under ${closed}`);
+  if (throughput.socketErrors)
+    problems.push(
+      `${throughput.socketErrors} ${c.target.h2 ? "failed requests" : "socket errors"} under ${closed}`,
+    );
   if (latency.failed) problems.push(`${latency.failed} failed requests at ${s.rateRps} req/s`);
   if (latency.achievedRps < s.rateRps * 0.95)
     problems.push(`fixed rate reached only ${latency.achievedRps} req/s`);
+  if (c.afterLoad)
+    problems.push(...(await c.afterLoad(warmup.samples + latency.samples + throughput.requests)));
   return {
     problems,
     throughput,

@@ -5,8 +5,12 @@ import type { BenchSettings, Measurement } from "./measure.ts";
 export interface CaseResult {
   id: string;
   label: string;
+  group?: "h2" | "grpc";
+  baseline?: string;
   /** Set when the case could not be measured (e.g. the proxy did not start). */
   skipped?: string;
+  /** The skip has a known reason (a feature not landed yet): it does not fail the run. */
+  expectedSkip?: boolean;
   startupMs?: number;
   notes?: string[];
   m?: Measurement;
@@ -32,33 +36,55 @@ const signed = (v: number | undefined) =>
 /** Busy fraction of an idle core above which a case is flagged as measured on a noisy host. */
 const NOISY = 0.05;
 
+const HEADER =
+  "| case | req/s | × direct | CPU µs/req (closed loop) | CPU × nginx | CPU µs/req (@rate) | p50 / p99 µs | added p50 / p99 µs | RSS idle / @rate / peak MB | ready ms | cores busy (proxy / load) |";
+const ALIGN = "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|";
+
+/** One table row; ratios and added latency against `base` (the case's own direct), CPU against nginx's. */
+function row(c: CaseResult, base: Measurement | undefined, nginxCpu: number | undefined): string {
+  if (!c.m) return `| ${c.label} | skipped: ${c.skipped ?? "not run"} | | | | | | | | | |`;
+  const m = c.m;
+  const ratio = base ? m.throughput.rps / base.throughput.rps : undefined;
+  const added50 = base ? m.latency.p50Us - base.latency.p50Us : undefined;
+  const added99 = base ? m.latency.p99Us - base.latency.p99Us : undefined;
+  const cpuX = m.cpuUsPerRequest !== undefined && nginxCpu ? m.cpuUsPerRequest / nginxCpu : undefined;
+  const rss =
+    m.rssIdleMb === undefined ? "–" : `${num(m.rssIdleMb)} / ${num(m.rssAtRateMb)} / ${num(m.rssPeakMb)}`;
+  const k = m.coresDuringWrk;
+  const cores = `${num(k.proxyBusy * 100)}% / ${num(k.loadBusy * 100)}%${k.steal > 0.01 ? ` (steal ${num(k.steal * 100)}%)` : ""}`;
+  const label = m.problems.length ? `${c.label} **INVALID: ${m.problems.join("; ")}**` : c.label;
+  const isBase = m === base;
+  return (
+    `| ${label} | ${num(m.throughput.rps)} | ${num(ratio, 2)} | ${num(m.cpuUsPerRequest, 1)} | ${num(cpuX, 2)} | ${num(m.cpuUsPerRequestAtRate, 1)} | ` +
+    `${num(m.latency.p50Us)} / ${num(m.latency.p99Us)} | ${isBase ? "–" : `${signed(added50)} / ${signed(added99)}`} | ${rss} | ${num(c.startupMs)} | ${cores} |`
+  );
+}
+
 export function markdown(r: Report): string {
-  const direct = r.cases.find((c) => c.id === "direct")?.m;
+  const byId = (id: string) => r.cases.find((c) => c.id === id)?.m;
+  const nginxCpu = byId("nginx")?.cpuUsPerRequest;
+  const s = r.settings;
   const lines = [
-    `Run ${r.startedAt}, ${num(r.elapsedSeconds)} s. Closed loop: \`wrk -t1 -c${r.settings.wrkConnections} -d${r.settings.wrkSeconds}s\`; ` +
-      `latency: \`h2load --h1 -c1 --rps ${r.settings.rateRps} -D ${r.settings.rateSeconds}\` (after ${r.settings.warmupSeconds} s warm-up). ` +
-      `Proxies on core ${r.settings.proxyCore}; upstream and load generators on core ${r.settings.loadCore}.`,
+    `Run ${r.startedAt}, ${num(r.elapsedSeconds)} s. Closed loop: \`wrk -t1 -c${s.wrkConnections} -d${s.wrkSeconds}s\`; ` +
+      `latency: \`h2load --h1 -c1 --rps ${s.rateRps} -D ${s.rateSeconds}\` (after ${s.warmupSeconds} s warm-up). ` +
+      `Proxies on core ${s.proxyCore}; upstream and load generators on core ${s.loadCore}. ` +
+      `CPU × nginx: the case's CPU µs/request ÷ nginx's one hop in this run.`,
     "",
-    "| case | req/s | × direct | CPU µs/req (wrk) | CPU µs/req (@rate) | p50 / p99 µs | added p50 / p99 µs | RSS idle / @rate / peak MB | ready ms | cores busy (proxy / load) |",
-    "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    HEADER,
+    ALIGN,
+    ...r.cases.filter((c) => !c.group).map((c) => row(c, byId("direct"), nginxCpu)),
   ];
-  for (const c of r.cases) {
-    if (!c.m) {
-      lines.push(`| ${c.label} | skipped: ${c.skipped ?? "not run"} | | | | | | | | |`);
-      continue;
-    }
-    const m = c.m;
-    const ratio = direct ? m.throughput.rps / direct.throughput.rps : undefined;
-    const added50 = direct ? m.latency.p50Us - direct.latency.p50Us : undefined;
-    const added99 = direct ? m.latency.p99Us - direct.latency.p99Us : undefined;
-    const rss =
-      m.rssIdleMb === undefined ? "–" : `${num(m.rssIdleMb)} / ${num(m.rssAtRateMb)} / ${num(m.rssPeakMb)}`;
-    const k = m.coresDuringWrk;
-    const cores = `${num(k.proxyBusy * 100)}% / ${num(k.loadBusy * 100)}%${k.steal > 0.01 ? ` (steal ${num(k.steal * 100)}%)` : ""}`;
-    const label = m.problems.length ? `${c.label} **INVALID: ${m.problems.join("; ")}**` : c.label;
+  const h2 = r.cases.filter((c) => c.group);
+  if (h2.length) {
     lines.push(
-      `| ${label} | ${num(m.throughput.rps)} | ${num(ratio, 2)} | ${num(m.cpuUsPerRequest, 1)} | ${num(m.cpuUsPerRequestAtRate, 1)} | ` +
-        `${num(m.latency.p50Us)} / ${num(m.latency.p99Us)} | ${c.id === "direct" ? "–" : `${signed(added50)} / ${signed(added99)}`} | ${rss} | ${num(c.startupMs)} | ${cores} |`,
+      "",
+      `HTTP/2 and gRPC unary (h2c from the load generator). Closed loop: \`h2load -t1 -c${s.h2Connections} -m${s.h2Streams} -D ${s.wrkSeconds}\`; ` +
+        `latency: \`h2load -c1 -m1 --rps ${s.rateRps} -D ${s.rateSeconds}\`. × direct and added latency are against the same protocol's direct case; ` +
+        "CPU × nginx against nginx's HTTP/1.1 one hop above.",
+      "",
+      HEADER,
+      ALIGN,
+      ...h2.map((c) => row(c, c.baseline ? byId(c.baseline) : c.m, nginxCpu)),
     );
   }
   const notes = r.cases.flatMap((c) => {
@@ -80,6 +106,14 @@ export function markdown(r: Report): string {
   );
   const checks = targetChecks(r);
   if (checks.length) lines.push("", "Against the bars in product.md §8:", "", ...checks);
+  const cpuChecks = nginxCpuChecks(r);
+  if (cpuChecks.length)
+    lines.push(
+      "",
+      "Against issue 7 §5's bars (CPU µs/request ÷ nginx's one hop, same run):",
+      "",
+      ...cpuChecks,
+    );
   return lines.join("\n") + "\n";
 }
 
@@ -134,6 +168,30 @@ function targetChecks(r: Report): string[] {
       return `${b.what} ${num(v, digits)} (${b.atLeast ? "≥" : "≤"} ${b.limit}) ${ok ? "ok" : "MISSED"}`;
     });
     out.push(`- ${c.label}: ${parts.join("; ")}`);
+  }
+  return out;
+}
+
+/** Issue 7 §5: one hop ≤ 1.3× nginx's CPU per request, a sidecar pair (any protocol) ≤ 3× nginx's one hop. */
+const NGINX_CPU_BARS: [id: string, limit: number][] = [
+  ["weft-hop", 1.3],
+  ["weft-mtls", 3],
+  ["weft-h2", 3],
+  ["weft-grpc", 3],
+];
+
+function nginxCpuChecks(r: Report): string[] {
+  const nginx = r.cases.find((c) => c.id === "nginx")?.m?.cpuUsPerRequest;
+  if (!nginx) return [];
+  const out: string[] = [];
+  for (const [id, limit] of NGINX_CPU_BARS) {
+    const c = r.cases.find((x) => x.id === id);
+    const cpu = c?.m?.cpuUsPerRequest;
+    if (!c || cpu === undefined) continue;
+    const x = cpu / nginx;
+    out.push(
+      `- ${c.label}: ${num(cpu, 1)} µs = ${num(x, 2)}× nginx's ${num(nginx, 1)} µs (≤ ${limit}×) ${x <= limit ? "ok" : "MISSED"}`,
+    );
   }
   return out;
 }
