@@ -82,6 +82,21 @@ test("h2load: 400 requests, 20 streams at a time, over one client connection and
   );
 });
 
+test("h2load: 3000 requests, 5 connections × 10 streams: every response complete", async (t) => {
+  const app = await startApp("reviews");
+  t.after(() => app.close());
+  const { outbound } = await pair(t, app.port);
+  const { stdout } = await run("h2load", [
+    "-n3000",
+    "-c5",
+    "-m10",
+    "-H",
+    ":authority: reviews:9080",
+    `http://127.0.0.1:${outbound.port}/load`,
+  ]);
+  assert.match(stdout, /3000 succeeded, 0 failed, 0 errored/);
+});
+
 test("gRPC-style trailers cross the pair end to end to an h2c client (te: trailers kept)", async (t) => {
   const app = http.createServer((req, res) => {
     req.resume();
