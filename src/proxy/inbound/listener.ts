@@ -30,6 +30,8 @@ import { H2Exchange } from "../http/h2-exchange.ts";
 import type { IncomingHttpHeaders, ServerHttp2Stream } from "node:http2";
 import { ListenerLifecycle, type ProxyListener } from "../http/listener-lifecycle.ts";
 import { LocalReplies } from "../http/local-reply.ts";
+import { grpcReplyShape } from "../grpc/local-reply.ts";
+import { honourGrpcTimeout } from "../grpc/deadline.ts";
 import { parseDstPort } from "../http/dst-port.ts";
 import { DEFAULT_HANDSHAKE_TIMEOUT_MS, HttpEdge, type EdgeLimits } from "../http/server-edge.ts";
 import type { CounterSeries } from "../metrics/families.ts";
@@ -102,11 +104,17 @@ class InboundTable {
   ) {
     this.version = s.version;
     this.generation = generation;
-    this.app = pools.get({ address: s.inbound.appAddress, port: s.inbound.appPort });
+    const ports = s.inbound.ports ?? [];
+    // The default app port speaks what the Service port it serves is declared as (the first such).
+    const own = ports.find((p) => p.appPort === s.inbound.appPort) ?? ports[0];
+    this.app = pools.get(
+      { address: s.inbound.appAddress, port: s.inbound.appPort },
+      appProtocol(own?.protocol),
+    );
     this.appLabel = `app at ${this.app.label}`;
-    for (const p of s.inbound.ports ?? []) {
+    for (const p of ports) {
       if (p.protocol === "tcp" || p.appPort === s.inbound.appPort) continue;
-      const pool = pools.get({ address: s.inbound.appAddress, port: p.appPort });
+      const pool = pools.get({ address: s.inbound.appAddress, port: p.appPort }, appProtocol(p.protocol));
       (this.appByPort ??= new Map()).set(p.port, { pool, label: `app at ${pool.label}` });
     }
     this.destination = `${s.proxy.service}.${s.proxy.namespace}`;
@@ -145,6 +153,11 @@ class InboundTable {
   }
 }
 
+/** How the app is spoken to on a port: h2c (prior knowledge) for `http2` and `grpc`, else HTTP/1.1. */
+function appProtocol(protocol: string | undefined): "http1" | "h2c" {
+  return protocol === "http2" || protocol === "grpc" ? "h2c" : "http1";
+}
+
 class Inbound {
   table: InboundTable | undefined;
   readonly pools: UpstreamPools;
@@ -171,7 +184,7 @@ class Inbound {
       direction: "inbound",
       ...opts.pool,
     });
-    const replies = new LocalReplies(opts.metrics, "inbound");
+    const replies = new LocalReplies(opts.metrics, "inbound", grpcReplyShape);
     const events = new RequestEvents([requestMetrics, ...(opts.observers ?? [])]);
     // Fed decrypted sockets by the TLS front (its peer already attached).
     this.tlsEdge = new HttpEdge({
@@ -296,6 +309,7 @@ class Inbound {
   serve(x: Exchange, peer: InboundPeer): void {
     const started = x.events.start;
     if (started !== undefined) started(x);
+    if (x.grpcTimeout !== undefined) honourGrpcTimeout(x);
     const t = this.table;
     if (t === undefined) return x.reply("not_ready", "the proxy has no config from the control plane yet");
     if (peer.trustDomain !== undefined && peer.trustDomain !== t.trustDomain) {

@@ -29,6 +29,8 @@ import { createH2cSniffer } from "../http/h2c-sniff.ts";
 import type { IncomingHttpHeaders, ServerHttp2Stream } from "node:http2";
 import { ListenerLifecycle, type ProxyListener } from "../http/listener-lifecycle.ts";
 import { LocalReplies } from "../http/local-reply.ts";
+import { grpcReplyShape } from "../grpc/local-reply.ts";
+import { honourGrpcTimeout } from "../grpc/deadline.ts";
 import { DEFAULT_HEADERS_TIMEOUT_MS, HttpEdge, type EdgeLimits } from "../http/server-edge.ts";
 import { StatsByCode, type ProxyMetrics } from "../metrics/registry.ts";
 import type { Source, TlsMaterial } from "../types.ts";
@@ -126,7 +128,7 @@ class Outbound {
       ...opts.pool,
     });
     this.edge = new HttpEdge({
-      replies: new LocalReplies(opts.metrics, "outbound"),
+      replies: new LocalReplies(opts.metrics, "outbound", grpcReplyShape),
       events: new RequestEvents([requestMetrics, ...(opts.observers ?? [])]),
       handler: (req, res) => this.handle(req, res),
       onConnect: (req, socket, head) => {
@@ -226,6 +228,7 @@ class Outbound {
   serve(x: Exchange): void {
     const started = x.events.start;
     if (started !== undefined) started(x);
+    if (x.grpcTimeout !== undefined) honourGrpcTimeout(x);
     const t = this.table;
     if (t === undefined) return x.reply("not_ready", "the proxy has no config from the control plane yet");
 
@@ -348,7 +351,12 @@ export function createOutboundListener(opts: OutboundListenerOptions): OutboundL
     accept: (socket: Socket) => {
       // Through the h2c sniffer when there is one (it adopted the edge's connections already);
       // else the server never listened itself: start its connection tracking (header timeouts) once.
-      if (o.front !== (o.edge.server as unknown as Server)) return void o.front.emit("connection", socket);
+      // The socket comes paused (UpstreamPort's pauseOnConnect): the sniffer reads the preface only once resumed.
+      if (o.front !== (o.edge.server as unknown as Server)) {
+        o.front.emit("connection", socket);
+        socket.resume();
+        return;
+      }
       if (!adopted) o.edge.adoptConnections();
       adopted = true;
       o.edge.server.emit("connection", socket);

@@ -23,6 +23,7 @@ import { failureOfError, outcomeOfFailure, outcomeOfStatus } from "./outcomes.ts
 import { admit, begin, end, noEndpoints, pick, resendTarget, type Endpoint } from "./attempt.ts";
 import { backoffMs, methodRetriable, retryReason } from "./retry.ts";
 import type { RouteContext } from "./route-context.ts";
+import { setGrpcTimeout } from "../grpc/deadline.ts";
 
 /** The terminal of every route chain: send the attempts. */
 export const ATTEMPTS: Next<RouteContext> = {
@@ -201,13 +202,20 @@ class RoutedRequest {
    */
   #headersFor(ep: Endpoint, backendRequestMs: number): string[] {
     const requestMs = this.#c.features.timeouts?.requestMs ?? 0;
+    const now = performance.now();
     let left = backendRequestMs > 0 ? backendRequestMs : Infinity;
-    if (requestMs > 0) left = Math.min(left, requestMs - (performance.now() - this.x.startedAt));
+    if (requestMs > 0) left = Math.min(left, requestMs - (now - this.x.startedAt));
+    // A gRPC caller's deadline: the attempt's grpc-timeout is the shorter of what is left of it and the route's.
+    const deadlineAt = this.x.deadlineAt;
+    const grpcLeft = deadlineAt > 0 ? Math.min(left, deadlineAt - now) : Infinity;
     const dstPort = this.x.dstPort;
-    if ((left === Infinity && dstPort === undefined) || ep.value.pool.endpoint.identity === undefined)
+    const mesh = ep.value.pool.endpoint.identity !== undefined;
+    if (grpcLeft === Infinity && ((left === Infinity && dstPort === undefined) || !mesh))
       return this.#headers;
     // A copy per attempt: a hedge or retry must not change the value an earlier attempt sends.
     const h = this.#headers.slice();
+    if (grpcLeft !== Infinity) setGrpcTimeout(h, grpcLeft);
+    if (!mesh) return h;
     if (left !== Infinity) h.push(DEADLINE_HEADER, String(Math.max(1, Math.ceil(left))));
     // The service port, for a multi-port service's sidecar (../http/dst-port.ts).
     if (dstPort !== undefined) h.push(DST_PORT_HEADER, dstPort);
