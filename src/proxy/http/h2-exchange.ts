@@ -131,15 +131,18 @@ export class H2Exchange extends Exchange {
     return this.edge.draining;
   }
 
-  sendHead(status: number, headers: string[]): boolean {
+  sendHead(status: number, headers: string[], endStream = false): boolean {
     const s = this.stream;
     if (s.destroyed || s.headersSent) return false;
+    // A head that ended the upstream's response (gRPC trailers-only) ends this one too: one HEADERS
+    // frame with END_STREAM, as gRPC clients expect, rather than a head and empty trailers.
+    const trailers = this.#wantTrailers && !endStream;
     try {
-      s.respond(toH2Headers(headers, { ":status": status }), { waitForTrailers: this.#wantTrailers });
+      s.respond(toH2Headers(headers, { ":status": status }), { waitForTrailers: trailers, endStream });
     } catch {
       return false; // a header value node:http2 refuses: nothing was sent
     }
-    if (this.#wantTrailers) {
+    if (trailers) {
       (s as TaggedStream)[kExchange] = this;
       s.once("wantTrailers", onWantTrailers);
     }

@@ -24,6 +24,8 @@ import { admit, begin, end, noEndpoints, pick, resendTarget, type Endpoint } fro
 import { backoffMs, methodRetriable, retryReason } from "./retry.ts";
 import type { RouteContext } from "./route-context.ts";
 import { setGrpcTimeout } from "../grpc/deadline.ts";
+import { grpcRetryReason } from "../grpc/retry.ts";
+import type { HeaderBlock } from "../grpc/status.ts";
 
 /** The terminal of every route chain: send the attempts. */
 export const ATTEMPTS: Next<RouteContext> = {
@@ -59,8 +61,14 @@ class Attempt implements UpstreamHandler {
     this.abortFn = abort;
     if (this.discarded) abort(new Error("attempt cancelled"));
   }
-  onHeaders(status: number, raw: (Buffer | string)[], resume: () => void): boolean {
-    return this.rr.headers(this, status, raw, resume);
+  onHeaders(
+    status: number,
+    raw: (Buffer | string)[],
+    resume: () => void,
+    _text?: string,
+    endStream = false,
+  ): boolean {
+    return this.rr.headers(this, status, raw, resume, endStream);
   }
   onData(chunk: Buffer): boolean {
     return this.rr.winner === this ? this.rr.x.onData(chunk) : false;
@@ -231,13 +239,23 @@ class RoutedRequest {
   }
 
   /** Response headers of an attempt: the winner's go to the client; a retriable one is retried. */
-  headers(a: Attempt, status: number, raw: (Buffer | string)[], resume: () => void): boolean {
+  headers(
+    a: Attempt,
+    status: number,
+    raw: (Buffer | string)[],
+    resume: () => void,
+    endStream: boolean,
+  ): boolean {
     if (this.winner !== undefined || this.#settled || a.discarded) {
       if (!a.discarded) a.discard("local");
       return false;
     }
     const retry = this.#c.features.retry;
-    const reason = retry === undefined ? undefined : retryReason(retry, { kind: "status", status });
+    let reason: string | undefined =
+      retry === undefined ? undefined : retryReason(retry, { kind: "status", status });
+    // A GRPCRoute's gRPC conditions, on a head that settles the call (trailers-only, or non-200).
+    if (reason === undefined && retry?.grpcOn !== undefined && this.x.grpc)
+      reason = grpcRetryReason(retry.grpcOn, { status, headers: grpcStatusHead(raw), endStream });
     if (reason !== undefined) {
       const others = this.#attempts.length > 1;
       if (others || this.#canRetry()) {
@@ -257,7 +275,7 @@ class RoutedRequest {
     const x = this.x;
     x.upstream = a.ep.value.label;
     if (a.abortFn !== undefined) x.onConnect(a.abortFn);
-    return x.onHeaders(status, raw, resume);
+    return x.onHeaders(status, raw, resume, "", endStream);
   }
 
   failed(a: Attempt, err: Error): void {
@@ -384,4 +402,14 @@ class RoutedRequest {
       this.#requestTimer = undefined;
     }
   }
+}
+
+/** The grpc-status of a raw response head (name, value, ...) as a header block, for grpcRetryReason. */
+function grpcStatusHead(raw: readonly (Buffer | string)[]): HeaderBlock {
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = String(raw[i]);
+    if (name.length === 11 && name.toLowerCase() === "grpc-status")
+      return { "grpc-status": String(raw[i + 1]) };
+  }
+  return {};
 }

@@ -111,7 +111,7 @@ export abstract class Exchange
   }
 
   // --- Downstream (implemented by each edge) ---
-  abstract sendHead(status: number, headers: string[]): boolean;
+  abstract sendHead(status: number, headers: string[], endStream?: boolean): boolean;
   abstract write(chunk: Buffer): boolean;
   abstract end(trailers: (Buffer | string)[] | null): void;
   abstract abort(): void;
@@ -272,12 +272,18 @@ export abstract class Exchange
     else this.#abort = abort;
   }
 
-  onHeaders(statusCode: number, raw: (Buffer | string)[], resume: () => void): boolean {
+  onHeaders(
+    statusCode: number,
+    raw: (Buffer | string)[],
+    resume: () => void,
+    _statusText?: string,
+    endStream = false,
+  ): boolean {
     if (this.state !== OPEN) return false;
     const out: string[] = [];
     copyResponseHeaders(raw, out, this);
     if (this.responseHeaders !== undefined) modifyHeaders(out, this.responseHeaders);
-    if (!this.sendHead(statusCode, out)) {
+    if (!this.sendHead(statusCode, out, endStream)) {
       // The upstream sent a header the edge refuses to write (invalid characters): nothing was sent
       // yet. Reply first (state DONE), so the abort's onError does not answer a second time.
       this.reply("upstream_reset", `${this.upstream} sent an invalid response header`, true);
