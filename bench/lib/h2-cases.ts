@@ -20,7 +20,7 @@ import { sumSeries, type Sidecar } from "./weft.ts";
  * branch i7-grpc2). Until then a failing weft-grpc check skips the case (with the reason) instead of
  * failing the run; afterwards a failure is a failure.
  */
-const GRPC_TO_APPS_READY = false;
+const GRPC_TO_APPS_READY = true;
 
 /** A case that cannot run yet for a known reason: reported as skipped, without failing the run. */
 export class CaseSkipped extends Error {}

@@ -116,6 +116,8 @@ export interface LocalReply {
   code: LocalReplyCode;
   status: number;
   detail: string;
+  /** A configured gRPC status for a gRPC-shaped reply (a FaultInjection's abort.grpcStatus). */
+  grpcStatus?: number;
 }
 
 function reply(code: LocalReplyCode, detail: string): LocalReply {

@@ -10,7 +10,7 @@
 // (src/proxy/errors.ts) it was; the edge counts it in weft_local_replies_total like the others.
 
 import { GRPC_STATUS, grpcStatusName, type GrpcStatusCode } from "../../model/grpc-status.ts";
-import type { LocalReplyCode } from "../errors.ts";
+import type { LocalReply, LocalReplyCode } from "../errors.ts";
 import { grpcStatusFromHttp } from "./status.ts";
 
 /**
@@ -83,6 +83,17 @@ export function grpcLocalReply(
       code,
     ],
   };
+}
+
+/**
+ * The listeners' gRPC shape for local replies (LocalReplies' `grpcShape`, ../http/local-reply.ts):
+ * a fault abort keeps its configured gRPC status, or its HTTP status mapped; every other code is
+ * GRPC_STATUS_OF_LOCAL_REPLY's.
+ */
+export function grpcReplyShape(reply: LocalReply): string[] {
+  const override =
+    reply.code === "fault_injected" ? { grpcStatus: reply.grpcStatus, httpStatus: reply.status } : undefined;
+  return grpcLocalReply(reply.code, reply.detail, override).headers;
 }
 
 function statusFor(

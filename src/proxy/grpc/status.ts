@@ -89,6 +89,21 @@ export function grpcStatusOfHead(
 const LABELS: readonly string[] = Array.from({ length: 17 }, (_, i) => String(i));
 
 /**
+ * The `grpc_status` label of one grpc-status header value as an upstream sent it: one of the 17
+ * preallocated strings (UNKNOWN for anything that is not a defined code), so a hostile upstream can
+ * never choose a label value or grow the metric's series.
+ */
+export function grpcStatusLabelOf(value: string): string {
+  const s = grpcStatusOf({ "grpc-status": value });
+  return LABELS[s ?? GRPC_STATUS.UNKNOWN]!;
+}
+
+/** The label of a gRPC exchange that ended with HTTP `httpStatus` and no grpc-status seen (see grpcStatusLabel). */
+export function grpcStatusLabelOfHttp(httpStatus: number): string {
+  return LABELS[httpStatus === 200 ? GRPC_STATUS.UNKNOWN : grpcStatusFromHttp(httpStatus)]!;
+}
+
+/**
  * The `grpc_status` label of a finished gRPC exchange (product.md §6): the head's status (trailers-only
  * or non-200), else the trailers', else UNKNOWN — a 200 response that ended without a grpc-status is
  * an error to the client ("missing grpc-status"), never OK. Always one of 17 preallocated strings.

@@ -130,7 +130,7 @@ export class H1Exchange extends Exchange {
   }
 
   sendLocalReply(reply: LocalReply, close: boolean, headers: string[] | undefined): number {
-    return this.edge.replies.sendReply(this.res, reply, close, headers, this.grpc);
+    return this.edge.replies.sendReply(this.res, reply, close, headers, this.grpc ? this : undefined);
   }
 
   watchClient(): void {

@@ -12,8 +12,9 @@ import type { StatsByCode } from "../metrics/registry.ts";
 import { Exchange } from "../pipeline/exchange.ts";
 import { h2RequestToH1, isConnectionSpecific } from "../transport/h2-headers.ts";
 import { resetStream } from "./h2-edge.ts";
-import type { LocalReplies } from "./local-reply.ts";
+import { noteGrpcReplyStatus, type LocalReplies } from "./local-reply.ts";
 import { scanRequestHeaders } from "./request-head.ts";
+import { noteTrailerStatus } from "./response-head.ts";
 
 /** The END_STREAM flag of a HEADERS frame (RFC 9113 §6.2): the request has no body. */
 const FLAG_END_STREAM = 0x1;
@@ -130,15 +131,18 @@ export class H2Exchange extends Exchange {
     return this.edge.draining;
   }
 
-  sendHead(status: number, headers: string[]): boolean {
+  sendHead(status: number, headers: string[], endStream = false): boolean {
     const s = this.stream;
     if (s.destroyed || s.headersSent) return false;
+    // A head that ended the upstream's response (gRPC trailers-only) ends this one too: one HEADERS
+    // frame with END_STREAM, as gRPC clients expect, rather than a head and empty trailers.
+    const trailers = this.#wantTrailers && !endStream;
     try {
-      s.respond(toH2Headers(headers, { ":status": status }), { waitForTrailers: this.#wantTrailers });
+      s.respond(toH2Headers(headers, { ":status": status }), { waitForTrailers: trailers, endStream });
     } catch {
       return false; // a header value node:http2 refuses: nothing was sent
     }
-    if (this.#wantTrailers) {
+    if (trailers) {
       (s as TaggedStream)[kExchange] = this;
       s.once("wantTrailers", onWantTrailers);
     }
@@ -160,6 +164,7 @@ export class H2Exchange extends Exchange {
   end(trailers: (Buffer | string)[] | null): void {
     const s = this.stream;
     this.#trailers = trailers;
+    if (trailers !== null) noteTrailerStatus(trailers, this);
     if (!s.destroyed && !s.writableEnded) s.end();
   }
 
@@ -181,6 +186,7 @@ export class H2Exchange extends Exchange {
     if (this.grpc && replies.grpcShape !== undefined) {
       status = 200;
       list = replies.grpcShape(reply);
+      noteGrpcReplyStatus(list, this);
     } else {
       const d = reply.detail.length > MAX_DETAIL ? `${reply.detail.slice(0, MAX_DETAIL)}…` : reply.detail;
       body = `${reply.code}: ${d.replace(/[\r\n]+/g, " ")}\n`;

@@ -3,7 +3,7 @@
 // gRPC seam: a listener given a `grpcShape` answers gRPC requests (ProxyRequest.grpc) with what it
 // returns — a trailers-only gRPC response (HTTP 200, grpc-status, grpc-message, x-weft-error) — so a
 // gRPC client reads the reason instead of failing to parse a text body. Without one (today), every
-// reply is HTTP-shaped.
+// reply is HTTP-shaped. The listeners set it to ../grpc/local-reply.ts grpcReplyShape.
 
 import type { ServerResponse } from "node:http";
 import type { Socket } from "node:net";
@@ -11,6 +11,7 @@ import { STATUS_CODES } from "node:http";
 import { LOCAL_REPLIES, type LocalReply, type LocalReplyCode } from "../errors.ts";
 import type { CounterSeries } from "../metrics/families.ts";
 import type { Direction, ProxyMetrics } from "../metrics/registry.ts";
+import type { ResponseHeadFacts } from "./response-head.ts";
 
 const MAX_DETAIL = 300;
 const kClosing = Symbol("weft.connectionClosing");
@@ -34,6 +35,11 @@ export function markConnectionClosing(socket: Socket | null): void {
  * grpc-message and x-weft-error at least. Written by the gRPC support (../grpc/).
  */
 export type GrpcReplyShape = (reply: LocalReply) => string[];
+
+/** Notes the grpc-status of a shaped reply's headers (for the grpc_status metric label). */
+export function noteGrpcReplyStatus(headers: readonly string[], f: ResponseHeadFacts): void {
+  for (let i = 0; i < headers.length; i += 2) if (headers[i] === "grpc-status") f.grpcStatus = headers[i + 1];
+}
 
 function bodyOf(code: LocalReplyCode, detail: string): string {
   const d = detail.length > MAX_DETAIL ? `${detail.slice(0, MAX_DETAIL)}…` : detail;
@@ -71,8 +77,17 @@ export class LocalReplies {
     return this.sendReply(res, { code, status: status ?? LOCAL_REPLIES[code].status, detail }, close);
   }
 
-  /** As send(), with extra headers (Retry-After), shaped for gRPC when `grpc` and a shape is set. */
-  sendReply(res: ServerResponse, reply: LocalReply, close: boolean, extra?: string[], grpc = false): number {
+  /**
+   * As send(), with extra headers (Retry-After); shaped for gRPC when `grpc` (the exchange, which
+   * then notes the reply's grpc-status) is given and a shape is set.
+   */
+  sendReply(
+    res: ServerResponse,
+    reply: LocalReply,
+    close: boolean,
+    extra?: string[],
+    grpc?: ResponseHeadFacts,
+  ): number {
     const { code, detail } = reply;
     let st = reply.status;
     this.count(code);
@@ -84,9 +99,10 @@ export class LocalReplies {
     if (close) markConnectionClosing(res.req.socket);
     let headers: string[];
     let body: string | undefined;
-    if (grpc && this.grpcShape !== undefined) {
+    if (grpc !== undefined && this.grpcShape !== undefined) {
       st = 200;
       headers = this.grpcShape(reply);
+      noteGrpcReplyStatus(headers, grpc);
       headers.push("content-length", "0");
     } else {
       body = bodyOf(code, detail);

@@ -13,7 +13,8 @@
 // X-Forwarded-For / X-Forwarded-Proto (rebuilt by the listener), X-Forwarded-Client-Cert (only the
 // inbound listener sets it, from the verified peer certificate), x-weft-deadline-ms and
 // x-weft-dst-port (recorded: only the inbound listener reads them, and only from a verified mesh
-// peer; apps never see them).
+// peer; apps never see them). grpc-timeout is recorded and written again by hopHeaders, with the
+// time the caller has left (../grpc/deadline.ts).
 
 import type { IncomingMessage } from "node:http";
 
@@ -35,6 +36,8 @@ export interface RequestHeadFacts {
   dstPort: string | undefined;
   /** content-type application/grpc (or +proto, +json, ...): a gRPC request. */
   grpc: boolean;
+  /** grpc-timeout as received (the last one when repeated). */
+  grpcTimeout: string | undefined;
 }
 
 /** Connection options that name no header. */
@@ -87,6 +90,9 @@ export function scanRequestHeaders(raw: string[], out: string[], f: RequestHeadF
         break;
       case "x-weft-dst-port":
         f.dstPort = value;
+        break;
+      case "grpc-timeout":
+        f.grpcTimeout = value;
         break;
       case "content-type":
         if (value.length >= 16 && /^application\/grpc/i.test(value)) f.grpc = true;

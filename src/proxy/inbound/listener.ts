@@ -31,6 +31,8 @@ import { H2Exchange } from "../http/h2-exchange.ts";
 import type { IncomingHttpHeaders, ServerHttp2Stream } from "node:http2";
 import { ListenerLifecycle, type ProxyListener } from "../http/listener-lifecycle.ts";
 import { LocalReplies } from "../http/local-reply.ts";
+import { grpcReplyShape } from "../grpc/local-reply.ts";
+import { honourGrpcTimeout } from "../grpc/deadline.ts";
 import { parseDstPort } from "../http/dst-port.ts";
 import { DEFAULT_HANDSHAKE_TIMEOUT_MS, HttpEdge, type EdgeLimits } from "../http/server-edge.ts";
 import type { CounterSeries } from "../metrics/families.ts";
@@ -120,15 +122,21 @@ class InboundTable {
   ) {
     this.version = s.version;
     this.generation = generation;
-    this.app = pools.get({ address: s.inbound.appAddress, port: s.inbound.appPort });
+    const ports = s.inbound.ports ?? [];
+    // The default app port speaks what the Service port it serves is declared as (the first such).
+    const own = ports.find((p) => p.appPort === s.inbound.appPort) ?? ports[0];
+    this.app = pools.get(
+      { address: s.inbound.appAddress, port: s.inbound.appPort },
+      appProtocol(own?.protocol),
+    );
     this.appAddress = s.inbound.appAddress;
     this.appPort = s.inbound.appPort;
     const first = s.inbound.ports?.[0];
     this.opaqueAllowed = first === undefined || first.protocol === "tcp";
     this.appLabel = `app at ${this.app.label}`;
-    for (const p of s.inbound.ports ?? []) {
+    for (const p of ports) {
       if (p.protocol === "tcp" || p.appPort === s.inbound.appPort) continue;
-      const pool = pools.get({ address: s.inbound.appAddress, port: p.appPort });
+      const pool = pools.get({ address: s.inbound.appAddress, port: p.appPort }, appProtocol(p.protocol));
       (this.appByPort ??= new Map()).set(p.port, { pool, label: `app at ${pool.label}` });
     }
     this.destination = `${s.proxy.service}.${s.proxy.namespace}`;
@@ -167,6 +175,11 @@ class InboundTable {
   }
 }
 
+/** How the app is spoken to on a port: h2c (prior knowledge) for `http2` and `grpc`, else HTTP/1.1. */
+function appProtocol(protocol: string | undefined): "http1" | "h2c" {
+  return protocol === "http2" || protocol === "grpc" ? "h2c" : "http1";
+}
+
 class Inbound {
   table: InboundTable | undefined;
   readonly pools: UpstreamPools;
@@ -194,7 +207,7 @@ class Inbound {
       direction: "inbound",
       ...opts.pool,
     });
-    const replies = new LocalReplies(opts.metrics, "inbound");
+    const replies = new LocalReplies(opts.metrics, "inbound", grpcReplyShape);
     const events = new RequestEvents([requestMetrics, ...(opts.observers ?? [])]);
     // Fed decrypted sockets by the TLS front (its peer already attached).
     // Upgrade requests (WebSocket, ...) are checked and tunnelled to the app by ../upgrade/.
@@ -360,6 +373,7 @@ class Inbound {
   serve(x: Exchange, peer: InboundPeer): void {
     const started = x.events.start;
     if (started !== undefined) started(x);
+    if (x.grpcTimeout !== undefined) honourGrpcTimeout(x);
     const t = this.table;
     if (t === undefined) return x.reply("not_ready", "the proxy has no config from the control plane yet");
     if (peer.trustDomain !== undefined && peer.trustDomain !== t.trustDomain) {

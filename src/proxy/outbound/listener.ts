@@ -29,6 +29,8 @@ import { createH2cSniffer } from "../http/h2c-sniff.ts";
 import type { IncomingHttpHeaders, ServerHttp2Stream } from "node:http2";
 import { ListenerLifecycle, type ProxyListener } from "../http/listener-lifecycle.ts";
 import { LocalReplies } from "../http/local-reply.ts";
+import { grpcReplyShape } from "../grpc/local-reply.ts";
+import { honourGrpcTimeout } from "../grpc/deadline.ts";
 import { DEFAULT_HEADERS_TIMEOUT_MS, HttpEdge, type EdgeLimits } from "../http/server-edge.ts";
 import { StatsByCode, type ProxyMetrics } from "../metrics/registry.ts";
 import type { Source, TlsMaterial } from "../types.ts";
@@ -145,7 +147,7 @@ class Outbound {
       serve: (x) => this.serve(x),
     });
     this.edge = new HttpEdge({
-      replies: new LocalReplies(opts.metrics, "outbound"),
+      replies: new LocalReplies(opts.metrics, "outbound", grpcReplyShape),
       events: new RequestEvents([requestMetrics, ...(opts.observers ?? [])]),
       handler: (req, res) => this.handle(req, res),
       onUpgrade: (req, socket, head) => this.upgrades.accept(this.edge, req, socket, head),
@@ -247,6 +249,7 @@ class Outbound {
   serve(x: Exchange): void {
     const started = x.events.start;
     if (started !== undefined) started(x);
+    if (x.grpcTimeout !== undefined) honourGrpcTimeout(x);
     const t = this.table;
     if (t === undefined) return x.reply("not_ready", "the proxy has no config from the control plane yet");
 

@@ -23,6 +23,9 @@ import { failureOfError, outcomeOfFailure, outcomeOfStatus } from "./outcomes.ts
 import { admit, begin, end, noEndpoints, pick, resendTarget, type Endpoint } from "./attempt.ts";
 import { backoffMs, methodRetriable, retryReason } from "./retry.ts";
 import type { RouteContext } from "./route-context.ts";
+import { setGrpcTimeout } from "../grpc/deadline.ts";
+import { grpcRetryReason } from "../grpc/retry.ts";
+import type { HeaderBlock } from "../grpc/status.ts";
 
 /** The terminal of every route chain: send the attempts. */
 export const ATTEMPTS: Next<RouteContext> = {
@@ -58,8 +61,14 @@ class Attempt implements UpstreamHandler {
     this.abortFn = abort;
     if (this.discarded) abort(new Error("attempt cancelled"));
   }
-  onHeaders(status: number, raw: (Buffer | string)[], resume: () => void): boolean {
-    return this.rr.headers(this, status, raw, resume);
+  onHeaders(
+    status: number,
+    raw: (Buffer | string)[],
+    resume: () => void,
+    _text?: string,
+    endStream = false,
+  ): boolean {
+    return this.rr.headers(this, status, raw, resume, endStream);
   }
   onData(chunk: Buffer): boolean {
     return this.rr.winner === this ? this.rr.x.onData(chunk) : false;
@@ -201,13 +210,20 @@ class RoutedRequest {
    */
   #headersFor(ep: Endpoint, backendRequestMs: number): string[] {
     const requestMs = this.#c.features.timeouts?.requestMs ?? 0;
+    const now = performance.now();
     let left = backendRequestMs > 0 ? backendRequestMs : Infinity;
-    if (requestMs > 0) left = Math.min(left, requestMs - (performance.now() - this.x.startedAt));
+    if (requestMs > 0) left = Math.min(left, requestMs - (now - this.x.startedAt));
+    // A gRPC caller's deadline: the attempt's grpc-timeout is the shorter of what is left of it and the route's.
+    const deadlineAt = this.x.deadlineAt;
+    const grpcLeft = deadlineAt > 0 ? Math.min(left, deadlineAt - now) : Infinity;
     const dstPort = this.x.dstPort;
-    if ((left === Infinity && dstPort === undefined) || ep.value.pool.endpoint.identity === undefined)
+    const mesh = ep.value.pool.endpoint.identity !== undefined;
+    if (grpcLeft === Infinity && ((left === Infinity && dstPort === undefined) || !mesh))
       return this.#headers;
     // A copy per attempt: a hedge or retry must not change the value an earlier attempt sends.
     const h = this.#headers.slice();
+    if (grpcLeft !== Infinity) setGrpcTimeout(h, grpcLeft);
+    if (!mesh) return h;
     if (left !== Infinity) h.push(DEADLINE_HEADER, String(Math.max(1, Math.ceil(left))));
     // The service port, for a multi-port service's sidecar (../http/dst-port.ts).
     if (dstPort !== undefined) h.push(DST_PORT_HEADER, dstPort);
@@ -223,13 +239,23 @@ class RoutedRequest {
   }
 
   /** Response headers of an attempt: the winner's go to the client; a retriable one is retried. */
-  headers(a: Attempt, status: number, raw: (Buffer | string)[], resume: () => void): boolean {
+  headers(
+    a: Attempt,
+    status: number,
+    raw: (Buffer | string)[],
+    resume: () => void,
+    endStream: boolean,
+  ): boolean {
     if (this.winner !== undefined || this.#settled || a.discarded) {
       if (!a.discarded) a.discard("local");
       return false;
     }
     const retry = this.#c.features.retry;
-    const reason = retry === undefined ? undefined : retryReason(retry, { kind: "status", status });
+    let reason: string | undefined =
+      retry === undefined ? undefined : retryReason(retry, { kind: "status", status });
+    // A GRPCRoute's gRPC conditions, on a head that settles the call (trailers-only, or non-200).
+    if (reason === undefined && retry?.grpcOn !== undefined && this.x.grpc)
+      reason = grpcRetryReason(retry.grpcOn, { status, headers: grpcStatusHead(raw), endStream });
     if (reason !== undefined) {
       const others = this.#attempts.length > 1;
       if (others || this.#canRetry()) {
@@ -249,7 +275,7 @@ class RoutedRequest {
     const x = this.x;
     x.upstream = a.ep.value.label;
     if (a.abortFn !== undefined) x.onConnect(a.abortFn);
-    return x.onHeaders(status, raw, resume);
+    return x.onHeaders(status, raw, resume, "", endStream);
   }
 
   failed(a: Attempt, err: Error): void {
@@ -376,4 +402,14 @@ class RoutedRequest {
       this.#requestTimer = undefined;
     }
   }
+}
+
+/** The grpc-status of a raw response head (name, value, ...) as a header block, for grpcRetryReason. */
+function grpcStatusHead(raw: readonly (Buffer | string)[]): HeaderBlock {
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = String(raw[i]);
+    if (name.length === 11 && name.toLowerCase() === "grpc-status")
+      return { "grpc-status": String(raw[i + 1]) };
+  }
+  return {};
 }

@@ -34,8 +34,10 @@ export interface Downstream {
   /**
    * Sends the response head. Returns false when the edge refused it (a header value the protocol
    * cannot carry); nothing was sent then, and the exchange answers with a local reply instead.
+   * `endStream`: the upstream's head ended its response (HTTP/2 END_STREAM, a gRPC trailers-only
+   * response); an HTTP/2 edge keeps that shape (no empty trailers after it), which gRPC clients need.
    */
-  sendHead(status: number, headers: string[]): boolean;
+  sendHead(status: number, headers: string[], endStream?: boolean): boolean;
   /** Writes a body chunk; false when the client's buffer is full (wait for resumeUpstream()). */
   write(chunk: Buffer): boolean;
   /** Ends the response; `trailers` (name, value, ...) or null. */

@@ -30,6 +30,7 @@ import type { Downstream } from "./downstream.ts";
 import type { RequestEvents } from "./events.ts";
 import { ProxyRequest } from "./request.ts";
 import type { UpstreamTimeouts } from "./timeouts.ts";
+import { formatGrpcTimeout } from "../grpc/timeout.ts";
 
 export const OPEN = 0; // routing, or dispatched and waiting for response headers
 const STREAMING = 1; // response headers sent to the client
@@ -45,6 +46,11 @@ export interface Hop {
   host: string;
   clientAddress: string | undefined;
   proto: string;
+}
+
+/** The deadline timer's callback (module-level: no closure per request). */
+function deadlinePassed(x: Exchange): void {
+  x.deadlinePassed();
 }
 
 function dispatchDeferred(x: Exchange, dispatcher: UpstreamDispatcher, request: UpstreamRequest): void {
@@ -93,6 +99,8 @@ export abstract class Exchange
   grpcStatus: string | undefined = undefined;
 
   #abort: ((err?: Error) => void) | undefined = undefined;
+  #deadlineTimer: NodeJS.Timeout | undefined = undefined;
+  #deadlineWhy = "";
   #resume: (() => void) | undefined = undefined;
   #failure: LocalReplyCode | undefined = undefined;
 
@@ -103,7 +111,7 @@ export abstract class Exchange
   }
 
   // --- Downstream (implemented by each edge) ---
-  abstract sendHead(status: number, headers: string[]): boolean;
+  abstract sendHead(status: number, headers: string[], endStream?: boolean): boolean;
   abstract write(chunk: Buffer): boolean;
   abstract end(trailers: (Buffer | string)[] | null): void;
   abstract abort(): void;
@@ -121,12 +129,19 @@ export abstract class Exchange
    * rest of an unread request body is read and discarded, so the connection can carry the next
    * request — closing on a client that is still sending would reset the connection and lose the reply.
    */
-  reply(code: LocalReplyCode, detail: string, close = false, status?: number, headers?: string[]): void {
+  reply(
+    code: LocalReplyCode,
+    detail: string,
+    close = false,
+    status?: number,
+    headers?: string[],
+    grpcStatus?: number,
+  ): void {
     if (this.state === DONE) return;
     this.state = DONE;
     if (!close) this.discardBody();
     this.#failure = code;
-    const r: LocalReply = { code, status: status ?? LOCAL_REPLIES[code].status, detail };
+    const r: LocalReply = { code, status: status ?? LOCAL_REPLIES[code].status, detail, grpcStatus };
     this.#record(this.sendLocalReply(r, close || this.draining, headers));
   }
 
@@ -169,6 +184,14 @@ export abstract class Exchange
     for (let i = 0; i < e2e.length; i++) h.push(e2e[i]);
     const xff = appendForwardedFor(this.forwardedFor, hop.clientAddress);
     if (xff !== undefined) h.push("x-forwarded-for", xff);
+    // The caller's gRPC deadline travels on as the time left of it (a malformed value as it came:
+    // the server judges it).
+    const gt = this.grpcTimeout;
+    if (gt !== undefined)
+      h.push(
+        "grpc-timeout",
+        this.deadlineAt > 0 ? formatGrpcTimeout(this.deadlineAt - performance.now()) : gt,
+      );
     h.push("x-forwarded-proto", hop.proto);
     if (this.requestId === undefined) h.push("x-request-id", randomUUID());
     return h;
@@ -182,6 +205,36 @@ export abstract class Exchange
     // (bad chunk, ...) then stops the request before the upstream sees anything. (nextTick is too
     // early: with TLS, Node drains the tick queue between the parser's callbacks.)
     else setImmediate(dispatchDeferred, this, dispatcher, request);
+  }
+
+  /**
+   * Ends the whole exchange `ms` from now (a gRPC caller's deadline: ../grpc/deadline.ts), response
+   * body included: before the response head, with a `timeout` local reply (DEADLINE_EXCEEDED to a
+   * gRPC caller); after it, by aborting the response. `why` says whose deadline it is, for the detail.
+   */
+  setDeadline(ms: number, why: string): void {
+    this.deadlineAt = this.startedAt + ms;
+    this.#deadlineWhy = why;
+    const left = Math.max(0, this.deadlineAt - performance.now());
+    this.#deadlineTimer = setTimeout(deadlinePassed, left, this);
+  }
+
+  deadlinePassed(): void {
+    this.#deadlineTimer = undefined;
+    if (this.state === DONE) return;
+    const err = new WeftError("WEFT_ERR_UPSTREAM_HEADERS_TIMEOUT", this.#deadlineWhy);
+    if (this.state === OPEN) {
+      const where = this.upstream === "" ? "" : `${this.upstream} sent no response within the deadline: `;
+      this.reply("timeout", `${where}${this.#deadlineWhy}`);
+      this.#abort?.(err);
+      return;
+    }
+    // The response has started: cut it off, so the client sees a failure rather than a short stream.
+    this.state = DONE;
+    this.#failure = "timeout";
+    this.#abort?.(err);
+    this.abort();
+    this.#record(this.status);
   }
 
   /** Called by the edge when the client went away. */
@@ -203,6 +256,10 @@ export abstract class Exchange
   }
 
   #record(status: number): void {
+    if (this.#deadlineTimer !== undefined) {
+      clearTimeout(this.#deadlineTimer);
+      this.#deadlineTimer = undefined;
+    }
     if (this.onEnd !== undefined) this.onEnd(this, this.#failure);
     const end = this.events.end;
     if (end !== undefined) end(this, status, this.#failure);
@@ -215,12 +272,18 @@ export abstract class Exchange
     else this.#abort = abort;
   }
 
-  onHeaders(statusCode: number, raw: (Buffer | string)[], resume: () => void): boolean {
+  onHeaders(
+    statusCode: number,
+    raw: (Buffer | string)[],
+    resume: () => void,
+    _statusText?: string,
+    endStream = false,
+  ): boolean {
     if (this.state !== OPEN) return false;
     const out: string[] = [];
     copyResponseHeaders(raw, out, this);
     if (this.responseHeaders !== undefined) modifyHeaders(out, this.responseHeaders);
-    if (!this.sendHead(statusCode, out)) {
+    if (!this.sendHead(statusCode, out, endStream)) {
       // The upstream sent a header the edge refuses to write (invalid characters): nothing was sent
       // yet. Reply first (state DONE), so the abort's onError does not answer a second time.
       this.reply("upstream_reset", `${this.upstream} sent an invalid response header`, true);

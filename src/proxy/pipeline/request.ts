@@ -54,6 +54,10 @@ export abstract class ProxyRequest implements RequestView, RequestHeadFacts {
   dstPort: string | undefined = undefined;
   /** content-type application/grpc*: local replies are gRPC-shaped, trailers are expected. */
   grpc = false;
+  /** grpc-timeout as received; hopHeaders writes it upstream again (the time left, with a deadline). */
+  grpcTimeout: string | undefined = undefined;
+  /** The caller's deadline (performance.now() ms) once a listener honours it; 0: none. */
+  deadlineAt = 0;
 
   #params: URLSearchParams | undefined = undefined;
   #path: string | undefined = undefined;

@@ -123,7 +123,7 @@ export class H2Stream {
 
   // --- response ---
 
-  readonly #onResponse = (headers: IncomingHttpHeaders, _flags: number, raw: string[]): void => {
+  readonly #onResponse = (headers: IncomingHttpHeaders, flags: number, raw: string[]): void => {
     if (this.#done) return;
     this.#responded = true;
     clearTimeout(this.#timer);
@@ -131,7 +131,10 @@ export class H2Stream {
     if (ms > 0) this.#stream?.setTimeout(ms, this.#onBodyTimeout);
     const status = Number(headers[":status"]);
     const s = this.#stream as ClientHttp2Stream;
-    if (!this.#handler.onHeaders(status, h2ListToH1(raw), this.#resume, STATUS_CODES[status] ?? ""))
+    const endStream = (flags & 0x1) !== 0; // END_STREAM: a trailers-only response
+    if (
+      !this.#handler.onHeaders(status, h2ListToH1(raw), this.#resume, STATUS_CODES[status] ?? "", endStream)
+    )
       s.pause();
   };
 

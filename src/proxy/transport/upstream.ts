@@ -27,12 +27,17 @@ export interface UpstreamRequest {
 export interface UpstreamHandler {
   /** `abort` cancels the request (and its connection); after it, onError follows. */
   onConnect(abort: (err?: Error) => void): void;
-  /** Return false to pause the body until `resume()`. Headers as name, value, ... (Buffers or strings). */
+  /**
+   * Return false to pause the body until `resume()`. Headers as name, value, ... (Buffers or
+   * strings). `endStream`: the head ended the response (HTTP/2 END_STREAM; a gRPC trailers-only
+   * response) — onComplete follows with no data; HTTP/1.1 transports do not tell.
+   */
   onHeaders(
     statusCode: number,
     headers: (Buffer | string)[],
     resume: () => void,
     statusText: string,
+    endStream?: boolean,
   ): boolean;
   /** Return false to pause until `resume()`. */
   onData(chunk: Buffer): boolean;

@@ -33,7 +33,14 @@ export class FaultFilter implements Filter<RouteContext> {
     const abort = this.#fault.abort;
     if (abort !== undefined && c.clock.random() * 100 < abort.percent) {
       c.counters.fault("abort").inc();
-      return c.x.reply("fault_injected", `fault injected by route ${c.route.name}`, false, abort.status);
+      return c.x.reply(
+        "fault_injected",
+        `fault injected by route ${c.route.name}`,
+        false,
+        abort.status,
+        undefined,
+        abort.grpcStatus,
+      );
     }
     next.run(c);
   }
