@@ -2,7 +2,8 @@
 // requests: in-flight counts, latency (peak EWMA), consecutive failures and ejections, slow start.
 // One set is built per config change (the balancing structures depend only on the endpoint list and
 // the policy); `inheritFrom` then hands the learnt state over from the set it replaces. See
-// docs/balancing.md for the algorithms and semantics; the comments here are about how.
+// docs/balancing.md for the algorithms and semantics; the comments here are about how. Outlier
+// detection's per-endpoint rules are in outlier-detection.ts, the per-endpoint state in endpoint-state.ts.
 //
 // Per-endpoint state lives in an EndpointState object shared, by key, between a set and the set
 // that replaces it. That matters for requests that straddle a config change: they were started on
@@ -29,6 +30,14 @@ import {
 } from "./consistent-hash.ts";
 import { connectBackoffMs, cost, DEFAULT_RTT_MS, EndpointState, ewmaAt, observe } from "./endpoint-state.ts";
 import { hash32 } from "./hash.ts";
+import {
+  beginEjection,
+  countOutcome,
+  maxEjected,
+  type EjectionReason,
+  type OutlierPolicy,
+  type Outcome,
+} from "./outlier-detection.ts";
 
 // Tuning constants of the endpoint state, for callers (and tests) that import them from here.
 export {
@@ -45,19 +54,7 @@ export interface EndpointInput<T> {
   zone?: string;
 }
 
-export type Outcome =
-  | "success"
-  /** A 5xx other than 502/503/504. */
-  | "http5xx"
-  /** 502, 503, 504. */
-  | "gateway"
-  | "connect"
-  | "reset"
-  | "timeout"
-  /** Says nothing about the endpoint (a 4xx, a request the client cancelled): neutral. */
-  | "local";
-
-export type EjectionReason = "consecutive_failures" | "consecutive_gateway_errors";
+export type { EjectionReason, Outcome } from "./outlier-detection.ts";
 
 export interface EndpointSetEvents {
   onEject?(key: string, reason: EjectionReason): void;
@@ -124,8 +121,6 @@ const ALGORITHMS: Record<string, number> = {
   RingHash: RING_HASH,
   Maglev: MAGLEV,
 };
-
-type OutlierPolicy = NonNullable<ClusterPolicy["outlierDetection"]>;
 
 class Handle<T> implements EndpointHandle<T> {
   readonly value: T;
@@ -555,44 +550,16 @@ export class EndpointSet<T> {
   #record(h: Handle<T>, outcome: Outcome): void {
     const od = this.#outlier;
     if (od === undefined) return;
-    const s = h.state;
-    if (outcome === "success") {
-      s.failures = 0;
-      s.gatewayFailures = 0;
-      return;
-    }
-    if (outcome === "local" || s.ejected) return; // neutral; or answers to requests sent before the ejection
-    s.failures++;
-    // As in Envoy, a 5xx that is not a gateway error breaks a run of gateway errors.
-    if (outcome === "http5xx") s.gatewayFailures = 0;
-    else s.gatewayFailures++;
-    if (od.consecutiveGatewayErrors > 0 && s.gatewayFailures >= od.consecutiveGatewayErrors) {
-      this.#eject(h, "consecutive_gateway_errors", od);
-    } else if (od.consecutiveFailures > 0 && s.failures >= od.consecutiveFailures) {
-      this.#eject(h, "consecutive_failures", od);
-    }
+    const reason = countOutcome(h.state, outcome, od);
+    if (reason !== undefined) this.#eject(h, reason, od);
   }
 
   #eject(h: Handle<T>, reason: EjectionReason, od: OutlierPolicy): void {
-    const n = this.#handles.length;
-    // At most floor(n × max% / 100) ejected at once, but at least one when max% > 0 and there are
-    // two or more endpoints: a 10 % cap on a 3-endpoint cluster would otherwise never eject.
-    let max = Math.floor((n * od.maxEjectionPercent) / 100);
-    if (max < 1 && od.maxEjectionPercent > 0 && n >= 2) max = 1;
     // Over the cap: leave the counters as they are, so the next failure tries again (there may be
     // room by then).
-    if (this.#ejected + 1 > max) return;
+    if (this.#ejected + 1 > maxEjected(this.#handles.length, od)) return;
     const s = h.state;
-    const now = this.#now();
-    const cap = Math.max(od.maxEjectionMs, od.baseEjectionMs);
-    // The multiplier decays: back and not ejected again for maxEjectionMs means a fresh start.
-    if (now - s.returnedAt >= cap) s.ejections = 0;
-    s.ejections++;
-    s.ejected = true;
-    s.ejectedUntil = now + Math.min(od.baseEjectionMs * s.ejections, cap);
-    s.failures = 0;
-    s.gatewayFailures = 0;
-    s.rampFrom = NaN;
+    beginEjection(s, od, this.#now());
     this.#ejected++;
     if (h.local) this.#ejectedLocal++;
     if (s.ejectedUntil < this.#nextReturnAt) this.#nextReturnAt = s.ejectedUntil;
