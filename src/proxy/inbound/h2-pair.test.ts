@@ -11,29 +11,15 @@ import tls from "node:tls";
 import { startApp } from "../testing/apps.ts";
 import { createTestCa, sid } from "../testing/certs.ts";
 import { viaProxy } from "../testing/client.ts";
-import { metricValue, startInbound, startOutbound } from "../testing/harness.ts";
-import { buildSnapshot } from "../testing/snapshots.ts";
+import { metricValue } from "../testing/harness.ts";
+import { startSidecarPair } from "../testing/sidecar-pair.ts";
 
 const ca = await createTestCa();
 test.after(() => ca.cleanup());
 const WEB = sid("web");
 const REVIEWS = sid("reviews");
 
-async function pair(t: { after(fn: () => unknown): void }, appPort: number) {
-  const inbound = await startInbound(
-    buildSnapshot({ appPort, proxy: { service: "reviews", namespace: "default", identity: REVIEWS } }),
-    await ca.material(REVIEWS),
-    { http2: true },
-  );
-  const outbound = await startOutbound(
-    buildSnapshot({
-      services: [{ name: "reviews", port: 9080, endpoints: [{ port: inbound.port, identity: REVIEWS }] }],
-    }),
-    { tls: await ca.material(WEB), h2c: true },
-  );
-  t.after(() => Promise.all([outbound.close(), inbound.close()]));
-  return { inbound, outbound };
-}
+const pair = (t: { after(fn: () => unknown): void }, appPort: number) => startSidecarPair(t, ca, appPort);
 
 test("HTTP/1.1 requests cross the pair as h2 streams over one TLS connection; the app gets HTTP/1.1", async (t) => {
   const app = await startApp("reviews");

@@ -10,32 +10,16 @@ import { once } from "node:events";
 import type { AddressInfo } from "node:net";
 import { promisify } from "node:util";
 import { startApp } from "../testing/apps.ts";
-import { createTestCa, sid } from "../testing/certs.ts";
+import { createTestCa } from "../testing/certs.ts";
 import { viaProxy } from "../testing/client.ts";
-import { metricValue, startInbound, startOutbound } from "../testing/harness.ts";
-import { buildSnapshot } from "../testing/snapshots.ts";
+import { metricValue } from "../testing/harness.ts";
+import { startSidecarPair } from "../testing/sidecar-pair.ts";
 
 const run = promisify(execFile);
 const ca = await createTestCa();
 test.after(() => ca.cleanup());
-const WEB = sid("web");
-const REVIEWS = sid("reviews");
 
-async function pair(t: { after(fn: () => unknown): void }, appPort: number) {
-  const inbound = await startInbound(
-    buildSnapshot({ appPort, proxy: { service: "reviews", namespace: "default", identity: REVIEWS } }),
-    await ca.material(REVIEWS),
-    { http2: true },
-  );
-  const outbound = await startOutbound(
-    buildSnapshot({
-      services: [{ name: "reviews", port: 9080, endpoints: [{ port: inbound.port, identity: REVIEWS }] }],
-    }),
-    { tls: await ca.material(WEB), h2c: true },
-  );
-  t.after(() => Promise.all([outbound.close(), inbound.close()]));
-  return { inbound, outbound };
-}
+const pair = (t: { after(fn: () => unknown): void }, appPort: number) => startSidecarPair(t, ca, appPort);
 
 test("curl --http2-prior-knowledge reaches an HTTP/1.1 app through the pair; HTTP/1.1 clients share the port", async (t) => {
   const app = await startApp("reviews");
