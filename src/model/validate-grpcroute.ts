@@ -10,8 +10,7 @@
 import type { Checker, StringRule } from "./checker.ts";
 import { compact } from "./checker.ts";
 import type { FieldPath } from "./field-path.ts";
-import { formatPath } from "./field-path.ts";
-import { allOf, maxLength, regularExpression, routeHostname, sectionName } from "./names.ts";
+import { allOf, maxLength, regularExpression, sectionName } from "./names.ts";
 import { HEADER_MATCH_TYPES, HTTPROUTE_LIMITS } from "./resources.ts";
 import type {
   BackendRef,
@@ -22,13 +21,12 @@ import type {
   GRPCRouteRule,
   GRPCRouteSpec,
   Metadata,
-  ParentRef,
 } from "./resources.ts";
 import { validateGrpcRetry } from "./validate-grpcroute-retry.ts";
 import { validateFilters } from "./validate-httproute-filters.ts";
 import { valueMatches } from "./validate-httproute-match.ts";
 import { validateTimeouts } from "./validate-httproute-retry.ts";
-import { validateBackendRef, validateParentRef } from "./validate-httproute.ts";
+import { validateBackendRef, validateRouteParts } from "./validate-httproute.ts";
 
 export const GRPCROUTE_SPEC_FIELDS = ["parentRefs", "hostnames", "rules"] as const;
 export const GRPC_RULE_FIELDS = ["name", "matches", "filters", "backendRefs", "timeouts", "retry"] as const;
@@ -63,53 +61,7 @@ export function validateGRPCRouteSpec(
   const spec = c.mapping(path, value, GRPCROUTE_SPEC_FIELDS, { required: true });
   if (!spec) return undefined;
 
-  const parentRefs: ParentRef[] = [];
-  const seenParents = new Map<string, number>();
-  const rawParents = c.list([...path, "parentRefs"], spec.parentRefs, {
-    required: true,
-    min: 1,
-    max: HTTPROUTE_LIMITS.parentRefs,
-  });
-  rawParents?.forEach((raw, i) => {
-    const ref = validateParentRef(c, [...path, "parentRefs", i], raw);
-    if (!ref) return;
-    parentRefs.push(ref);
-    const key = `${ref.namespace ?? meta?.namespace}/${ref.name}:${ref.port ?? "*"}`;
-    const first = seenParents.get(key);
-    if (first === undefined) seenParents.set(key, i);
-    else
-      c.report(
-        [...path, "parentRefs", i],
-        `duplicate parentRef (also ${formatPath([...path, "parentRefs", first])})`,
-      );
-  });
-
-  const hostnamesRaw = c.list([...path, "hostnames"], spec.hostnames, { max: HTTPROUTE_LIMITS.hostnames });
-  const hostnames = hostnamesRaw?.map((h, i) =>
-    c.string([...path, "hostnames", i], h, { required: true, rule: routeHostname }),
-  );
-
-  const rulesRaw = c.list([...path, "rules"], spec.rules, { max: HTTPROUTE_LIMITS.rules });
-  const ruleNames = new Map<string, number>();
-  const rules = rulesRaw?.map((raw, i) => {
-    const rule = validateRule(c, [...path, "rules", i], raw);
-    if (rule?.name !== undefined) {
-      const first = ruleNames.get(rule.name);
-      if (first === undefined) ruleNames.set(rule.name, i);
-      else
-        c.report(
-          [...path, "rules", i, "name"],
-          `duplicate rule name (also ${formatPath([...path, "rules", first])})`,
-        );
-    }
-    return rule;
-  });
-
-  return compact({
-    parentRefs,
-    hostnames: hostnames?.filter((h) => h !== undefined),
-    rules: rules?.filter((r) => r !== undefined),
-  });
+  return validateRouteParts(c, path, spec, meta, validateRule);
 }
 
 function validateRule(c: Checker, path: FieldPath, value: unknown): GRPCRouteRule | undefined {

@@ -51,6 +51,20 @@ export function validateHTTPRouteSpec(
   const spec = c.mapping(path, value, HTTPROUTE_SPEC_FIELDS, { required: true });
   if (!spec) return undefined;
 
+  return validateRouteParts(c, path, spec, meta, validateRule);
+}
+
+/**
+ * What HTTPRoute and GRPCRoute specs share: parentRefs (no duplicates), hostnames, and rules (checked by
+ * the kind's own `validateRule`; no duplicate rule names).
+ */
+export function validateRouteParts<R extends { name?: string }>(
+  c: Checker,
+  path: FieldPath,
+  spec: Record<string, unknown>,
+  meta: Metadata | undefined,
+  validateRule: (c: Checker, path: FieldPath, value: unknown) => R | undefined,
+): { parentRefs: ParentRef[]; hostnames?: string[]; rules?: R[] } {
   const parentRefs: ParentRef[] = [];
   const seenParents = new Map<string, number>();
   const rawParents = c.list([...path, "parentRefs"], spec.parentRefs, {
