@@ -4,17 +4,18 @@
 // gRPC unary upstreams reached directly and through the weft pair, loaded with h2load (lib/h2-cases.ts).
 // Writes bench/results/latest.json and latest.md, and prints the markdown. See docs/benchmarks.md.
 //
-// Flags: --quick (5 s runs), --only direct,nginx,... , --wrk-seconds N, --rate-seconds N, --keep
+// Flags: --quick (5 s runs), --only direct,nginx,... , --wrk-seconds N, --rate-seconds N, --keep,
+// --cpu-prof DIR (each sidecar writes a V8 CPU profile into DIR when its case ends)
 
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { CASES as H1_CASES, type CaseContext } from "./lib/cases.ts";
 import { CaseSkipped, H2_CASES, startGrpcApp, startH2App, type GrpcApp } from "./lib/h2-cases.ts";
 import { nodeBaselineRss } from "./lib/baseline.ts";
 import { measure, type BenchSettings } from "./lib/measure.ts";
-import { spawnPinned, stopAll } from "./lib/proc.ts";
+import { setStopGrace, spawnPinned, stopAll } from "./lib/proc.ts";
 import { markdown, type CaseResult, type Report } from "./lib/report.ts";
 import { ensureTools, environment, pinSelf } from "./lib/tools.ts";
 import { buildDist, weftAvailable, WeftMesh } from "./lib/weft.ts";
@@ -32,6 +33,7 @@ async function main(): Promise<number> {
       "wrk-seconds": { type: "string" },
       "rate-seconds": { type: "string" },
       keep: { type: "boolean" },
+      "cpu-prof": { type: "string" },
     },
   });
   const [major] = process.versions.node.split(".").map(Number);
@@ -85,6 +87,10 @@ async function main(): Promise<number> {
       mesh ??= (async () => {
         // The control plane is not a proxy: it goes with the load generators, off the proxies' core.
         const m = await WeftMesh.start(workDir, settings.loadCore);
+        if (values["cpu-prof"]) {
+          m.cpuProfDir = resolve(values["cpu-prof"]);
+          setStopGrace(15_000);
+        }
         await m.applyStaticWorkload("upstream-direct-1", "bench-direct", upstreamPort);
         return m;
       })();

@@ -78,14 +78,25 @@ export function spawnPinned(
       running.delete(child);
       if (proc.exitCode !== null || proc.signalCode !== null) return;
       proc.kill("SIGTERM");
-      const killer = setTimeout(() => proc.kill("SIGKILL"), 3000);
+      const t0 = performance.now();
+      const killer = setTimeout(() => proc.kill("SIGKILL"), stopGraceMs);
       await exited;
       clearTimeout(killer);
+      if (stopGraceMs > 3000)
+        process.stderr.write(
+          `bench: ${name} exited ${Math.round(performance.now() - t0)} ms after SIGTERM\n`,
+        );
     },
   };
   running.add(child);
   exited.then(() => running.delete(child));
   return child;
+}
+
+let stopGraceMs = 3000;
+/** How long stop() waits after SIGTERM before SIGKILL (longer when sidecars write CPU profiles on exit). */
+export function setStopGrace(ms: number): void {
+  stopGraceMs = ms;
 }
 
 /** Stops every child still running (on exit or interruption). */

@@ -27,6 +27,8 @@ export class WeftMesh {
   readonly controlPlane: Child;
   readonly configFile: string;
   private readonly dir: string;
+  /** `--cpu-prof DIR`: each sidecar writes a V8 CPU profile there when it stops (drain delay 0). */
+  cpuProfDir?: string;
 
   private constructor(controlPlane: Child, configFile: string, dir: string) {
     this.controlPlane = controlPlane;
@@ -82,9 +84,18 @@ spec: { service: ${service}, address: 127.0.0.1, port: ${port} }
   /** Starts `weft proxy` pinned to `core` and waits for /ready 200 (polled every 5 ms). */
   async startProxy(service: string, appPort: number, core: number): Promise<Sidecar> {
     const [outboundPort, inboundPort, adminPort] = [await freePort(), await freePort(), await freePort()];
+    const prof = this.cpuProfDir
+      ? [
+          "--cpu-prof",
+          `--cpu-prof-dir=${this.cpuProfDir}`,
+          `--cpu-prof-name=${service}-${process.hrtime.bigint()}.cpuprofile`,
+        ]
+      : [];
     const args = [
+      ...prof,
       WEFT,
       "proxy",
+      ...(this.cpuProfDir ? ["--drain-delay", "0"] : []),
       "--service",
       service,
       "--port",
