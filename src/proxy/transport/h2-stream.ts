@@ -97,8 +97,9 @@ export class H2Stream {
     this.#stream = stream;
     this.#handler.onConnect(this.abort);
     if (this.#done) return; // aborted from onConnect
+    // 'data' is listened to from the head on (#onResponse): node:http2 emits 'response' on the next
+    // tick but may push the DATA read with it at once, and the handler drops body before head.
     stream.on("response", this.#onResponse);
-    stream.on("data", this.#onData);
     stream.on("trailers", this.#onTrailers);
     stream.on("end", this.#onEnd);
     stream.on("error", this.#onError);
@@ -135,7 +136,9 @@ export class H2Stream {
     if (
       !this.#handler.onHeaders(status, h2ListToH1(raw), this.#resume, STATUS_CODES[status] ?? "", endStream)
     )
-      s.pause();
+      s.pause(); // before the listener, which would otherwise start the flow
+    // Body read so far was buffered by the stream (not flowing yet): it follows the head now.
+    s.on("data", this.#onData);
   };
 
   readonly #resume = (): void => {
