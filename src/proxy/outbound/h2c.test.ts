@@ -113,3 +113,31 @@ test("gRPC-style trailers cross the pair end to end to an h2c client (te: traile
   assert.equal(trailers["grpc-message"], "ok");
   assert.equal(trailers["x-te-seen"], "trailers", "the app saw TE: trailers");
 });
+
+test("h2load at 5 connections × 100 streams to an h2c app through the pair: every body whole (content-length kept)", async (t) => {
+  // The bench's HTTP/2 case in small: the body loss it once saw (HEADERS with content-length: 100,
+  // no DATA, counted as failed) needs a saturated host to happen, which this does not reproduce on
+  // its own; h2-stream.test.ts makes its cause happen every time. This guards the whole path.
+  const body = Buffer.alloc(100, "w");
+  let h2Requests = 0;
+  const app = http2.createServer({ settings: { maxConcurrentStreams: 1000 } }, (req, res) => {
+    if (req.httpVersionMajor === 2) h2Requests++;
+    req.resume();
+    res.writeHead(200, { "content-type": "text/plain", "content-length": String(body.length) }).end(body);
+  });
+  app.listen(0, "127.0.0.1");
+  await once(app, "listening");
+  t.after(() => app.close());
+  const { outbound } = await startSidecarPair(t, ca, (app.address() as AddressInfo).port, "http2");
+  const { stdout } = await run("h2load", [
+    "-n5000",
+    "-c5",
+    "-m100",
+    "-H",
+    ":authority: reviews:9080",
+    `http://127.0.0.1:${outbound.port}/load`,
+  ]);
+  assert.match(stdout, /5000 succeeded, 0 failed, 0 errored/);
+  assert.match(stdout, /traffic: .*\(500000\) data/);
+  assert.equal(h2Requests, 5000, "the app leg is h2c");
+});
