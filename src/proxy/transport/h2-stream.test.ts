@@ -83,12 +83,13 @@ function req(): UpstreamRequest {
 interface Seen {
   order: string[];
   body: Buffer[];
+  trailers: (Buffer | string)[] | null;
 }
 
 /** A handler that, like the pipeline's Exchange, takes body bytes only after the head. */
 function fetch(p: H2Pool, pauseAtHead = false): Promise<Seen> {
   return new Promise((resolve, reject) => {
-    const seen: Seen = { order: [], body: [] };
+    const seen: Seen = { order: [], body: [], trailers: null };
     let headed = false;
     p.dispatch(req(), {
       onConnect: () => {},
@@ -103,7 +104,7 @@ function fetch(p: H2Pool, pauseAtHead = false): Promise<Seen> {
         if (headed) seen.body.push(chunk);
         return headed;
       },
-      onComplete: () => resolve(seen),
+      onComplete: (trailers) => resolve({ ...seen, trailers }),
       onError: reject,
     });
   });
@@ -137,4 +138,20 @@ test("a trailers-only response (one HEADERS frame with END_STREAM) still complet
   t.after(() => Promise.all([p.destroy(), up.close()]));
   const seen = await fetch(p);
   assert.deepEqual(seen.order, ["head 200"]);
+});
+
+test("body and trailers read together with the head: all of them delivered, in order", async (t) => {
+  const up = await h2Server((stream) => {
+    stream.respond({ ":status": 200, "content-type": "application/grpc" }, { waitForTrailers: true });
+    stream.on("wantTrailers", () => stream.sendTrailers({ "grpc-status": "0" }));
+    stream.end(BODY);
+  });
+  const p = new H2Pool(jsStreamConnector(up.port), { scheme: "http", authority: `127.0.0.1:${up.port}` });
+  t.after(() => Promise.all([p.destroy(), up.close()]));
+  const all = await Promise.all(Array.from({ length: 10 }, () => fetch(p)));
+  for (const seen of all) {
+    assert.equal(seen.order[0], "head 200");
+    assert.deepEqual(Buffer.concat(seen.body), BODY);
+    assert.deepEqual(seen.trailers, ["grpc-status", "0"]);
+  }
 });
