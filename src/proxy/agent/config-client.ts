@@ -98,14 +98,7 @@ export class ConfigClient {
     // One line at most, bounded: a control plane (or whatever answers at its address) cannot make
     // the proxy buffer without limit.
     const decoder = new LineDecoder(MAX_SNAPSHOT_MESSAGE_BYTES);
-    stream.on("response", (headers) => {
-      if (headers[":status"] !== 200)
-        return this.#lost(session, `control plane answered ${headers[":status"]}`);
-      this.connected = true;
-      this.#attempt = 0;
-      this.#opts.log(`connected to control plane ${this.#opts.url}`);
-    });
-    stream.on("data", (chunk: Buffer) => {
+    const onData = (chunk: Buffer) => {
       const messages: ControlPlaneMessage[] = [];
       try {
         decoder.push(chunk, (m) => messages.push(m as ControlPlaneMessage));
@@ -116,6 +109,16 @@ export class ConfigClient {
       // Snapshots are whole values: when several arrived together, only the newest is worth compiling.
       const newest = messages.findLast((m) => m?.type === "snapshot");
       for (const m of messages) if (m?.type !== "snapshot" || m === newest) this.#onMessage(m);
+    };
+    // Messages are read only once the answer is known to be 200: node:http2 may hand over DATA read
+    // with the head before it emits 'response' (a later tick), so 'data' is not listened to earlier.
+    stream.on("response", (headers) => {
+      if (headers[":status"] !== 200)
+        return this.#lost(session, `control plane answered ${headers[":status"]}`);
+      this.connected = true;
+      this.#attempt = 0;
+      this.#opts.log(`connected to control plane ${this.#opts.url}`);
+      stream.on("data", onData);
     });
     stream.on("end", () => stream.end());
     stream.on("error", (err) => this.#lost(session, err.message));
