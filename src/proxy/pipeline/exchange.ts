@@ -297,8 +297,15 @@ export abstract class Exchange
   }
 
   onData(chunk: Buffer): boolean {
-    if (this.state !== STREAMING) return false;
-    return this.write(chunk);
+    if (this.state === STREAMING) return this.write(chunk);
+    // Body bytes before the head break the transport's contract: fail loudly rather than drop them
+    // and later present a short body as complete.
+    if (this.state === OPEN) {
+      const err = new WeftError("WEFT_ERR_UPSTREAM_PROTOCOL", "response body before its head");
+      this.reply("upstream_reset", `${this.upstream}: response body before its head`);
+      this.#abort?.(err);
+    }
+    return false;
   }
 
   onComplete(trailers: (Buffer | string)[] | null): void {
