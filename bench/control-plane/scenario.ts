@@ -43,6 +43,8 @@ export interface ScenarioOptions {
   /** Where the proxies run; the specs are dealt out among them. */
   fleets: FleetHandle[];
   log: (msg: string) => void;
+  /** How long no push must be seen before the mesh counts as settled (default SETTLE_MS). */
+  settleMs?: number;
 }
 
 export interface ChangeResult {
@@ -165,7 +167,7 @@ export async function runScenario(o: ScenarioOptions): Promise<ScenarioResult> {
   // 3. Settle.
   const s0 = performance.now();
   const settled = await until(
-    async () => nowMs() - (await allStats(o.fleets)).lastPublishAt >= SETTLE_MS,
+    async () => nowMs() - (await allStats(o.fleets)).lastPublishAt >= (o.settleMs ?? SETTLE_MS),
     timeoutMs,
   );
   const settle = { finished: settled, ms: Math.round(performance.now() - s0) };
