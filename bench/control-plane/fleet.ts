@@ -48,6 +48,8 @@ export interface FleetStats {
   snapshotBytes?: number[];
   heapUsedMb: number;
   rssMb: number;
+  /** CPU time (user + system) the fleet's process has used so far, in seconds. */
+  cpuS: number;
 }
 
 export interface FleetHandle {
@@ -129,6 +131,7 @@ export class Fleet implements FleetHandle {
     const watches: Record<string, WatchProgress> = {};
     for (const [id, a] of this.#watches) watches[id] = { affected: a.affected, reachedAt: [...a.reachedAt] };
     const mem = process.memoryUsage();
+    const cpu = process.cpuUsage();
     return {
       proxies: this.proxies.length,
       failed,
@@ -143,6 +146,7 @@ export class Fleet implements FleetHandle {
       snapshotBytes: withSizes ? this.proxies.map((p) => p.snapshotBytes()) : undefined,
       heapUsedMb: Math.round(mem.heapUsed / 1048576),
       rssMb: Math.round(mem.rss / 1048576),
+      cpuS: (cpu.user + cpu.system) / 1e6,
     };
   }
 
@@ -180,5 +184,6 @@ export function mergeStats(all: FleetStats[]): FleetStats {
     snapshotBytes: sizes,
     heapUsedMb: sum((s) => s.heapUsedMb),
     rssMb: sum((s) => s.rssMb),
+    cpuS: sum((s) => s.cpuS),
   };
 }
