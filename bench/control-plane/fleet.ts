@@ -38,6 +38,9 @@ export interface FleetStats {
   firstFailure?: string;
   certs: number;
   acked: number;
+  /** Starts that failed before the certificate and were retried, and the last such error. */
+  startRetries: number;
+  lastStartError?: string;
   /** Epoch ms of the latest first ACK and of the latest snapshot published on any proxy. */
   lastFirstAckAt: number;
   lastPublishAt: number;
@@ -113,6 +116,8 @@ export class Fleet implements FleetHandle {
     let acked = 0;
     let failed = 0;
     let disconnects = 0;
+    let startRetries = 0;
+    let lastStartError: string | undefined;
     let lastFirstAckAt = 0;
     let firstFailure: string | undefined;
     for (const p of this.proxies) {
@@ -126,6 +131,8 @@ export class Fleet implements FleetHandle {
         firstFailure ??= p.failed;
       }
       disconnects += p.disconnects;
+      startRetries += p.startRetries;
+      if (p.startRetries > 0) lastStartError = p.lastStartError;
       for (const [code, n] of p.errors) errors[code] = (errors[code] ?? 0) + n;
     }
     const watches: Record<string, WatchProgress> = {};
@@ -138,6 +145,8 @@ export class Fleet implements FleetHandle {
       firstFailure,
       certs,
       acked,
+      startRetries,
+      lastStartError,
       lastFirstAckAt,
       lastPublishAt: this.#lastPublishAt,
       disconnects,
@@ -176,6 +185,8 @@ export function mergeStats(all: FleetStats[]): FleetStats {
     firstFailure: all.find((s) => s.firstFailure)?.firstFailure,
     certs: sum((s) => s.certs),
     acked: sum((s) => s.acked),
+    startRetries: sum((s) => s.startRetries),
+    lastStartError: all.find((s) => s.lastStartError)?.lastStartError,
     lastFirstAckAt: max((s) => s.lastFirstAckAt),
     lastPublishAt: max((s) => s.lastPublishAt),
     disconnects: sum((s) => s.disconnects),

@@ -40,7 +40,8 @@ function lossCell(r: ScenarioResult): string {
   const other = Object.entries(r.errors)
     .filter(([code]) => code !== "lease_lost")
     .map(([code, n]) => `${code} ${n}`);
-  return `${lease} / ${r.disconnects}${other.length ? ` (${other.join(", ")})` : ""}`;
+  const restarts = r.startRetries ? `; ${r.startRetries} failed starts retried (${r.lastStartError})` : "";
+  return `${lease} / ${r.disconnects}${other.length ? ` (${other.join(", ")})` : ""}${restarts}`;
 }
 
 export function markdownTable(results: ScenarioResult[]): string {
@@ -80,4 +81,5 @@ export const TABLE_NOTES = `- connect all: from starting every proxy at once to 
   snapshot that shows the change (affected = the proxies whose snapshot had the service when the apply
   was sent); p50 / p99 over those proxies, with how many there were and how long the apply took to return.
 - lease lost / streams lost: streams the control plane ended with \`lease_lost\` (other codes in brackets),
-  and config streams the proxies lost (each one reconnects, as a real proxy does).`;
+  and config streams the proxies lost (each one reconnects, as a real proxy does); then starts that failed
+  before the certificate came (reset, timeout, 5xx), each retried with backoff as a supervisor would.`;

@@ -83,6 +83,9 @@ export interface ScenarioResult {
   join: ChangeResult;
   errors: Record<string, number>;
   disconnects: number;
+  /** Proxy starts that failed before the certificate and were retried (see sim-proxy.ts). */
+  startRetries: number;
+  lastStartError?: string;
   /** The simulated proxies' processes: memory at the end, CPU seconds over the run (as cp.cpuS). */
   simulator: { rssMb: number; heapUsedMb: number; cpuS: number };
 }
@@ -153,7 +156,9 @@ export async function runScenario(o: ScenarioOptions): Promise<ScenarioResult> {
     s = await allStats(o.fleets);
     if (performance.now() - lastLog > 5000) {
       lastLog = performance.now();
-      o.log(`  connecting: ${s.certs} certificates, ${s.acked}/${o.proxies} ACKed, ${s.failed} failed`);
+      o.log(
+        `  connecting: ${s.certs} certificates, ${s.acked}/${o.proxies} ACKed, ${s.failed} failed, ${s.startRetries} restarts`,
+      );
     }
     return s.acked + s.failed >= o.proxies;
   }, timeoutMs);
@@ -244,6 +249,8 @@ export async function runScenario(o: ScenarioOptions): Promise<ScenarioResult> {
     join,
     errors: end.errors,
     disconnects: end.disconnects,
+    startRetries: end.startRetries,
+    lastStartError: end.lastStartError,
     simulator: {
       rssMb: end.rssMb,
       heapUsedMb: end.heapUsedMb,

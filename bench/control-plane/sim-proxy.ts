@@ -6,12 +6,14 @@
 // is published and ACKed at once. Once its first snapshot runs it reports serving, as the real proxy's
 // serving gate does when its app accepts connections.
 //
+// A start that fails before the certificate (the control plane reset the connection, timed out, said
+// 5xx) is retried with backoff, as a supervisor restarts a sidecar that exited; a refusal is final.
 // What it records: when the certificate came, when the first snapshot was ACKed, every error the
 // control plane ended the stream with (by code, e.g. lease_lost) and every lost stream. Subscribers see
 // each published snapshot; publishing and the ACK happen in the same tick (the ACK is written right
 // after), so the time a subscriber sees is the ACK's time.
 
-import { callApi, type ApiTarget } from "../../src/client/api-client.ts";
+import { callApi, type ApiCallError, type ApiTarget } from "../../src/client/api-client.ts";
 import type { ProxySnapshot } from "../../src/model/snapshot.ts";
 import { CertificateManager } from "../../src/proxy/agent/certificates.ts";
 import { ConfigClient } from "../../src/proxy/agent/config-client.ts";
@@ -39,6 +41,9 @@ export interface SimProxySpec {
   reach?: string[];
 }
 
+/** The longest wait between two starts of a proxy whose start failed (a supervisor's restart backoff). */
+export const MAX_RESTART_BACKOFF_MS = 10_000;
+
 /** Inbound ports the simulated proxies claim in their hello (nothing listens on them). */
 export const SIM_PORT_BASE = 20_000;
 
@@ -52,8 +57,12 @@ export class SimProxy {
   readonly errors = new Map<string, number>();
   /** Streams lost after they had connected. */
   disconnects = 0;
-  /** Set when the proxy could not even start (identity or certificate refused). */
+  /** Set when the proxy could not start and would not be restarted (identity or certificate refused). */
   failed?: string;
+  /** Starts that failed before the certificate came (reset, timeout, 5xx) and were retried. */
+  startRetries = 0;
+  lastStartError?: string;
+  #stopped = false;
   #certs?: CertificateManager;
   #client?: ConfigClient;
 
@@ -61,17 +70,29 @@ export class SimProxy {
     this.spec = spec;
   }
 
-  /** Resolves once the stream is opened (not once a snapshot arrived); rejects never. */
+  /** Resolves once the stream is opened (not once a snapshot arrived), or the start was refused. */
   async start(cp: ControlPlaneTarget): Promise<void> {
     this.startedAt = nowMs();
     const target: ApiTarget = { server: cp.server, ca: cp.ca, token: this.spec.token };
-    try {
-      const { identity } = await callApi<{ identity: string }>(target, "GET", "/api/v1/identity");
-      this.#certs = new CertificateManager(target, identity);
-      await this.#certs.start();
-    } catch (err) {
-      this.failed = (err as Error).message;
-      return;
+    for (let attempt = 0; ; attempt++) {
+      try {
+        const { identity } = await callApi<{ identity: string }>(target, "GET", "/api/v1/identity");
+        this.#certs = new CertificateManager(target, identity);
+        await this.#certs.start();
+        break;
+      } catch (err) {
+        this.lastStartError = (err as Error).message;
+        // Refused (a bad token): a real proxy exits for good. Otherwise (reset, timeout, 5xx) its
+        // supervisor restarts it with backoff, which is what this loop stands for.
+        const status = (err as ApiCallError).status;
+        if (this.#stopped || (status >= 400 && status < 500)) {
+          this.failed = this.lastStartError;
+          return;
+        }
+        this.startRetries++;
+        const base = Math.min(MAX_RESTART_BACKOFF_MS, 1000 * 2 ** attempt);
+        await new Promise((r) => setTimeout(r, base / 2 + Math.random() * (base / 2)));
+      }
     }
     this.certAt = nowMs();
     const first = this.snapshot.subscribe(() => {
@@ -117,6 +138,7 @@ export class SimProxy {
 
   /** Leaves without saying bye (as a killed proxy would): the run ends with the control plane. */
   async stop(): Promise<void> {
+    this.#stopped = true;
     this.#certs?.stop();
     await this.#client?.stop(false);
   }

@@ -62,6 +62,7 @@ describe("the control-plane simulator", { concurrency: 2, skip: noTaskset }, () 
       assert.ok(change.p50! > 0 && change.p50! <= change.p99! && change.p99! <= change.max!);
     }
     assert.deepEqual(r.errors, {});
+    assert.equal(r.startRetries, 0);
     assert.ok(r.cp.cpuS > 0 && r.cp.rssPeakMb > 0);
   });
 
