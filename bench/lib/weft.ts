@@ -58,13 +58,13 @@ export class WeftMesh {
     return { ...process.env, WEFT_CONFIG: this.configFile };
   }
 
-  /** `weft apply -f` of a YAML document. */
-  async apply(name: string, yaml: string): Promise<string> {
+  /** `weft apply -f` of a YAML document (killed after `timeoutMs`, default 20 s). */
+  async apply(name: string, yaml: string, timeoutMs = 20_000): Promise<string> {
     const file = join(this.dir, `${name}.yaml`);
     writeFileSync(file, yaml);
     const { stdout } = await run(process.execPath, [WEFT, "apply", "-f", file], {
       env: this.env,
-      timeout: 20_000,
+      timeout: timeoutMs,
     });
     return stdout.trim();
   }

@@ -1,0 +1,85 @@
+// The simulator's results as the markdown table of issue 8 (one row per N and scoping), with how far
+// a step got when it did not finish, and the notes that make the numbers readable.
+
+import type { ChangeResult, ScenarioResult } from "./scenario.ts";
+
+export function duration(ms: number): string {
+  if (ms < 1000) return `${Math.round(ms)} ms`;
+  if (ms < 10_000) return `${(ms / 1000).toFixed(2)} s`;
+  return `${(ms / 1000).toFixed(1)} s`;
+}
+
+export function bytes(n: number): string {
+  if (n < 1024) return `${n} B`;
+  if (n < 1024 * 1024) return `${(n / 1024).toFixed(1)} KB`;
+  return `${(n / 1048576).toFixed(2)} MB`;
+}
+
+function connectCell(r: ScenarioResult): string {
+  const c = r.connect;
+  if (c.finished) return duration(c.ms);
+  const failed = c.failed ? `, ${c.failed} failed: ${c.firstFailure ?? "?"}` : "";
+  return `did not finish in ${r.timeoutS} s (${c.acked}/${r.proxies} ACKed, ${c.certs} certificates${failed})`;
+}
+
+function pair(p50?: number, p99?: number): string {
+  if (p50 === undefined || p99 === undefined) return "–";
+  return p50 >= 1000 || p99 >= 1000 ? `${duration(p50)} / ${duration(p99)}` : `${p50} / ${p99} ms`;
+}
+
+function changeCell(c: ChangeResult, timeoutS: number): string {
+  const apply = c.applyMs === undefined ? "" : `; apply ${duration(c.applyMs)}`;
+  if (c.error) return `${c.error} (${c.reached}/${c.affected} ACKed)`;
+  if (!c.finished)
+    return `did not finish in ${timeoutS} s: ${c.reached}/${c.affected} ACKed, ${pair(c.p50, c.p99)} of those${apply}`;
+  return `${pair(c.p50, c.p99)} (${c.affected} proxies${apply})`;
+}
+
+function lossCell(r: ScenarioResult): string {
+  const lease = r.errors.lease_lost ?? 0;
+  const other = Object.entries(r.errors)
+    .filter(([code]) => code !== "lease_lost")
+    .map(([code, n]) => `${code} ${n}`);
+  const restarts = r.startRetries ? `; ${r.startRetries} failed starts retried (${r.lastStartError})` : "";
+  return `${lease} / ${r.disconnects}${other.length ? ` (${other.join(", ")})` : ""}${restarts}`;
+}
+
+export function markdownTable(results: ScenarioResult[]): string {
+  const head =
+    "| N proxies (S = N/2 services) | scoping | connect all | CP CPU s (sim) | CP RSS peak / settled | " +
+    "snapshot p50 / max | HTTPRoute change: apply → ACK p50 / p99 | Workload joins: apply → ACK p50 / p99 | " +
+    "lease lost / streams lost |\n|---|---|---|---|---|---|---|---|---|";
+  const rows = results.map((r) =>
+    [
+      "",
+      `${r.proxies} (S = ${r.services})`,
+      r.scoping === "reach" ? "`--reach` 3" : "full",
+      connectCell(r),
+      `${r.cp.cpuS.toFixed(1)} (${r.simulator.cpuS.toFixed(1)})`,
+      `${r.cp.rssPeakMb} / ${r.cp.rssSettledMb} MB`,
+      r.snapshotBytes.proxies ? `${bytes(r.snapshotBytes.p50)} / ${bytes(r.snapshotBytes.max)}` : "–",
+      changeCell(r.route, r.timeoutS),
+      changeCell(r.join, r.timeoutS),
+      lossCell(r),
+      "",
+    ]
+      .join(" | ")
+      .trim(),
+  );
+  return [head, ...rows].join("\n");
+}
+
+export const TABLE_NOTES = `- connect all: from starting every proxy at once to the last one's ACK of its first snapshot (each
+  proxy: identity, a CSR with its own key, the config stream, hello, first snapshot, ACK).
+- CP CPU s (sim): the control plane's user + system CPU from the start of the connect step to the end of
+  the run, and in brackets the simulator's over the same time (all its proxies share one core: when that
+  nears the run's wall time, the simulator, not the control plane, set the pace);
+  RSS peak is the control plane's VmHWM, settled its RSS once no proxy had been pushed anything for 2 s
+  (or after 30 s of pushes).
+- snapshot: the encoded size (JSON) of the snapshot each proxy runs once settled.
+- apply → ACK: from just before the apply request is sent to each affected proxy's ACK of the first
+  snapshot that shows the change (affected = the proxies whose snapshot had the service when the apply
+  was sent); p50 / p99 over those proxies, with how many there were and how long the apply took to return.
+- lease lost / streams lost: streams the control plane ended with \`lease_lost\` (other codes in brackets),
+  and config streams the proxies lost (each one reconnects, as a real proxy does); then starts that failed
+  before the certificate came (reset, timeout, 5xx), each retried with backoff as a supervisor would.`;

@@ -1,0 +1,145 @@
+// One simulated sidecar: the real proxy's control-plane side and nothing else. It does what
+// startProxy (src/proxy/agent/proxy.ts) does before its listeners matter — asks which identity its join
+// token entitles it to, gets a certificate by CSR with a key of its own (CertificateManager), then
+// opens the config stream (ConfigClient) with the same hello a `weft proxy` sends — and leaves the data
+// plane out: its SnapshotCell has no listeners staged, so a snapshot that passes the consistency check
+// is published and ACKed at once. Once its first snapshot runs it reports serving, as the real proxy's
+// serving gate does when its app accepts connections.
+//
+// A start that fails before the certificate (the control plane reset the connection, timed out, said
+// 5xx) is retried with backoff, as a supervisor restarts a sidecar that exited; a refusal is final.
+// What it records: when the certificate came, when the first snapshot was ACKed, every error the
+// control plane ended the stream with (by code, e.g. lease_lost) and every lost stream. Subscribers see
+// each published snapshot; publishing and the ACK happen in the same tick (the ACK is written right
+// after), so the time a subscriber sees is the ACK's time.
+
+import { callApi, type ApiCallError, type ApiTarget } from "../../src/client/api-client.ts";
+import type { ProxySnapshot } from "../../src/model/snapshot.ts";
+import { CertificateManager } from "../../src/proxy/agent/certificates.ts";
+import { ConfigClient } from "../../src/proxy/agent/config-client.ts";
+import { SnapshotCell } from "../../src/proxy/agent/snapshot-cell.ts";
+
+/** Epoch milliseconds with sub-millisecond resolution, comparable between processes on one host. */
+export const nowMs = (): number => performance.timeOrigin + performance.now();
+
+export interface ControlPlaneTarget {
+  /** Config API URL (certificates, identity). */
+  server: string;
+  /** Proxy config stream URL. */
+  stream: string;
+  /** PEM trust bundle of both. */
+  ca: string;
+}
+
+export interface SimProxySpec {
+  /** Unique within the run: names the Workload and its (fake) inbound port. */
+  index: number;
+  service: string;
+  /** The join token for `service`. */
+  token: string;
+  /** `--reach`: the services this proxy receives config for; absent = the default scoping. */
+  reach?: string[];
+}
+
+/** The longest wait between two starts of a proxy whose start failed (a supervisor's restart backoff). */
+export const MAX_RESTART_BACKOFF_MS = 10_000;
+
+/** Inbound ports the simulated proxies claim in their hello (nothing listens on them). */
+export const SIM_PORT_BASE = 20_000;
+
+export class SimProxy {
+  readonly spec: SimProxySpec;
+  readonly snapshot = new SnapshotCell();
+  startedAt = 0;
+  certAt?: number;
+  firstAckAt?: number;
+  /** Why the control plane ended the stream, by code (lease_lost, unresponsive, ...). */
+  readonly errors = new Map<string, number>();
+  /** Streams lost after they had connected. */
+  disconnects = 0;
+  /** Set when the proxy could not start and would not be restarted (identity or certificate refused). */
+  failed?: string;
+  /** Starts that failed before the certificate came (reset, timeout, 5xx) and were retried. */
+  startRetries = 0;
+  lastStartError?: string;
+  #stopped = false;
+  #certs?: CertificateManager;
+  #client?: ConfigClient;
+
+  constructor(spec: SimProxySpec) {
+    this.spec = spec;
+  }
+
+  /** Resolves once the stream is opened (not once a snapshot arrived), or the start was refused. */
+  async start(cp: ControlPlaneTarget): Promise<void> {
+    this.startedAt = nowMs();
+    const target: ApiTarget = { server: cp.server, ca: cp.ca, token: this.spec.token };
+    for (let attempt = 0; ; attempt++) {
+      try {
+        const { identity } = await callApi<{ identity: string }>(target, "GET", "/api/v1/identity");
+        this.#certs = new CertificateManager(target, identity);
+        await this.#certs.start();
+        break;
+      } catch (err) {
+        this.lastStartError = (err as Error).message;
+        // Refused (a bad token): a real proxy exits for good. Otherwise (reset, timeout, 5xx) its
+        // supervisor restarts it with backoff, which is what this loop stands for.
+        const status = (err as ApiCallError).status;
+        if (this.#stopped || (status >= 400 && status < 500)) {
+          this.failed = this.lastStartError;
+          return;
+        }
+        this.startRetries++;
+        const base = Math.min(MAX_RESTART_BACKOFF_MS, 1000 * 2 ** attempt);
+        await new Promise((r) => setTimeout(r, base / 2 + Math.random() * (base / 2)));
+      }
+    }
+    this.certAt = nowMs();
+    const first = this.snapshot.subscribe(() => {
+      first();
+      this.firstAckAt = nowMs();
+      client.reportServing(true);
+    });
+    const client = new ConfigClient({
+      snapshot: this.snapshot,
+      url: cp.stream,
+      ca: cp.ca,
+      tls: this.#certs.material,
+      log: (m) => this.#log(m),
+      hello: {
+        workload: `${this.spec.service}-sim${this.spec.index}`,
+        address: "127.0.0.1",
+        port: SIM_PORT_BASE + this.spec.index,
+        appPort: 8080,
+        reach: this.spec.reach,
+        serving: false,
+      },
+    });
+    this.#client = client;
+    client.start();
+  }
+
+  /** Counts what the config client reports: refusals by code, and lost streams. */
+  #log(m: string): void {
+    const refused = /^control plane refused the stream: ([a-z_]+):/.exec(m);
+    if (refused) this.errors.set(refused[1], (this.errors.get(refused[1]) ?? 0) + 1);
+    else if (m.startsWith("lost control plane")) this.disconnects++;
+  }
+
+  current(): ProxySnapshot | undefined {
+    return this.snapshot.current();
+  }
+
+  /** The encoded size of the snapshot it runs (the JSON the stream carried, without the envelope). */
+  snapshotBytes(): number {
+    const s = this.snapshot.current();
+    return s ? Buffer.byteLength(JSON.stringify(s)) : 0;
+  }
+
+  /** Leaves without saying bye (as a killed proxy would): the run ends with the control plane. */
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    this.#certs?.stop();
+    await this.#client?.stop(false);
+  }
+}

@@ -1,0 +1,84 @@
+// The control-plane scale simulator (bench/control-plane/), kept working by the suite: a real
+// `weft control-plane` process and 20 simulated proxies in this process (the proxy's own certificate
+// and config-stream client), run through every step of `npm run bench:control-plane`. With the default
+// scoping every proxy must ACK its first snapshot and both changes (an HTTPRoute, a Workload joining);
+// scoped by --reach, only the six proxies that call service 0 are affected, and all of them ACK.
+
+import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { describe, test, type TestContext } from "node:test";
+import { Fleet } from "../../bench/control-plane/fleet.ts";
+import { callsOf, serviceCount, serviceName, type Scoping } from "../../bench/control-plane/mesh-shape.ts";
+import { runScenario } from "../../bench/control-plane/scenario.ts";
+import { WeftMesh } from "../../bench/lib/weft.ts";
+
+const noTaskset = spawnSync("taskset", ["--version"]).error ? "taskset is not installed" : false;
+const N = 20;
+
+async function simulate(t: TestContext, scoping: Scoping) {
+  const dir = mkdtempSync(join(tmpdir(), "weft-cpsim-test-"));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const mesh = await WeftMesh.start(dir, 0);
+  t.after(() => mesh.stop());
+  const fleet = new Fleet();
+  t.after(() => fleet.stop());
+  const result = await runScenario({
+    mesh,
+    proxies: N,
+    scoping,
+    timeoutS: 30,
+    fleets: [fleet],
+    log: () => {},
+    settleMs: 300,
+  });
+  return { result, fleet };
+}
+
+// Two control planes side by side: each run mostly waits on its own processes.
+describe("the control-plane simulator", { concurrency: 2, skip: noTaskset }, () => {
+  test("20 simulated proxies with the default scoping: all connect, and both changes reach every one", async (t) => {
+    const { result: r, fleet } = await simulate(t, "full");
+    assert.deepEqual(
+      { ...r.connect, ms: 0 },
+      { finished: true, ms: 0, certs: N, acked: N, failed: 0, firstFailure: undefined },
+    );
+    // Each proxy holds a certificate of its own service and runs a snapshot naming every service.
+    for (const p of fleet.proxies) {
+      const s = p.current();
+      assert.ok(s, `proxy ${p.spec.index} runs a snapshot`);
+      assert.equal(s.proxy.service, p.spec.service);
+      assert.equal(Object.keys(s.outbound).length, serviceCount(N));
+    }
+    assert.equal(r.snapshotBytes.proxies, N);
+    assert.ok(r.snapshotBytes.p50 > 1000, `snapshot p50 ${r.snapshotBytes.p50} bytes`);
+    for (const change of [r.route, r.join]) {
+      assert.equal(change.error, undefined);
+      assert.equal(change.finished, true);
+      assert.equal(change.affected, N);
+      assert.equal(change.reached, N);
+      assert.ok(change.p50! > 0 && change.p50! <= change.p99! && change.p99! <= change.max!);
+    }
+    assert.deepEqual(r.errors, {});
+    assert.equal(r.startRetries, 0);
+    assert.ok(r.cp.cpuS > 0 && r.cp.rssPeakMb > 0);
+  });
+
+  test("scoped by --reach, a change on service 0 affects only the proxies that call it", async (t) => {
+    const { result: r, fleet } = await simulate(t, "reach");
+    assert.equal(r.connect.finished, true);
+    const callers = fleet.proxies.filter((p) =>
+      callsOf(p.spec.index, serviceCount(N)).includes(serviceName(0)),
+    );
+    assert.equal(callers.length, 6);
+    for (const change of [r.route, r.join]) {
+      assert.equal(change.finished, true);
+      assert.equal(change.affected, callers.length);
+      assert.equal(change.reached, callers.length);
+    }
+    // Each proxy receives the three services it calls (and its own, for its inbound side at most).
+    for (const p of fleet.proxies) assert.ok(Object.keys(p.current()!.outbound).length <= 4);
+  });
+});
