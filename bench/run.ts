@@ -12,7 +12,7 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { CASES as H1_CASES, type CaseContext } from "./lib/cases.ts";
-import { CaseSkipped, H2_CASES, startGrpcApp, startH2App, type GrpcApp } from "./lib/h2-cases.ts";
+import { H2_CASES, startGrpcApp, startH2App, type GrpcApp } from "./lib/h2-cases.ts";
 import { nodeBaselineRss } from "./lib/baseline.ts";
 import { measure, type BenchSettings } from "./lib/measure.ts";
 import { setStopGrace, spawnPinned, stopAll } from "./lib/proc.ts";
@@ -125,7 +125,6 @@ async function main(): Promise<number> {
       );
     } catch (err) {
       result.skipped = (err as Error).message.split("\n")[0];
-      result.expectedSkip = err instanceof CaseSkipped;
       log(`${c.label}: failed: ${(err as Error).message}`);
     } finally {
       await running?.stop();
@@ -162,7 +161,7 @@ async function main(): Promise<number> {
   log(`wrote bench/results/latest.json and latest.md in ${report.elapsedSeconds.toFixed(0)} s`);
   if (values.keep) log(`work dir kept: ${workDir}`);
   else rmSync(workDir, { recursive: true, force: true });
-  return results.some((r) => (!r.m && !r.expectedSkip) || r.m?.problems.length) ? 1 : 0;
+  return results.some((r) => !r.m || r.m?.problems.length) ? 1 : 0;
 }
 
 const watchdog = setTimeout(() => {

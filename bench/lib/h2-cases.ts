@@ -15,16 +15,6 @@ import { expectGrpcReply, expectH2Body } from "./h2-check.ts";
 import { freePort, spawnPinned, sleep, type Child } from "./proc.ts";
 import { sumSeries, type Sidecar } from "./weft.ts";
 
-/**
- * Set to true once the server sidecar reaches apps over h2c for Service ports declared `grpc` (issue 7,
- * branch i7-grpc2). Until then a failing weft-grpc check skips the case (with the reason) instead of
- * failing the run; afterwards a failure is a failure.
- */
-const GRPC_TO_APPS_READY = true;
-
-/** A case that cannot run yet for a known reason: reported as skipped, without failing the run. */
-export class CaseSkipped extends Error {}
-
 const H2_PORT = 8080;
 const GRPC_PORT = 9090;
 const SERVICES = `apiVersion: weft.dev/v1alpha1
@@ -214,14 +204,7 @@ export const H2_CASES: CaseDef[] = [
       const host = `bench-grpc:${GRPC_PORT}`;
       return startPair(ctx, "bench-grpc", app.port, async (client, server) => {
         const target = `127.0.0.1:${client.outboundPort}`;
-        try {
-          await expectGrpcReply(target, host, GRPC_MESSAGE, GRPC_REPLY, 10_000);
-        } catch (err) {
-          if (GRPC_TO_APPS_READY) throw err;
-          throw new CaseSkipped(
-            `needs the server sidecar to reach gRPC apps over h2c (issue 7, i7-grpc2): ${(err as Error).message}`,
-          );
-        }
+        await expectGrpcReply(target, host, GRPC_MESSAGE, GRPC_REPLY, 10_000);
         const ok = [...INBOUND, 'grpc_status="0"'];
         await checkedInbound(server, ok, () => expectGrpcReply(target, host, GRPC_MESSAGE, GRPC_REPLY, 0));
         const okBefore = sumSeries(await server.metrics(), ok);

@@ -9,8 +9,6 @@ export interface CaseResult {
   baseline?: string;
   /** Set when the case could not be measured (e.g. the proxy did not start). */
   skipped?: string;
-  /** The skip has a known reason (a feature not landed yet): it does not fail the run. */
-  expectedSkip?: boolean;
   startupMs?: number;
   notes?: string[];
   m?: Measurement;
