@@ -19,7 +19,7 @@
 export const LOCAL_REPLIES = {
   /** Host is not a mesh service, or no route of the service matched the request. */
   no_route: { status: 404 },
-  /** No endpoints, no backend with weight > 0, or the connection was refused / failed. */
+  /** No endpoints, or the connection was refused / failed. */
   upstream_unavailable: { status: 503 },
   /** The upstream closed or reset the connection before a complete response. */
   upstream_reset: { status: 502 },
@@ -49,8 +49,9 @@ export const LOCAL_REPLIES = {
   fault_injected: { status: 503 },
   /**
    * The route picked a backend whose reference cannot be resolved (a Service that does not exist, or
-   * one in another namespace without a ReferenceGrant): a configuration error, 500 as the Gateway API
-   * requires. A Service that exists but has no ready endpoints is upstream_unavailable (503).
+   * one in another namespace without a ReferenceGrant), or the rule has no backend to forward to (no
+   * backendRefs, or none with weight > 0): a configuration error, 500 as the Gateway API requires. A
+   * Service that exists but has no ready endpoints is upstream_unavailable (503).
    */
   invalid_backend: { status: 500 },
   /** A bug in the proxy, caught at the edge so that one request fails, not the process. */

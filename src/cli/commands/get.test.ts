@@ -92,3 +92,44 @@ test("weft get accepts the new kinds' plurals and short names", () => {
     assert.equal(normalizeKind(s), "FaultInjection", s);
   assert.equal(normalizeKind("services"), "Service");
 });
+
+test("route tables have a STATUS column: OK, the reasons of False conditions, or - without a status", () => {
+  const route = (name: string, status?: Record<string, unknown>): AnyResource => ({
+    apiVersion: "gateway.networking.k8s.io/v1",
+    kind: "HTTPRoute",
+    metadata: meta(name),
+    spec: { parentRefs: [{ name: "reviews" }], rules: [{}] },
+    ...(status ? { status } : {}),
+  });
+  const cond = (type: string, status: string, reason: string) => ({ type, status, reason, message: "" });
+  const [head, ok, broken, none] = table([
+    route("ok", {
+      parents: [
+        { conditions: [cond("Accepted", "True", "Accepted"), cond("ResolvedRefs", "True", "ResolvedRefs")] },
+      ],
+    }),
+    route("broken", {
+      parents: [
+        {
+          conditions: [
+            cond("Accepted", "True", "Accepted"),
+            cond("ResolvedRefs", "False", "BackendNotFound"),
+          ],
+        },
+        {
+          conditions: [
+            cond("Accepted", "False", "NoMatchingParent"),
+            cond("ResolvedRefs", "False", "BackendNotFound"),
+          ],
+        },
+      ],
+    }),
+    route("none"),
+  ])
+    .trimEnd()
+    .split("\n");
+  assert.match(head, /^NAMESPACE\s+NAME\s+STATUS\s+DETAILS\s+AGE$/);
+  assert.match(ok, /^default\s+ok\s+OK\s+parents=reviews rules=1/);
+  assert.match(broken, /^default\s+broken\s+BackendNotFound,NoMatchingParent\s+parents=reviews/);
+  assert.match(none, /^default\s+none\s+-\s+parents=reviews/);
+});

@@ -1,4 +1,5 @@
 import { normalizeKind, KINDS, type AnyResource, type WorkloadStatus } from "../../model/resources.ts";
+import type { RouteStatus } from "../../control-plane/compile/route-status.ts";
 import { api, connectionFlags, connectionOptions } from "../client.ts";
 import { CliError, type Command } from "../command.ts";
 
@@ -55,14 +56,25 @@ export function table(items: AnyResource[]): string {
   // has, e.g. a static workload), since an Unhealthy workload receives no traffic; NotServing while
   // its sidecar keeps it out of the endpoints (starting or draining).
   const withHealth = items.every((r) => r.kind === "Workload");
+  // Routes get a STATUS column: OK when every parent accepted the route and every reference
+  // resolves, else the reasons of the conditions that are False (-o yaml has the messages).
+  const withStatus = items.every((r) => r.kind === "HTTPRoute" || r.kind === "GRPCRoute");
   const rows = items.map((r) => [
     r.metadata.namespace,
     r.metadata.name,
     ...(withHealth ? [health(r)] : []),
+    ...(withStatus ? [routeStatus(r)] : []),
     summary(r),
     age(r.metadata.creationTimestamp),
   ]);
-  const head = ["NAMESPACE", "NAME", ...(withHealth ? ["HEALTH"] : []), "DETAILS", "AGE"];
+  const head = [
+    "NAMESPACE",
+    "NAME",
+    ...(withHealth ? ["HEALTH"] : []),
+    ...(withStatus ? ["STATUS"] : []),
+    "DETAILS",
+    "AGE",
+  ];
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((row) => row[i].length)));
   return (
     [head, ...rows]
@@ -124,6 +136,16 @@ function health(r: AnyResource): string {
   const s = r.status as Partial<WorkloadStatus> | undefined;
   if (s?.serving === false) return s.health ? `${s.health},NotServing` : "NotServing";
   return s?.health ?? "-";
+}
+
+/** "OK", or the reasons of a route's False conditions ("BackendNotFound,NoMatchingParent"); "-" without a status. */
+function routeStatus(r: AnyResource): string {
+  const parents = (r.status as Partial<RouteStatus> | undefined)?.parents;
+  if (!Array.isArray(parents)) return "-";
+  const reasons = new Set<string>();
+  for (const p of parents)
+    for (const c of p.conditions ?? []) if (c.status === "False") reasons.add(c.reason);
+  return reasons.size === 0 ? "OK" : [...reasons].join(",");
 }
 
 function age(ts?: string): string {

@@ -23,6 +23,8 @@ import {
 import { ApiError, MAX_JSON_DEPTH, parseJson, requireString, sendError, sendJson } from "./http.ts";
 import { applyManifests, deleteResource, parseKind, type ManifestFile } from "./resources.ts";
 import { parseTokenRequest } from "./token-request.ts";
+import { withRouteStatus } from "../compile/route-status.ts";
+import type { AnyResource } from "../../model/resources.ts";
 
 /** What each route reads at most. A CSR is under 16 KiB (csr.ts); an apply carries whole files. */
 export const BODY_LIMITS = {
@@ -144,14 +146,15 @@ export function createApiServer(deps: ApiDeps): Server {
       const kind = parseKind(rest[0]);
       if (method === "GET" && rest.length === 1) {
         const ns = url.searchParams.get("namespace") ?? undefined;
-        return sendJson(res, 200, { items: deps.state.list(kind, ns), revision: deps.state.revision });
+        const items = deps.state.list(kind, ns).map((r) => withStatus(deps.state, r));
+        return sendJson(res, 200, { items, revision: deps.state.revision });
       }
       if (rest.length === 3) {
         const [, ns, name] = rest;
         if (method === "GET") {
           const found = deps.state.list(kind, ns).find((r) => r.metadata.name === name);
           if (!found) throw new ApiError(404, "not_found", `${kind} ${ns}/${name} not found`);
-          return sendJson(res, 200, found);
+          return sendJson(res, 200, withStatus(deps.state, found));
         }
         if (method === "DELETE")
           return sendJson(res, 200, { revision: await deleteResource(deps.store, kind, ns, name) });
@@ -223,4 +226,10 @@ function parseFiles(text: string): ManifestFile[] {
 
 function sha256(s: string): Buffer {
   return createHash("sha256").update(s).digest();
+}
+
+/** Routes are read with their status (Accepted, ResolvedRefs per parent), computed from the current config. */
+function withStatus(state: MeshStateCache, r: AnyResource): AnyResource {
+  if (r.kind !== "HTTPRoute" && r.kind !== "GRPCRoute") return r;
+  return withRouteStatus(r, state.prepared().refs);
 }

@@ -40,9 +40,9 @@ export const GRPC_STATUS_OF_LOCAL_REPLY: Readonly<Record<LocalReplyCode, GrpcSta
   circuit_open: GRPC_STATUS.UNAVAILABLE,
   // The configured abort decides (FaultPolicy.abort.grpcStatus, else its HTTP status mapped).
   fault_injected: GRPC_STATUS.UNAVAILABLE,
-  // A route's backend names a Service that does not exist (or is not granted): a configuration
-  // error, not a transient one, so not UNAVAILABLE (which clients retry).
-  invalid_backend: GRPC_STATUS.INTERNAL,
+  // A route's backend names a Service that does not exist (or is not granted), or the rule has none:
+  // the Gateway API's GRPCRoute requires UNAVAILABLE for the calls that would have gone there.
+  invalid_backend: GRPC_STATUS.UNAVAILABLE,
   internal_error: GRPC_STATUS.INTERNAL,
 };
 

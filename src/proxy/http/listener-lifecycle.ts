@@ -1,16 +1,21 @@
 // listen / drain / close for a listener: one front net.Server (the http server itself, or the
 // inbound's protocol-sniffing front) and the HTTP edges it feeds. Tracks client connections for
 // metrics and for drain: stop accepting, answer in-flight requests with Connection: close, close
-// idle connections, wait for the rest (bounded), then cut what remains.
+// idle connections (and those still being sniffed, which carry no request), wait for the rest
+// (bounded), then cut what remains.
 
 import { once } from "node:events";
 import type { AddressInfo, Server, Socket } from "node:net";
 import type { Direction, ProxyMetrics } from "../metrics/registry.ts";
 
-/** What the lifecycle needs of an edge (HTTP/1.1: server-edge.ts; HTTP/2: h2-edge.ts). */
+/**
+ * What the lifecycle needs of an edge (HTTP/1.1: server-edge.ts; HTTP/2: h2-edge.ts; the sockets a
+ * sniffing front has not handed on yet: undecided-sockets.ts).
+ */
 export interface LifecycleEdge {
   draining: boolean;
-  readonly server: { close(cb?: (err?: Error) => void): unknown };
+  /** The edge's own server, if it has one (closed with the listener unless it is the front). */
+  readonly server?: { close(cb?: (err?: Error) => void): unknown };
   closeIdleConnections(): void;
   closeAllConnections(): void;
 }
@@ -108,7 +113,7 @@ export class ListenerLifecycle {
     for (const e of this.#edges) {
       e.closeAllConnections();
       // Edges fed by a front never listened themselves; close() just stops their timers.
-      if ((e.server as unknown) !== this.#front) e.server.close(ignoreError);
+      if (e.server !== undefined && (e.server as unknown) !== this.#front) e.server.close(ignoreError);
     }
     for (const s of this.#sockets) s.destroy();
   }

@@ -30,6 +30,7 @@ import { H2Edge } from "../http/h2-edge.ts";
 import { H2Exchange } from "../http/h2-exchange.ts";
 import type { IncomingHttpHeaders, ServerHttp2Stream } from "node:http2";
 import { ListenerLifecycle, type ProxyListener } from "../http/listener-lifecycle.ts";
+import { UndecidedSockets } from "../http/undecided-sockets.ts";
 import { LocalReplies } from "../http/local-reply.ts";
 import { grpcReplyShape } from "../grpc/local-reply.ts";
 import { honourGrpcTimeout } from "../grpc/deadline.ts";
@@ -254,6 +255,7 @@ class Inbound {
     if (opts.http2 !== false) this.tlsFront.registerAlpn("h2", (socket) => this.h2Edge.accept(socket));
     for (const [id, handler] of Object.entries(opts.alpn ?? {})) this.tlsFront.registerAlpn(id, handler);
 
+    const undecided = new UndecidedSockets();
     const front = createSniffingServer(
       {
         tls: (socket) => this.tlsFront.accept(socket),
@@ -262,10 +264,11 @@ class Inbound {
       },
       opts.detectTimeoutMs ?? DEFAULT_DETECT_TIMEOUT_MS,
       opts.limits?.handshakeTimeoutMs ?? DEFAULT_HANDSHAKE_TIMEOUT_MS,
+      undecided,
     );
     this.lifecycle = new ListenerLifecycle(
       front,
-      [this.tlsEdge, this.plainEdge, this.h2Edge],
+      [this.tlsEdge, this.plainEdge, this.h2Edge, undecided],
       opts.metrics,
       "inbound",
     );

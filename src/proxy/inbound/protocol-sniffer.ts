@@ -10,11 +10,13 @@
 // Detection is bounded: at most the 24 bytes of the preface are read, within the detection timeout
 // (the client that stops inside the preface is treated as opaque, never waited for). Costs one read
 // per connection, nothing per request. A declared protocol always wins: mesh peers declare theirs with
-// ALPN, so this guessing only ever applies to plaintext (PERMISSIVE) clients.
+// ALPN, so this guessing only ever applies to plaintext (PERMISSIVE) clients. Until a connection is
+// handed on it is in `undecided`, which a draining listener closes at once (it carries no request).
 
 import net from "node:net";
 import type { Socket } from "node:net";
 import { prefaceMatch } from "../http/h2c-sniff.ts";
+import type { UndecidedSockets } from "../http/undecided-sockets.ts";
 
 const TLS_HANDSHAKE = 0x16;
 const PREFACE_LENGTH = 24;
@@ -53,16 +55,19 @@ export function createSniffingServer(
   targets: SnifferTargets,
   detectTimeoutMs: number,
   firstByteTimeoutMs: number,
+  undecided: UndecidedSockets,
 ): net.Server {
   // Half-open allowed: a TCP tunnel (../tcp/) passes a client's FIN on while the other direction
   // still flows; the HTTP servers end a half-closed connection themselves after their response.
   return net.createServer({ noDelay: true, allowHalfOpen: true }, (socket) => {
     socket.on("error", ignoreError);
+    undecided.add(socket);
     let seen: Buffer | undefined;
     const handOn = (kind: "tls" | PlaintextKind) => {
       socket.removeListener("data", onData);
       socket.removeListener("timeout", onTimeout);
       socket.setTimeout(0);
+      undecided.decided(socket);
       socket.pause();
       if (seen !== undefined) socket.unshift(seen);
       if (kind === "tls") targets.tls(socket);

@@ -243,6 +243,27 @@ export class ProxyMetrics {
     ])
       f.deleteWhere((l) => gone(l[1]));
     for (const f of [this.ejections, this.ejectedEndpoints]) f.deleteWhere((l) => gone(l[0]));
+    // weft_tcp_*: a destination's series go with it once no connection to it is open. A connection
+    // still open keeps its series (its bytes, active gauge and close stay truthful) until it ends:
+    // then dropTcpStats() removes them, if the destination is still gone.
+    const open = new Set<string>();
+    for (const a of this.tcpActive.allSeries())
+      if (a.labels[0] === "outbound" && a.value > 0) open.add(`${a.labels[1]}\n${a.labels[2]}`);
+    for (const f of this.#tcpFamilies())
+      f.deleteWhere((l) => l[0] === "outbound" && gone(l[2]) && !open.has(`${l[1]}\n${l[2]}`));
+  }
+
+  /**
+   * Drops the weft_tcp_* series of one (direction, source, destination): its last connection ended
+   * after the destination left the config.
+   */
+  dropTcpStats(direction: Direction, source: string, destination: string): void {
+    for (const f of this.#tcpFamilies())
+      f.deleteWhere((l) => l[0] === direction && l[1] === source && l[2] === destination);
+  }
+
+  #tcpFamilies(): MetricFamily<CounterSeries>[] {
+    return [this.tcpOpened, this.tcpClosed, this.tcpActive, this.tcpReceivedBytes, this.tcpSentBytes];
   }
 
   tcpStats(direction: Direction, source: string, destination: string): TcpStats {

@@ -1,10 +1,13 @@
 // The proxy's side of a route's backendRefs (Gateway API): an invalid backend (a Service that does
 // not exist, or one another namespace has not granted) keeps its share of the traffic and that share
-// is answered 500 invalid_backend; a backend's own header filters apply only to requests sent to it.
+// is answered 500 invalid_backend, as is every request to a rule with no backend at all; a backend's
+// own header filters apply only to requests sent to it.
 
 import { test } from "node:test";
 import assert from "node:assert/strict";
+import { once } from "node:events";
 import http from "node:http";
+import http2 from "node:http2";
 import { startApp } from "../testing/apps.ts";
 import { viaProxy } from "../testing/client.ts";
 import { metricValue, startOutbound } from "../testing/harness.ts";
@@ -133,4 +136,77 @@ test("backendRefs[].filters change only the requests sent to that backend, after
   assert.equal(v2.seen[0].headers["x-route"], "r");
   assert.equal(v2.seen[0].headers["x-debug"], "1");
   assert.equal(b.headers["x-answer"], "route");
+});
+
+test("a rule with no backendRefs (or none with weight) answers 500 invalid_backend, gRPC calls UNAVAILABLE; a redirect rule needs none", async (t) => {
+  const v1 = await startApp("v1");
+  const snap = buildSnapshot({
+    clusters: [cluster("reviews.default", "reviews", [{ port: v1.port }])],
+    services: [
+      {
+        name: "reviews",
+        routes: [
+          {
+            name: "default/reviews/none",
+            matches: [{ path: { type: "PathPrefix", value: "/none" } }],
+            backends: [],
+          },
+          {
+            name: "default/reviews/zero",
+            matches: [{ path: { type: "PathPrefix", value: "/zero" } }],
+            backends: [{ cluster: "reviews.default", weight: 0 }],
+          },
+          {
+            name: "default/reviews/moved",
+            matches: [{ path: { type: "PathPrefix", value: "/moved" } }],
+            backends: [],
+            filters: { redirect: { hostname: "moved.example", statusCode: 302 } },
+          },
+          {
+            name: "default/reviews/rest",
+            matches: [],
+            backends: [{ cluster: "reviews.default", weight: 1 }],
+          },
+        ],
+      },
+    ],
+  });
+  assert.deepEqual(snapshotViolations(snap).violations, []);
+  const p = await startOutbound(snap);
+  t.after(() => Promise.all([p.close(), v1.close()]));
+
+  const none = await viaProxy(p.port, "http://reviews/none");
+  assert.equal(none.status, 500);
+  assert.equal(none.headers["x-weft-error"], "invalid_backend");
+  assert.equal(
+    none.body,
+    "invalid_backend: route default/reviews/none of reviews.default has no backendRefs with weight > 0\n",
+  );
+  assert.equal(v1.seen.length, 0, "nothing was forwarded, not even to the parent Service");
+  const zero = await viaProxy(p.port, "http://reviews/zero");
+  assert.equal(zero.status, 500);
+  assert.equal(zero.headers["x-weft-error"], "invalid_backend");
+  const moved = await viaProxy(p.port, "http://reviews/moved/x");
+  assert.equal(moved.status, 302);
+  assert.equal(moved.headers.location, "http://moved.example/moved/x");
+  assert.equal((await viaProxy(p.port, "http://reviews/other")).status, 200);
+  assert.equal(v1.seen.length, 1);
+
+  // A gRPC call (h2c to the outbound listener) to a rule without backends: UNAVAILABLE, as the
+  // Gateway API requires of GRPCRoute, with weft's reason.
+  const session = http2.connect(`http://127.0.0.1:${p.port}`);
+  t.after(() => session.close());
+  const call = session.request({
+    ":method": "POST",
+    ":path": "/none/shop.v1.Catalog/Get",
+    ":authority": "reviews",
+    "content-type": "application/grpc",
+    te: "trailers",
+  });
+  call.end();
+  call.resume();
+  const [head] = (await once(call, "response")) as [http2.IncomingHttpHeaders];
+  assert.equal(head[":status"], 200);
+  assert.equal(head["grpc-status"], "14");
+  assert.match(String(head["grpc-message"]), /^invalid_backend: route default\/reviews\/none /);
 });

@@ -151,9 +151,10 @@ test("no_route and upstream_unavailable are local replies with x-weft-error, a t
   assert.equal(unmatched.status, 404);
   assert.match(unmatched.body, /^no_route: no route of api.default matches GET \/other\n$/);
 
+  // A rule with no backends: 500, as the Gateway API requires (backend-refs.test.ts).
   const noWeight = await viaProxy(p.port, "http://api/api/x");
-  assert.equal(noWeight.status, 503);
-  assert.match(noWeight.body, /^upstream_unavailable: route api-only of api.default has no backend/);
+  assert.equal(noWeight.status, 500);
+  assert.match(noWeight.body, /^invalid_backend: route api-only of api.default has no backendRefs/);
 
   const empty = await viaProxy(p.port, "http://empty/");
   assert.equal(empty.status, 503);
@@ -169,7 +170,11 @@ test("no_route and upstream_unavailable are local replies with x-weft-error, a t
   assert.equal(metricValue(text, "weft_local_replies_total", { direction: "outbound", code: "no_route" }), 2);
   assert.equal(
     metricValue(text, "weft_local_replies_total", { direction: "outbound", code: "upstream_unavailable" }),
-    3,
+    2,
+  );
+  assert.equal(
+    metricValue(text, "weft_local_replies_total", { direction: "outbound", code: "invalid_backend" }),
+    1,
   );
   assert.equal(
     metricValue(text, "weft_requests_total", { destination_service: "dead.default", response_code: "503" }),

@@ -28,6 +28,7 @@ import { H2Exchange } from "../http/h2-exchange.ts";
 import { createH2cSniffer } from "../http/h2c-sniff.ts";
 import type { IncomingHttpHeaders, ServerHttp2Stream } from "node:http2";
 import { ListenerLifecycle, type ProxyListener } from "../http/listener-lifecycle.ts";
+import { UndecidedSockets } from "../http/undecided-sockets.ts";
 import { LocalReplies } from "../http/local-reply.ts";
 import { grpcReplyShape } from "../grpc/local-reply.ts";
 import { honourGrpcTimeout } from "../grpc/deadline.ts";
@@ -166,6 +167,7 @@ class Outbound {
       handler: (stream, headers, flags, raw) => this.handleH2(stream, headers, flags, raw),
     });
     let front = this.edge.server as unknown as Server;
+    const undecided = new UndecidedSockets();
     if (opts.h2c !== false) {
       this.edge.adoptConnections();
       front = createH2cSniffer(
@@ -177,10 +179,16 @@ class Outbound {
           h2c: (socket) => this.h2Edge.accept(socket),
         },
         opts.limits?.headersTimeoutMs ?? DEFAULT_HEADERS_TIMEOUT_MS,
+        undecided,
       );
     }
     this.front = front;
-    this.lifecycle = new ListenerLifecycle(front, [this.edge, this.h2Edge], opts.metrics, "outbound");
+    this.lifecycle = new ListenerLifecycle(
+      front,
+      [this.edge, this.h2Edge, undecided],
+      opts.metrics,
+      "outbound",
+    );
     const name = opts.upstream === undefined ? "outbound listener" : `upstream port for ${opts.upstream}`;
     const current = opts.config.current();
     if (current) applyOrLog(name, (s) => this.prepare(s), current, opts.log);

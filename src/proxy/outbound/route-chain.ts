@@ -3,7 +3,7 @@
 // chain for a route (requests run it top to bottom; see ../filters/filter.ts for composition):
 //
 //   redirect                answers with a 3xx — nothing after it runs, no backend needed
-//   backend                 weighted pick among the rule's backends (503 when none has weight)
+//   backend                 weighted pick among the rule's backends (500 when it has none)
 //   fault                   delay, then abort with the configured status
 //   request-header-modifier / response-header-modifier / url-rewrite
 //   replay-buffer           when the request may be sent again (retry, hedge) or copied (mirror)
@@ -30,13 +30,17 @@ import { ATTEMPTS } from "./routed-request.ts";
 
 /**
  * The rule's weighted backend pick, shared with the plain path: sets the exchange's stats to the
- * backend's; answers 503 (and returns undefined) when no backend has weight.
+ * backend's; answers 500 invalid_backend (and returns undefined) when the picked backend is an invalid
+ * reference, or when the rule has no backend to forward to at all — no backendRefs, or none with
+ * weight > 0. The Gateway API: a rule whose backendRefs are all invalid (or omitted, or empty) and
+ * whose filters send no response answers all its traffic 500 (GRPCRoute: UNAVAILABLE, which a gRPC
+ * request gets for invalid_backend). A rule with a RequestRedirect never gets here.
  */
 export function pickBackend(x: Exchange, route: CompiledRoute, service: string): CompiledBackend | undefined {
   const backend = route.backends.pick();
   if (backend === undefined) {
     x.stats = route.stats;
-    x.reply("upstream_unavailable", `route ${route.name} of ${service} has no backend with weight > 0`);
+    x.reply("invalid_backend", `route ${route.name} of ${service} has no backendRefs with weight > 0`);
     return undefined;
   }
   if (backend.invalid !== undefined) {

@@ -10,6 +10,8 @@
 //
 // Targets are built lazily, once per (service, port) and snapshot; a target's endpoint state (load,
 // backoff, ejections) and its open-connection count carry over to the next snapshot's target.
+// weft_tcp_* handles are bound per connection: a destination that left the config loses its series
+// (ProxyMetrics.retainDestinations keeps those with connections open; the last one to end drops them).
 
 import type { Socket } from "node:net";
 import type { ProxySnapshot } from "../../model/snapshot.ts";
@@ -42,11 +44,12 @@ interface Shared {
 export interface TcpTarget {
   /** "name.namespace:port". */
   readonly key: string;
+  /** "name.namespace" of the calling proxy's service and of the destination (metric labels). */
+  readonly source: string;
   readonly destination: string;
   readonly endpoints: EndpointSet<TunnelTarget>;
   readonly maxConnections: number;
   readonly shared: Shared;
-  readonly stats: TcpStats;
   readonly overflow: CounterSeries;
   readonly connectFailures: CounterSeries;
 }
@@ -69,7 +72,7 @@ export class TcpProxy {
   readonly #clientTls: ClientTls;
   readonly #sockets = new Set<Socket>();
   #idleWaiters: (() => void)[] = [];
-  #version: string | undefined;
+  #snapshot: ProxySnapshot | undefined;
   /** Targets built under the current snapshot, by "name.namespace:port". */
   #targets = new Map<string, TcpTarget>();
   /** The latest target built for each key, whatever the snapshot: what a new one inherits from. */
@@ -88,8 +91,10 @@ export class TcpProxy {
   target(service: string, port?: number): TcpTarget | undefined {
     const s = this.#opts.config.current();
     if (s === undefined) return undefined;
-    if (s.version !== this.#version) {
-      this.#version = s.version;
+    // A new snapshot object, not a new version: versions are content hashes and repeat (A → B → A),
+    // while B's config change dropped metric series that A's targets had bound.
+    if (s !== this.#snapshot) {
+      this.#snapshot = s;
       this.#targets = new Map();
     }
     const svc = s.outbound[service] ?? Object.values(s.outbound).find((o) => o.hosts.includes(service));
@@ -138,11 +143,11 @@ export class TcpProxy {
     if (before !== undefined) endpoints.inheritFrom(before.endpoints);
     return {
       key,
+      source,
       destination,
       endpoints,
       maxConnections: spec.policy?.circuitBreaker?.maxConnections ?? 0,
       shared: before?.shared ?? { active: 0 },
-      stats: m.tcpStats("outbound", source, destination),
       overflow: m.circuitOverflows.series(source, destination, "max_connections"),
       connectFailures: m.upstreamConnectFailures.series("outbound", "tcp_tunnel"),
     };
@@ -199,12 +204,29 @@ export class TcpProxy {
       t.endpoints.start(h);
       this.#track(up);
       answer?.(undefined);
+      // Bound per connection (a handful of map lookups next to a TLS handshake): a config change may
+      // have dropped the destination's series since the target was built, and this binds them again.
+      const stats = this.#opts.metrics.tcpStats("outbound", t.source, t.destination);
       splice(down, up, {
-        stats: t.stats,
+        stats,
         idleTimeoutMs: this.#opts.idleTimeoutMs ?? DEFAULT_TCP_IDLE_TIMEOUT_MS,
-        onEnd: () => t.endpoints.end(h, "local", 0),
+        onEnd: () => {
+          t.endpoints.end(h, "local", 0);
+          this.#forgetIfGone(t, stats);
+        },
       });
     });
+  }
+
+  /**
+   * A connection to `t` ended: if it was the last one and `t`'s destination has left the config, its
+   * weft_tcp_* series go too (the config change kept them while connections were open).
+   */
+  #forgetIfGone(t: TcpTarget, stats: TcpStats): void {
+    if (stats.active.value > 0) return;
+    const s = this.#opts.config.current();
+    if (s === undefined || s.clusters[t.destination] !== undefined) return;
+    this.#opts.metrics.dropTcpStats("outbound", t.source, t.destination);
   }
 
   #track(socket: Socket): void {

@@ -3,7 +3,7 @@
 // tunnel, the port of a multi-port service, route match); at the matched route it hands them here:
 //
 //   the route's filters, the same classes as route-chain.ts composes, once per route:
-//     redirect (answered) → backend (pickBackend: 503 no weight, 500 invalid_backend) → fault delay /
+//     redirect (answered) → backend (pickBackend: 500 invalid_backend, or none) → fault delay /
 //     abort → request / response header modifiers (route's, then the backend's) → URL rewrite
 //   → the terminal: attempt.ts' admit (maxRequests: an upgrade counts as a request in flight for its
 //     whole life) → maxConnections (upgrades per endpoint, each holds one connection) → pick → begin
