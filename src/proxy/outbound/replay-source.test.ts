@@ -74,9 +74,12 @@ test("a shadow reader is cut off when the body outgrows the limit", async () => 
   const src = new ReplaySource(live, 4);
   const real = src.reader()!;
   const realText = drain(real);
-  const shadow = src.reader(true)!;
-  const failed = once(shadow, "error");
+  const shadow = src.reader(true)!; // nobody reads it yet (its connection is still opening)
   live.end("abcdef");
+  await tick();
+  // It fails when its transport starts reading it, so the transport hears of it.
+  const failed = once(shadow, "error");
+  shadow.resume();
   const [err] = await failed;
   assert.ok(isReplayOverflow(err), String(err));
   assert.ok(isReplayOverflow(new Error("wrapped", { cause: err })), "found through a cause");

@@ -25,6 +25,8 @@ export function isReplayOverflow(err: unknown): boolean {
   return false;
 }
 
+function ignore(): void {}
+
 class ReplayReader extends Readable {
   readonly src: ReplaySource;
   readonly shadow: boolean;
@@ -32,14 +34,23 @@ class ReplayReader extends Readable {
   pos = 0;
   /** A push was refused: the live body waits for this reader (unless it is a shadow). */
   full = false;
+  /** Cut off before anyone read it: fails on its first read, when its transport listens. */
+  pendingError: Error | undefined = undefined;
 
   constructor(src: ReplaySource, shadow: boolean) {
     super();
     this.src = src;
     this.shadow = shadow;
+    // A reader can fail before its transport listens (still connecting) or after it stopped (the
+    // attempt ended): the transport sees the error when it listens; the process never does.
+    this.on("error", ignore);
   }
 
   override _read(): void {
+    if (this.pendingError !== undefined) {
+      this.destroy(this.pendingError);
+      return;
+    }
     this.full = false;
     this.src.pull(this);
   }
@@ -147,7 +158,7 @@ export class ReplaySource {
     this.#kept = null;
     for (const r of this.#readers) {
       if (r.shadow) {
-        r.destroy(new ReplayOverflowError(`request body larger than ${this.#limit} bytes: not mirrored`));
+        this.#cut(r, new ReplayOverflowError(`request body larger than ${this.#limit} bytes: not mirrored`));
         continue;
       }
       if (r.pos === -1) continue;
@@ -174,8 +185,18 @@ export class ReplaySource {
     if (this.#failed !== undefined) return;
     this.#failed = err;
     this.#kept = null;
-    for (const r of [...this.#readers]) r.destroy(err);
+    for (const r of [...this.#readers]) this.#cut(r, err);
   };
+
+  /**
+   * Fails `r` with `err`. A reader nobody listens to yet (its transport is still connecting) fails on
+   * its first read instead: a stream destroyed before its consumer attached would never tell it.
+   */
+  #cut(r: ReplayReader, err: Error): void {
+    this.#readers.delete(r);
+    if (r.readableFlowing !== null) r.destroy(err);
+    else r.pendingError = err;
+  }
 
   readonly #onAborted = (): void => this.#onError(new Error("client aborted the request"));
 
