@@ -7,6 +7,7 @@ import type { Readable } from "node:stream";
 import type { Exchange } from "../pipeline/exchange.ts";
 import type { ReplaySource } from "./replay-source.ts";
 import type { UpstreamTimeouts } from "../pipeline/timeouts.ts";
+import type { ListenerDefaults } from "./engine.ts";
 import type { CompiledBackend, CompiledRoute, RouteCounters, RouteFeatures } from "./compile.ts";
 
 /** Timers and randomness, injectable for tests. */
@@ -32,6 +33,8 @@ export class RouteContext {
   host: string;
   readonly clientAddress: string | undefined;
   readonly timeouts: UpstreamTimeouts;
+  /** The listener's settings, for the attempt engine (engine.ts). */
+  readonly defaults: ListenerDefaults;
   readonly clock: RouteClock;
   /** Set by the backend stage (route-chain.ts), before any feature filter runs. */
   backend: CompiledBackend = undefined as unknown as CompiledBackend;
@@ -50,7 +53,7 @@ export class RouteContext {
     route: CompiledRoute,
     service: string,
     host: string,
-    timeouts: UpstreamTimeouts,
+    defaults: ListenerDefaults,
     clock: RouteClock,
   ) {
     this.x = x;
@@ -59,7 +62,8 @@ export class RouteContext {
     this.service = service;
     this.host = host;
     this.clientAddress = x.clientAddress;
-    this.timeouts = timeouts;
+    this.defaults = defaults;
+    this.timeouts = defaults.timeouts;
     this.clock = clock;
     this.body = x.body;
   }

@@ -9,31 +9,29 @@
 // retry policy, outside the budget, at most MAX_RESENDS times (attempt.ts). A hedge is a further
 // attempt sent when none answered within the hedge delay; the first acceptable response wins and the
 // others are cancelled. Nothing is written to the client until one attempt wins, so a retried or
-// hedged failure is never seen by it. The bookkeeping of each attempt (circuit check, pick, start,
-// end) is attempt.ts', shared with the plain path and mirrors.
+// hedged failure is never seen by it. The attempt engine (engine.ts) runs this for routes with a
+// policy; the bookkeeping of each attempt (claim, end, resend) is attempt.ts', shared with the plain
+// path, upgrades and mirrors.
 
 import type { Readable } from "node:stream";
 import type { UpstreamHandler, UpstreamRequest } from "../transport/upstream.ts";
 import { DST_PORT_HEADER } from "../http/dst-port.ts";
 import { DEADLINE_HEADER, DEFAULT_TIMEOUT_LIMIT } from "../pipeline/timeouts.ts";
 import { DONE, OPEN, type Exchange } from "../pipeline/exchange.ts";
-import type { Next } from "../filters/filter.ts";
 import type { Outcome } from "../balancer/endpoint-set.ts";
 import type { CompiledCluster, RouteCounters } from "./compile.ts";
 import { failureOfError, outcomeOfFailure, outcomeOfStatus } from "./outcomes.ts";
-import { admit, begin, end, noEndpoints, pick, resendTarget, type Endpoint } from "./attempt.ts";
+import { claim, end, Refusal, resend, type Endpoint } from "./attempt.ts";
 import { backoffMs, methodRetriable, retryReason } from "./retry.ts";
 import type { RouteContext } from "./route-context.ts";
 import { setGrpcTimeout } from "../grpc/deadline.ts";
 import { grpcRetryReason } from "../grpc/retry.ts";
 import type { HeaderBlock } from "../grpc/status.ts";
 
-/** The terminal of every route chain: send the attempts. */
-export const ATTEMPTS: Next<RouteContext> = {
-  run(c: RouteContext): void {
-    new RoutedRequest(c, c.upstreamHeaders(), c.counters).start();
-  },
-};
+/** Sends the attempts of a request on a route with a policy (the engine's policy case). */
+export function startRouted(c: RouteContext): void {
+  new RoutedRequest(c, c.upstreamHeaders(), c.counters).start();
+}
 
 // --- attempts ---
 
@@ -95,10 +93,15 @@ class Attempt implements UpstreamHandler {
 
   finish(outcome: Outcome): void {
     if (this.finished) return;
+    this.handOver();
+    end(this.ep, outcome, this.startedAt, this.rr.x);
+  }
+
+  /** Finished without ending on its endpoint: attempt.ts' resend ended it and began the next. */
+  handOver(): void {
     this.finished = true;
     // A replay reader of its own stops holding the live body back (replay-source.ts).
     if (this.body !== null && this.rr.replayed) this.body.destroy();
-    end(this.ep, outcome, this.startedAt, this.rr.x);
     if (this.holdsRetrySlot) this.rr.cluster.limits.activeRetries--;
   }
 }
@@ -148,8 +151,11 @@ class RoutedRequest {
     this.#launch(false, false);
   }
 
-  /** Sends an attempt (on `target`, or where the balancer picks): see attempt.ts for the bookkeeping. */
-  #launch(isRetry: boolean, isHedge: boolean, target?: Endpoint): void {
+  /**
+   * Sends an attempt: on `begun` (an endpoint attempt.ts' resend already began it on), or where
+   * attempt.ts' claim admits and picks one.
+   */
+  #launch(isRetry: boolean, isHedge: boolean, begun?: Endpoint): void {
     const x = this.x;
     const lim = this.cluster.limits;
     const holdsSlot = (isRetry || isHedge) && this.#reserved > 0;
@@ -157,37 +163,31 @@ class RoutedRequest {
     const release = () => {
       if (holdsSlot) lim.activeRetries--;
     };
-    if (x.state !== OPEN || this.#settled) return release();
-    const refusal = admit(this.cluster);
-    if (refusal !== undefined) {
-      release();
-      if (this.#attempts.length === 0) this.#fail("circuit_open", refusal);
-      return;
-    }
-    const ep =
-      target ?? pick(this.cluster, this.#c.hashKey, isRetry || isHedge ? this.#lastEndpoint : undefined);
-    if (ep === undefined) {
-      release();
-      if (this.#attempts.length === 0) this.#fail("upstream_unavailable", noEndpoints(this.cluster));
-      return;
-    }
     let body = this.#c.body;
     const replay = this.#c.replay;
-    if (replay !== undefined) {
-      body = replay.reader() ?? null;
-      if (body === null) {
-        // The body outgrew the buffer or failed since this attempt was decided on.
-        release();
-        if (this.#attempts.length === 0) this.#fail("upstream_unavailable", this.#notReplayable());
-        return;
-      }
+    if (replay !== undefined) body = replay.reader() ?? null;
+    if (x.state !== OPEN || this.#settled || (replay !== undefined && body === null)) {
+      release();
+      // The body outgrew the buffer or failed since this attempt was decided on.
+      if (x.state === OPEN && !this.#settled && this.#attempts.length === 0)
+        this.#fail("upstream_unavailable", this.#notReplayable());
+      if (begun !== undefined) end(begun, "local", performance.now(), x);
+      body?.destroy();
+      return;
+    }
+    const avoid = isRetry || isHedge ? this.#lastEndpoint : undefined;
+    const ep = begun ?? claim(x, this.cluster, this.#c.hashKey, avoid);
+    if (ep instanceof Refusal) {
+      release();
+      body?.destroy();
+      if (this.#attempts.length === 0) this.#fail(ep.code, ep.detail);
+      return;
     }
     const a = new Attempt(this, ep, isRetry || isHedge, isHedge);
     a.body = body;
     a.holdsRetrySlot = holdsSlot;
     this.#attempts.push(a);
     this.#lastEndpoint = ep;
-    begin(ep, x);
     x.upstream = ep.value.label;
     const f = this.#c.features;
     const t = f.timeouts;
@@ -302,16 +302,17 @@ class RoutedRequest {
     }
     this.#remove(a);
     const failure = failureOfError(err);
+    if (this.#attempts.length === 0 && !this.#settled && x.state === OPEN && this.#replayable()) {
+      const c = this.#c;
+      const elsewhere = resend(x, a.ep, err, this.#resends, c.hashKey, a.startedAt, this.#counters);
+      if (elsewhere !== undefined) {
+        a.handOver();
+        this.#resends++;
+        return this.#launch(false, false, elsewhere);
+      }
+    }
     a.finish(outcomeOfFailure(failure));
     if (this.#attempts.length > 0 || this.#settled || x.state !== OPEN) return;
-    const elsewhere = this.#replayable()
-      ? resendTarget(a.ep, err, this.#resends, this.#c.hashKey)
-      : undefined;
-    if (elsewhere !== undefined) {
-      this.#resends++;
-      this.#counters.retry("not-sent").inc();
-      return this.#launch(false, false, elsewhere);
-    }
     const retry = this.#c.features.retry;
     const reason = retry === undefined || failure === undefined ? undefined : retryReason(retry, failure);
     if (reason !== undefined && this.#canRetry()) return this.#scheduleRetry(reason);

@@ -3,12 +3,13 @@
 // delays or changes the real request. It runs after the replay buffer (../../outbound/replay-buffer.ts),
 // so it sends the upstream head the filters before it produced, and reads the body through a replay
 // reader of its own that never holds the real request back: a body that outgrows the buffer cuts
-// the mirrored request off (counted as skipped_body_too_large). A mirror is a shadow attempt (../../outbound/attempt.ts): balanced and observed like
-// the others, holding no request slot. Mirrors exist on the outbound side only.
+// the mirrored request off (counted as skipped_body_too_large). A mirror is a shadow attempt
+// (../../outbound/attempt.ts' claim and end): balanced and observed like the others, holding no
+// request slot. Mirrors exist on the outbound side only.
 
 import type { Readable } from "node:stream";
 import type { Outcome } from "../../balancer/endpoint-set.ts";
-import { begin, end, pick, type Endpoint } from "../../outbound/attempt.ts";
+import { claim, end, Refusal, type Endpoint } from "../../outbound/attempt.ts";
 import type { UpstreamHandler } from "../../transport/upstream.ts";
 import type { CompiledMirror } from "../../outbound/compile.ts";
 import type { RouteContext } from "../../outbound/route-context.ts";
@@ -56,8 +57,8 @@ export function sendMirror(
   headers: string[],
   body: Readable | null,
 ): void {
-  const ep = pick(m.cluster, undefined);
-  if (ep === undefined) {
+  const ep = claim(undefined, m.cluster, undefined);
+  if (ep instanceof Refusal) {
     body?.destroy();
     m.counters.mirrored("no_endpoint").inc();
     return;
@@ -66,7 +67,6 @@ export function sendMirror(
   // Istio/Envoy convention: the mirrored request's authority carries a "-shadow" suffix, so the
   // receiving service (and its logs) can tell a copy from real traffic.
   h[1] = shadowHost(h[1]);
-  begin(ep, undefined);
   ep.value.pool.dispatcher.dispatch(
     {
       method,
