@@ -1,13 +1,13 @@
 // The outbound listener: plain HTTP on loopback, where apps point HTTP_PROXY. A request goes
 // top-down through: request target (absolute-form, origin-form, or inside a CONNECT tunnel to a
 // mesh service — see connect-tunnel.ts) → head checks → service (Host / authority) →
-// route (first match) → backend (weighted) → endpoint (the cluster's balancer, ../balancer/) →
-// forward on that endpoint's pool (mTLS when the endpoint has an identity). `handle` is the HTTP/1.1
-// edge's entry (it reads the request record); `serve` is protocol-neutral. A route with filters,
-// faults, mirrors, timeouts, retries or hedging runs its filter chain (route-chain.ts), which ends in
-// the same attempt engine (engine.ts) as the plain path, with the route as its policy. Every "no" on the way is a local
-// reply (errors.ts). The routing table and route chains are compiled once per config change
-// (compile.ts); a request only looks things up.
+// route (first match) → backend (weighted) → the attempt engine (engine.ts: endpoint from the
+// cluster's balancer, forward on that endpoint's pool, mTLS when the endpoint has an identity).
+// `handle` is the HTTP/1.1 edge's entry (it reads the request record); `serve` is protocol-neutral.
+// A route with filters, faults, mirrors, timeouts, retries or hedging runs its filter chain
+// (route-chain.ts), which ends in the same engine with the route as its policy. Every "no" on the
+// way is a local reply (errors.ts). The routing table and route chains are compiled once per config
+// change (compile.ts); a request only looks things up.
 // A request that never left the proxy (connect refused or timed out, TLS handshake failed, a
 // keep-alive connection found closed before anything was written) goes to another endpoint at once,
 // on every route and with no retry policy (attempt.ts' resend).
