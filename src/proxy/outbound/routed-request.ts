@@ -302,7 +302,11 @@ class RoutedRequest {
     }
     this.#remove(a);
     const failure = failureOfError(err);
-    if (this.#attempts.length === 0 && !this.#settled && x.state === OPEN && this.#replayable()) {
+    // A resend needs the body from its start: the client's own (nothing of it was read) or a new
+    // replay reader.
+    const replay = this.#c.replay;
+    const bodyAgain = replay === undefined || replay.replayable;
+    if (this.#attempts.length === 0 && !this.#settled && x.state === OPEN && bodyAgain) {
       const c = this.#c;
       const elsewhere = resend(x, a.ep, err, this.#resends, c.hashKey, a.startedAt, this.#counters);
       if (elsewhere !== undefined) {
