@@ -84,6 +84,13 @@ export interface GrpcApp {
   /** The next `n` unary calls fail with `code` (a trailers-only error response). */
   failNext(n: number, code: grpc.status, details?: string): void;
   /**
+   * The next `n` client-streaming or bidi calls fail with `code` as soon as they arrive, before
+   * reading anything the client sends (a trailers-only error response while the client still writes).
+   */
+  failNextStreams(n: number, code: grpc.status): void;
+  /** Messages received by client-streaming calls so far (all calls), as the app reads them. */
+  streamed: { messages: number };
+  /**
    * Unary calls whose text is "hang" never answer; resolved when such a call is cancelled, with the
    * time its deadline (from grpc-timeout) left when it arrived, in ms (Infinity without one).
    */
@@ -104,6 +111,19 @@ function metadataOf(call: { metadata: grpc.Metadata }): Record<string, string> {
 export async function startGrpcApp(name: string): Promise<GrpcApp> {
   const calls: GrpcApp["calls"] = [];
   let failures: { n: number; code: grpc.status; details: string } = { n: 0, code: 0, details: "" };
+  const streamFailures = { n: 0, code: grpc.status.OK };
+  const streamed = { messages: 0 };
+  /** Fails a streaming call at once when one is due to fail. */
+  const failStream = (fail: (e: grpc.StatusObject) => void): boolean => {
+    if (streamFailures.n === 0) return false;
+    streamFailures.n--;
+    fail({
+      code: streamFailures.code,
+      details: `${name} says no to the stream`,
+      metadata: new grpc.Metadata(),
+    });
+    return true;
+  };
   let onCancel: (leftMs: number) => void = () => {};
   const cancelled = new Promise<number>((r) => (onCancel = r));
   const writer: WriterProgress = { written: 0, waitingForDrain: false };
@@ -152,6 +172,7 @@ export async function startGrpcApp(name: string): Promise<GrpcApp> {
       cb: grpc.sendUnaryData<EchoMessage>,
     ) {
       calls.push({ path: call.getPath(), metadata: metadataOf(call) });
+      if (failStream((e) => cb(e))) return;
       let received = 0;
       let bytes = 0;
       let expected = 0;
@@ -163,6 +184,7 @@ export async function startGrpcApp(name: string): Promise<GrpcApp> {
       call.on("data", (m: EchoMessage) => {
         if (m.seq !== expected++) outOfOrder = true;
         received++;
+        streamed.messages++;
         bytes += m.pad?.length ?? 0;
       });
       call.on("end", () => {
@@ -173,6 +195,7 @@ export async function startGrpcApp(name: string): Promise<GrpcApp> {
     },
     Bidi(call: grpc.ServerDuplexStream<EchoMessage, EchoMessage>) {
       calls.push({ path: call.getPath(), metadata: metadataOf(call) });
+      if (failStream((e) => call.emit("error", e))) return;
       // Echo with back-pressure: stop reading while the reply side is full.
       call.on("data", (m: EchoMessage) => {
         if (!call.write(m)) {
@@ -197,6 +220,11 @@ export async function startGrpcApp(name: string): Promise<GrpcApp> {
     failNext(n, code, details = `${name} says no`) {
       failures = { n, code, details };
     },
+    failNextStreams(n, code) {
+      streamFailures.n = n;
+      streamFailures.code = code;
+    },
+    streamed,
     cancelled,
     writer,
     pauseReading() {

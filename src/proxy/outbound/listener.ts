@@ -1,28 +1,27 @@
 // The outbound listener: plain HTTP on loopback, where apps point HTTP_PROXY. A request goes
 // top-down through: request target (absolute-form, origin-form, or inside a CONNECT tunnel to a
 // mesh service — see connect-tunnel.ts) → head checks → service (Host / authority) →
-// route (first match) → backend (weighted) → endpoint (the cluster's balancer, ../balancer/) →
-// forward on that endpoint's pool (mTLS when the endpoint has an identity). `handle` is the HTTP/1.1
-// edge's entry (it reads the request record); `serve` is protocol-neutral. A route with filters,
-// faults, mirrors, timeouts, retries or hedging runs its filter chain (route-chain.ts) instead of the
-// plain forward; both use the attempt bookkeeping of attempt.ts. Every "no" on the way is a local
-// reply (errors.ts). The routing table and route chains are compiled once per config change
-// (compile.ts); a request only looks things up.
+// route (first match) → backend (weighted) → the attempt engine (engine.ts: endpoint from the
+// cluster's balancer, forward on that endpoint's pool, mTLS when the endpoint has an identity).
+// `handle` is the HTTP/1.1 edge's entry (it reads the request record); `serve` is protocol-neutral.
+// A route with filters, faults, mirrors, timeouts, retries or hedging runs its filter chain
+// (route-chain.ts), which ends in the same engine with the route as its policy. Every "no" on the
+// way is a local reply (errors.ts). The routing table and route chains are compiled once per config
+// change (compile.ts); a request only looks things up.
 // A request that never left the proxy (connect refused or timed out, TLS handshake failed, a
-// keep-alive connection found closed before anything was written: outcomes.ts' notSentOutcome) goes to
-// another endpoint at once, on every route and with no retry policy: it cannot have reached an app.
-// At most MAX_RESENDS times, and never to the endpoint that just failed (which is in connect
-// backoff from then on, see ../balancer/endpoint-set.ts).
+// keep-alive connection found closed before anything was written) goes to another endpoint at once,
+// on every route and with no retry policy (attempt.ts' resend).
 
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { AddressInfo, Server, Socket } from "node:net";
 import type { ProxySnapshot } from "../../model/snapshot.ts";
 import { DEFAULT_TIMEOUT_LIMIT, DEFAULT_TIMEOUTS, type UpstreamTimeouts } from "../pipeline/timeouts.ts";
+import { run, type ListenerDefaults } from "./engine.ts";
 import type { Exchange } from "../pipeline/exchange.ts";
 import { H1Exchange } from "../http/h1-exchange.ts";
 import { RequestEvents, type RequestObserver } from "../pipeline/events.ts";
 import { requestMetrics } from "../pipeline/request-metrics.ts";
-import { DST_PORT_HEADER, requestedPort } from "../http/dst-port.ts";
+import { requestedPort } from "../http/dst-port.ts";
 import { H2Edge } from "../http/h2-edge.ts";
 import { H2Exchange } from "../http/h2-exchange.ts";
 import { createH2cSniffer } from "../http/h2c-sniff.ts";
@@ -38,16 +37,8 @@ import type { Source, TlsMaterial } from "../types.ts";
 import { UpstreamPools, type PoolOptions } from "../transport/upstream-pools.ts";
 import type { LocalReplyCode } from "../errors.ts";
 import type { EndpointDescription } from "../balancer/endpoint-set.ts";
-import { admit, begin, end, noEndpoints, pick, resendTarget, type Endpoint } from "./attempt.ts";
 import { hashKeyOf } from "../balancer/hash-key.ts";
-import {
-  compileOutbound,
-  matchRoute,
-  type CompiledBackend,
-  type CompiledService,
-  type OutboundTable,
-} from "./compile.ts";
-import { notSentOutcome, outcomeOfReply, outcomeOfStatus } from "./outcomes.ts";
+import { compileOutbound, matchRoute, type CompiledService, type OutboundTable } from "./compile.ts";
 import { REAL_CLOCK, RouteContext, type RouteClock } from "./route-context.ts";
 import { pickBackend } from "./route-chain.ts";
 import { acceptConnect, openTcpTunnel, tunnelAuthorityOf } from "./connect-tunnel.ts";
@@ -116,8 +107,8 @@ class Outbound {
   readonly upgrades: OutboundUpgrades;
   readonly #opts: OutboundListenerOptions;
   readonly #timeouts: UpstreamTimeouts;
-  /** Named in a 504's detail when the default response-headers timeout fires. */
-  readonly #timeoutLimit: string | undefined;
+  /** The attempt engine's listener-wide settings (timeouts, the default timeout's name). */
+  readonly #defaults: ListenerDefaults;
   readonly #clock: RouteClock;
   readonly #notReadyStats: StatsByCode;
   readonly #unsubscribe: () => void;
@@ -125,7 +116,10 @@ class Outbound {
   constructor(opts: OutboundListenerOptions) {
     this.#opts = opts;
     this.#timeouts = { ...DEFAULT_TIMEOUTS, ...opts.timeouts };
-    this.#timeoutLimit = this.#timeouts.responseHeadersMs > 0 ? DEFAULT_TIMEOUT_LIMIT : undefined;
+    this.#defaults = {
+      timeouts: this.#timeouts,
+      timeoutLimit: this.#timeouts.responseHeadersMs > 0 ? DEFAULT_TIMEOUT_LIMIT : undefined,
+    };
     this.#clock = opts.clock ?? REAL_CLOCK;
     this.#notReadyStats = new StatsByCode(opts.metrics, "outbound", "unknown", "unknown", "");
     this.pools = new UpstreamPools({
@@ -138,8 +132,7 @@ class Outbound {
     this.upgrades = new OutboundUpgrades({
       metrics: opts.metrics,
       pools: this.pools,
-      timeouts: this.#timeouts,
-      timeoutLimit: this.#timeoutLimit,
+      defaults: this.#defaults,
       clock: this.#clock,
       idleMs: opts.upgradeIdleTimeoutMs,
       connectTimeoutMs: opts.pool?.connectTimeoutMs,
@@ -295,36 +288,14 @@ class Outbound {
     // A route with features runs its chain (route-chain.ts): redirect, backend, filters, attempts.
     if (route.chain !== undefined) {
       x.stats = route.stats;
-      return route.chain.run(new RouteContext(x, route, svc.name, host, this.#timeouts, this.#clock));
+      return route.chain.run(new RouteContext(x, route, svc.name, host, this.#defaults, this.#clock));
     }
+    // The plain path: the attempt engine with no policy (engine.ts).
     const backend = pickBackend(x, route, svc.name);
     if (backend === undefined) return;
     const cluster = backend.cluster;
     const hashKey = cluster.hashOn === undefined ? undefined : hashKeyOf(cluster.hashOn, x, x.clientAddress);
-
-    // The plain path: the attempt engine's policy-free case (attempt.ts) — one attempt, and the
-    // exchange itself is its handler and its bookkeeping.
-    const refusal = admit(cluster);
-    if (refusal !== undefined) return x.reply("circuit_open", refusal);
-    const endpoint = pick(cluster, hashKey);
-    if (endpoint === undefined) return x.reply("upstream_unavailable", noEndpoints(cluster));
-    begin(endpoint, x);
-    x.accountRef = endpoint;
-    x.timeoutLimit = this.#timeoutLimit;
-    x.onEnd = endPlainExchange;
-    x.retryRef = backend;
-    x.hashKey = hashKey;
-    x.onNotSent = resendElsewhere;
-    x.upstream = endpoint.value.label;
-    // Only a mesh endpoint (its sidecar) learns the port; an app without a sidecar never sees it. (A
-    // resend to another endpoint of a mixed cluster keeps the headers of the first.)
-    if (x.dstPort !== undefined && endpoint.value.pool.endpoint.identity !== undefined)
-      x.headers.push(DST_PORT_HEADER, x.dstPort);
-    x.forwardTo(
-      endpoint.value.pool.dispatcher,
-      { host, clientAddress: x.clientAddress, proto: "http" },
-      this.#timeouts,
-    );
+    run(x, backend, hashKey, undefined, this.#defaults);
   }
 
   async close(): Promise<void> {
@@ -340,29 +311,6 @@ class Outbound {
     this.upgrades.tunnels.destroyAll();
     await this.pools.close();
   }
-}
-
-/** Sends a request that never left the proxy to another endpoint; false when there is none to try. */
-function resendElsewhere(x: Exchange, err: Error): boolean {
-  const ep = x.accountRef as Endpoint;
-  if (x.upstreamRequest === undefined) return false;
-  const next = resendTarget(ep, err, x.resends, x.hashKey);
-  if (next === undefined) return false;
-  end(ep, notSentOutcome(err)!, x.startedAt, x); // the failed endpoint learns it now
-  begin(next, x);
-  x.resends++;
-  x.accountRef = next;
-  x.upstream = next.value.label;
-  (x.retryRef as CompiledBackend).counters.retry("not-sent").inc();
-  next.value.pool.dispatcher.dispatch(x.upstreamRequest, x);
-  return true;
-}
-
-/** Ends a plain exchange's attempt: the endpoint's load and health, the destination's in-flight count. */
-function endPlainExchange(x: Exchange, failure: LocalReplyCode | undefined): void {
-  const ep = x.accountRef as Endpoint;
-  if (failure === "circuit_open") ep.value.cluster.limits.overflowPending?.inc();
-  end(ep, failure === undefined ? outcomeOfStatus(x.status) : outcomeOfReply(failure), x.startedAt, x);
 }
 
 export function createOutboundListener(opts: OutboundListenerOptions): OutboundListener {

@@ -8,7 +8,8 @@
 //   request-header-modifier / response-header-modifier / url-rewrite
 //   replay-buffer           when the request may be sent again (retry, hedge) or copied (mirror)
 //   mirror                  copies go out; the real request goes on unchanged
-//   → attempts              routed-request.ts (retries, hedging, timeouts), attempt.ts bookkeeping
+//   → attempts              the attempt engine (engine.ts) with the route as its policy:
+//                           routed-request.ts (retries, hedging, timeouts), attempt.ts bookkeeping
 
 import { RETRY_DEFAULTS } from "../../model/traffic-defaults.ts";
 import { hashKeyOf } from "../balancer/hash-key.ts";
@@ -26,7 +27,7 @@ import type { Exchange } from "../pipeline/exchange.ts";
 import type { CompiledBackend, CompiledRoute, RouteFeatures } from "./compile.ts";
 import { ReplayBuffer } from "./replay-buffer.ts";
 import type { RouteContext } from "./route-context.ts";
-import { ATTEMPTS } from "./routed-request.ts";
+import { ATTEMPTS } from "./engine.ts";
 
 /**
  * The rule's weighted backend pick, shared with the plain path: sets the exchange's stats to the

@@ -2,6 +2,9 @@
 // decides when each timer fires and sees the delay every timer was armed with.
 
 import assert from "node:assert/strict";
+import http from "node:http";
+import type { AddressInfo } from "node:net";
+import { PassThrough } from "node:stream";
 import { test, type TestContext } from "node:test";
 import type { ClusterPolicy, Route, RetryPolicy } from "../../model/snapshot.ts";
 import { startApp } from "../testing/apps.ts";
@@ -226,4 +229,150 @@ test("max concurrent retries: a retry that would exceed connectionPool.maxRetrie
   clock.fire();
   await Promise.all([a, b]);
   assert.equal(calls, 3);
+});
+
+// --- streaming bodies on a route with retries (replay-source.ts) ---
+
+/** An app that sees request bodies as they arrive: each request's chunks so far, and `answer` to end it. */
+async function startStreamingApp(
+  t: TestContext,
+  answer: (call: number, res: http.ServerResponse, got: () => string) => void,
+): Promise<{ port: number; bodies: string[] }> {
+  const bodies: string[] = [];
+  const server = http.createServer((req, res) => {
+    const call = bodies.push("") - 1;
+    req.on("data", (c: Buffer) => (bodies[call] += String(c)));
+    answer(call, res, () => bodies[call]);
+  });
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+  t.after(() => {
+    server.closeAllConnections();
+    server.close();
+  });
+  return { port: (server.address() as AddressInfo).port, bodies };
+}
+
+test("a streaming body on a route with retries reaches the app as it arrives, not at its end", async (t) => {
+  const app = await startStreamingApp(t, (_call, res, got) => {
+    res.req.on("end", () => res.writeHead(200).end(`got ${got()}`));
+  });
+  const { p } = await proxyOver(t, [app.port], { retry: retry() });
+  const body = new PassThrough();
+  const answer = viaProxy(p.port, "http://api/stream", { method: "POST", body });
+  body.write("first,");
+  // The client waits for the app to see its first chunk before it sends the rest (as a gRPC
+  // client or bidi stream does): a proxy that read the whole body first would stall here.
+  await until(() => app.bodies[0] === "first,");
+  body.end("second");
+  const r = await answer;
+  assert.equal(r.status, 200);
+  assert.equal(r.body, "got first,second");
+});
+
+test("a streamed request whose first attempt fails before the body ended is retried with all of it", async (t) => {
+  const app = await startStreamingApp(t, (call, res, got) => {
+    if (call === 0) {
+      // Answers as soon as the first chunk is in, while the client is still sending.
+      res.req.once("data", () => res.writeHead(503).end("busy"));
+      return;
+    }
+    res.req.on("end", () => res.writeHead(200).end(`got ${got()}`));
+  });
+  const { p, clock } = await proxyOver(t, [app.port], { retry: retry() });
+  const body = new PassThrough();
+  const answer = viaProxy(p.port, "http://api/stream", { method: "PUT", body });
+  body.write("one,");
+  await until(() => clock.pending().length === 1); // the 503 came back: a retry is scheduled
+  clock.fire();
+  // The retry replays what was kept, then follows the live body.
+  await until(() => app.bodies[1] === "one,");
+  body.end("two");
+  const r = await answer;
+  assert.equal(r.status, 200);
+  assert.equal(r.body, "got one,two");
+  assert.equal(metricValue(p.metrics.render(), "weft_retries_total", { reason: "gateway-error" }), 1);
+});
+
+test("a body that outgrows the buffer while a retry waits in backoff ends the request with a 503", async (t) => {
+  const app = await startStreamingApp(t, (_call, res) => {
+    res.req.once("data", () => res.writeHead(503).end("busy"));
+  });
+  const { p, clock } = await proxyOver(t, [app.port], { retry: retry({ maxBufferedBodyBytes: 8 }) });
+  const body = new PassThrough();
+  const answer = viaProxy(p.port, "http://api/stream", { method: "PUT", body });
+  body.write("one,");
+  await until(() => clock.pending().length === 1);
+  body.end("and much more than eight bytes");
+  const r = await answer;
+  assert.equal(r.status, 503);
+  assert.equal(r.headers["x-weft-error"], "upstream_unavailable");
+  assert.match(r.body, /outgrew the retry buffer \(maxBufferedBodyBytes 8\)/);
+  assert.equal(clock.pending().length, 0, "the retry was cancelled");
+  assert.equal(app.bodies.length, 1, "no retry was sent");
+});
+
+/** An outbound listener whose route over `apiPort` mirrors every request to `shadowPort`. */
+async function proxyWithMirror(
+  t: TestContext,
+  apiPort: number,
+  shadowPort: number,
+  maxBufferedBodyBytes: number,
+): Promise<Awaited<ReturnType<typeof startOutbound>>> {
+  const p = await startOutbound(
+    buildSnapshot({
+      services: [
+        {
+          name: "api",
+          routes: [
+            routeOver("api.default", {
+              mirrors: [{ cluster: "shadow.default", percent: 100 }],
+              retry: retry({ maxBufferedBodyBytes }),
+            }),
+          ],
+        },
+      ],
+      clusters: [
+        cluster("api.default", "api", [{ port: apiPort }]),
+        cluster("shadow.default", "shadow", [{ port: shadowPort }]),
+      ],
+    }),
+    { clock: new ManualClock() },
+  );
+  t.after(() => p.close());
+  return p;
+}
+
+test("a mirror follows a streaming body as it arrives, like the real request", async (t) => {
+  const echo = (_call: number, res: http.ServerResponse, got: () => string) =>
+    res.req.on("end", () => res.writeHead(200).end(`got ${got()}`));
+  const api = await startStreamingApp(t, echo);
+  const shadow = await startStreamingApp(t, echo);
+  const p = await proxyWithMirror(t, api.port, shadow.port, 65536);
+  const body = new PassThrough();
+  const answer = viaProxy(p.port, "http://api/m", { method: "POST", body });
+  body.write("first,");
+  await until(() => api.bodies[0] === "first," && shadow.bodies[0] === "first,");
+  body.end("second");
+  const r = await answer;
+  assert.equal(r.body, "got first,second");
+  await until(
+    () => metricValue(p.metrics.render(), "weft_mirrored_requests_total", { outcome: "2xx" }) === 1,
+  );
+  assert.equal(shadow.bodies[0], "first,second");
+});
+
+test("a mirror of a body larger than the buffer is cut off and counted; the real request is whole", async (t) => {
+  const echo = (_call: number, res: http.ServerResponse, got: () => string) =>
+    res.req.on("end", () => res.writeHead(200).end(`${got().length}`));
+  const api = await startStreamingApp(t, echo);
+  const shadow = await startStreamingApp(t, echo);
+  const p = await proxyWithMirror(t, api.port, shadow.port, 1024);
+  const r = await viaProxy(p.port, "http://api/m", { method: "POST", body: Buffer.alloc(100_000, 1) });
+  assert.equal(r.body, "100000");
+  await until(
+    () =>
+      metricValue(p.metrics.render(), "weft_mirrored_requests_total", {
+        outcome: "skipped_body_too_large",
+      }) === 1,
+  );
 });

@@ -2,37 +2,36 @@
 // first goes out at once. A failure the retry policy covers (a status, a connect failure, a reset, a
 // per-try timeout) schedules another after an exponential backoff with jitter, on another endpoint
 // when there is one — if attempts remain, the method is safe to repeat (or the rule allows it), the
-// body could be kept for replay (replay-buffer.ts), and the destination's retry budget and
+// body is still replayable (replay-source.ts: each attempt reads it from the start and then follows
+// it live; a body that outgrew the rule's buffer stops retries), and the destination's retry budget and
 // max-retries limit allow it. An attempt that never left the proxy (connect refused, TLS handshake
 // failed: WeftError.requestSent = false) goes to another endpoint at once instead, with or without a
 // retry policy, outside the budget, at most MAX_RESENDS times (attempt.ts). A hedge is a further
 // attempt sent when none answered within the hedge delay; the first acceptable response wins and the
 // others are cancelled. Nothing is written to the client until one attempt wins, so a retried or
-// hedged failure is never seen by it. The bookkeeping of each attempt (circuit check, pick, start,
-// end) is attempt.ts', shared with the plain path and mirrors.
+// hedged failure is never seen by it. The attempt engine (engine.ts) runs this for routes with a
+// policy; the bookkeeping of each attempt (claim, end, resend) is attempt.ts', shared with the plain
+// path, upgrades and mirrors.
 
-import { Readable } from "node:stream";
+import type { Readable } from "node:stream";
 import type { UpstreamHandler, UpstreamRequest } from "../transport/upstream.ts";
 import { DST_PORT_HEADER } from "../http/dst-port.ts";
 import { DEADLINE_HEADER, DEFAULT_TIMEOUT_LIMIT } from "../pipeline/timeouts.ts";
 import { DONE, OPEN, type Exchange } from "../pipeline/exchange.ts";
-import type { Next } from "../filters/filter.ts";
 import type { Outcome } from "../balancer/endpoint-set.ts";
 import type { CompiledCluster, RouteCounters } from "./compile.ts";
 import { failureOfError, outcomeOfFailure, outcomeOfStatus } from "./outcomes.ts";
-import { admit, begin, end, noEndpoints, pick, resendTarget, type Endpoint } from "./attempt.ts";
+import { claim, end, Refusal, resend, type Endpoint } from "./attempt.ts";
 import { backoffMs, methodRetriable, retryReason } from "./retry.ts";
 import type { RouteContext } from "./route-context.ts";
 import { setGrpcTimeout } from "../grpc/deadline.ts";
 import { grpcRetryReason } from "../grpc/retry.ts";
 import type { HeaderBlock } from "../grpc/status.ts";
 
-/** The terminal of every route chain: send the attempts. */
-export const ATTEMPTS: Next<RouteContext> = {
-  run(c: RouteContext): void {
-    new RoutedRequest(c, c.upstreamHeaders(), c.body, c.counters).start();
-  },
-};
+/** Sends the attempts of a request on a route with a policy (the engine's policy case). */
+export function startRouted(c: RouteContext): void {
+  new RoutedRequest(c, c.upstreamHeaders(), c.counters).start();
+}
 
 // --- attempts ---
 
@@ -41,6 +40,8 @@ class Attempt implements UpstreamHandler {
   readonly ep: Endpoint;
   readonly isRetry: boolean;
   readonly isHedge: boolean;
+  /** What this attempt sends: a replay reader of its own, or the client's body when not replayable. */
+  body: Readable | null = null;
   /** Holds one of the destination's max-retries slots until it finishes. */
   holdsRetrySlot = false;
   readonly startedAt = performance.now();
@@ -92,8 +93,15 @@ class Attempt implements UpstreamHandler {
 
   finish(outcome: Outcome): void {
     if (this.finished) return;
-    this.finished = true;
+    this.handOver();
     end(this.ep, outcome, this.startedAt, this.rr.x);
+  }
+
+  /** Finished without ending on its endpoint: attempt.ts' resend ended it and began the next. */
+  handOver(): void {
+    this.finished = true;
+    // A replay reader of its own stops holding the live body back (replay-source.ts).
+    if (this.body !== null && this.rr.replayed) this.body.destroy();
     if (this.holdsRetrySlot) this.rr.cluster.limits.activeRetries--;
   }
 }
@@ -105,7 +113,8 @@ class RoutedRequest {
   readonly #c: RouteContext;
   readonly #counters: RouteCounters;
   readonly #headers: string[];
-  readonly #body: Buffer | Readable | null;
+  /** The body is read through a ReplaySource (the chain has a replay buffer and there is a body). */
+  readonly replayed: boolean;
   readonly #attempts: Attempt[] = [];
   #retries = 0;
   #hedges = 0;
@@ -119,13 +128,13 @@ class RoutedRequest {
   #backoffTimer: unknown;
   #lastEndpoint: Endpoint | undefined;
 
-  constructor(c: RouteContext, headers: string[], body: Buffer | Readable | null, counters: RouteCounters) {
+  constructor(c: RouteContext, headers: string[], counters: RouteCounters) {
     this.#c = c;
     this.x = c.x;
     this.cluster = c.backend.cluster;
     this.#counters = counters;
     this.#headers = headers;
-    this.#body = body;
+    this.replayed = c.replay !== undefined;
   }
 
   start(): void {
@@ -134,14 +143,19 @@ class RoutedRequest {
     // Until an attempt wins, the client going away cancels everything under way.
     x.onConnect(() => this.#cancel());
     this.cluster.limits.budget.recordRequest();
+    const replay = this.#c.replay;
+    if (replay !== undefined) replay.onOverflow = () => this.#overflowed();
     const ms = this.#c.features.timeouts?.requestMs;
     if (ms !== undefined && ms > 0)
       this.#requestTimer = this.#c.clock.setTimeout(() => this.#timedOut(ms), ms);
     this.#launch(false, false);
   }
 
-  /** Sends an attempt (on `target`, or where the balancer picks): see attempt.ts for the bookkeeping. */
-  #launch(isRetry: boolean, isHedge: boolean, target?: Endpoint): void {
+  /**
+   * Sends an attempt: on `begun` (an endpoint attempt.ts' resend already began it on), or where
+   * attempt.ts' claim admits and picks one.
+   */
+  #launch(isRetry: boolean, isHedge: boolean, begun?: Endpoint): void {
     const x = this.x;
     const lim = this.cluster.limits;
     const holdsSlot = (isRetry || isHedge) && this.#reserved > 0;
@@ -149,25 +163,31 @@ class RoutedRequest {
     const release = () => {
       if (holdsSlot) lim.activeRetries--;
     };
-    if (x.state !== OPEN || this.#settled) return release();
-    const refusal = admit(this.cluster);
-    if (refusal !== undefined) {
+    let body = this.#c.body;
+    const replay = this.#c.replay;
+    if (replay !== undefined) body = replay.reader() ?? null;
+    if (x.state !== OPEN || this.#settled || (replay !== undefined && body === null)) {
       release();
-      if (this.#attempts.length === 0) this.#fail("circuit_open", refusal);
+      // The body outgrew the buffer or failed since this attempt was decided on.
+      if (x.state === OPEN && !this.#settled && this.#attempts.length === 0)
+        this.#fail("upstream_unavailable", this.#notReplayable());
+      if (begun !== undefined) end(begun, "local", performance.now(), x);
+      body?.destroy();
       return;
     }
-    const ep =
-      target ?? pick(this.cluster, this.#c.hashKey, isRetry || isHedge ? this.#lastEndpoint : undefined);
-    if (ep === undefined) {
+    const avoid = isRetry || isHedge ? this.#lastEndpoint : undefined;
+    const ep = begun ?? claim(x, this.cluster, this.#c.hashKey, avoid);
+    if (ep instanceof Refusal) {
       release();
-      if (this.#attempts.length === 0) this.#fail("upstream_unavailable", noEndpoints(this.cluster));
+      body?.destroy();
+      if (this.#attempts.length === 0) this.#fail(ep.code, ep.detail);
       return;
     }
     const a = new Attempt(this, ep, isRetry || isHedge, isHedge);
+    a.body = body;
     a.holdsRetrySlot = holdsSlot;
     this.#attempts.push(a);
     this.#lastEndpoint = ep;
-    begin(ep, x);
     x.upstream = ep.value.label;
     const f = this.#c.features;
     const t = f.timeouts;
@@ -178,19 +198,11 @@ class RoutedRequest {
         : perTry > 0
           ? DEFAULT_TIMEOUT_LIMIT
           : undefined;
-    const body = this.#body;
     const request: UpstreamRequest = {
       method: x.method,
       path: x.target,
       headers: this.#headersFor(ep, t?.backendRequestMs ?? 0),
-      body:
-        body === null
-          ? null
-          : Buffer.isBuffer(body)
-            ? body.length > 0
-              ? Readable.from([body])
-              : null
-            : body,
+      body,
       headersTimeout: perTry,
       bodyTimeout: this.#c.timeouts.bodyIdleMs,
     };
@@ -232,7 +244,7 @@ class RoutedRequest {
 
   #hedge(): void {
     if (this.winner !== undefined || this.#settled || this.x.state !== OPEN) return;
-    if (!this.#spendRetry()) return;
+    if (!this.#replayable() || !this.#spendRetry()) return;
     this.#hedges++;
     this.#counters.hedge("sent").inc();
     this.#launch(true, true);
@@ -290,14 +302,21 @@ class RoutedRequest {
     }
     this.#remove(a);
     const failure = failureOfError(err);
+    // A resend needs the body from its start: the client's own (nothing of it was read) or a new
+    // replay reader.
+    const replay = this.#c.replay;
+    const bodyAgain = replay === undefined || replay.replayable;
+    if (this.#attempts.length === 0 && !this.#settled && x.state === OPEN && bodyAgain) {
+      const c = this.#c;
+      const elsewhere = resend(x, a.ep, err, this.#resends, c.hashKey, a.startedAt, this.#counters);
+      if (elsewhere !== undefined) {
+        a.handOver();
+        this.#resends++;
+        return this.#launch(false, false, elsewhere);
+      }
+    }
     a.finish(outcomeOfFailure(failure));
     if (this.#attempts.length > 0 || this.#settled || x.state !== OPEN) return;
-    const elsewhere = resendTarget(a.ep, err, this.#resends, this.#c.hashKey);
-    if (elsewhere !== undefined) {
-      this.#resends++;
-      this.#counters.retry("not-sent").inc();
-      return this.#launch(false, false, elsewhere);
-    }
     const retry = this.#c.features.retry;
     const reason = retry === undefined || failure === undefined ? undefined : retryReason(retry, failure);
     if (reason !== undefined && this.#canRetry()) return this.#scheduleRetry(reason);
@@ -309,8 +328,28 @@ class RoutedRequest {
     x.onError(err);
   }
 
+  /** Another attempt can send the body: there is none, or it is still kept whole (replay-source.ts). */
   #replayable(): boolean {
-    return this.#body === null || Buffer.isBuffer(this.#body);
+    const replay = this.#c.replay;
+    return replay === undefined ? this.#c.body === null : replay.replayable;
+  }
+
+  /**
+   * The body outgrew the replay buffer. A retry waiting in backoff can no longer be sent, and there
+   * is no response to give the client: it is told so (as Envoy does); attempts under way go on.
+   */
+  #overflowed(): void {
+    if (this.#settled || this.#attempts.length > 0 || this.#backoffTimer === undefined) return;
+    this.#fail("upstream_unavailable", this.#notReplayable());
+  }
+
+  #notReplayable(): string {
+    const replay = this.#c.replay;
+    const why =
+      replay !== undefined && replay.size > replay.limit
+        ? `the request body outgrew the retry buffer (maxBufferedBodyBytes ${replay.limit})`
+        : "the request body failed";
+    return `${this.x.upstream}: the last attempt failed and cannot be retried: ${why}`;
   }
 
   #canRetry(): boolean {
@@ -350,7 +389,10 @@ class RoutedRequest {
     this.#counters.retry(reason).inc();
     const clock = this.#c.clock;
     const ms = backoffMs(retry, this.#retries, () => clock.random());
-    this.#backoffTimer = this.#c.clock.setTimeout(() => this.#launch(true, false), ms);
+    this.#backoffTimer = this.#c.clock.setTimeout(() => {
+      this.#backoffTimer = undefined;
+      this.#launch(true, false);
+    }, ms);
   }
 
   #remove(a: Attempt): void {

@@ -5,11 +5,12 @@
 //   the route's filters, the same classes as route-chain.ts composes, once per route:
 //     redirect (answered) → backend (pickBackend: 500 invalid_backend, or none) → fault delay /
 //     abort → request / response header modifiers (route's, then the backend's) → URL rewrite
-//   → the terminal: attempt.ts' admit (maxRequests: an upgrade counts as a request in flight for its
-//     whole life) → maxConnections (upgrades per endpoint, each holds one connection) → pick → begin
-//     → dedicated connection (mTLS with ALPN http/1.1 to a sidecar, never a pooled or HTTP/2 one)
-//     → tunnel.ts; a connection that failed before anything was written goes to another endpoint
-//     (resendTarget); end when the tunnel closes, with the handshake's latency and outcome.
+//   → the terminal: attempt.ts' claim (maxRequests: an upgrade counts as a request in flight for its
+//     whole life; pick; maxConnections — upgrades per endpoint, each holds one connection — checked
+//     on the picked endpoint before it begins) → dedicated connection (mTLS with ALPN http/1.1 to a
+//     sidecar, never a pooled or HTTP/2 one) → tunnel.ts; a connection that failed before anything
+//     was written goes to another endpoint (attempt.ts' resend); end when the tunnel closes, with the
+//     handshake's latency and outcome.
 // Request events: the exchange ends at the 101 (status 101, the handshake's duration), so its attempt's
 // attemptEnd comes later, when the tunnel closes.
 // What does not apply to an upgrade: retries and hedging (a tunnel cannot be replayed) and mirrors
@@ -32,11 +33,12 @@ import { modifyHeaders } from "../http/header-list.ts";
 import type { HttpEdge } from "../http/server-edge.ts";
 import type { ProxyMetrics, StatsByCode } from "../metrics/registry.ts";
 import type { Exchange } from "../pipeline/exchange.ts";
-import { DEADLINE_HEADER, type UpstreamTimeouts } from "../pipeline/timeouts.ts";
-import { admit, begin, end, noEndpoints, pick, resendTarget, type Endpoint } from "../outbound/attempt.ts";
+import { DEADLINE_HEADER } from "../pipeline/timeouts.ts";
+import { claim, end, Refusal, resend, type Endpoint } from "../outbound/attempt.ts";
+import type { ListenerDefaults } from "../outbound/engine.ts";
 import type { CompiledRoute, OutboundTable } from "../outbound/compile.ts";
 import { tunnelAuthorityOf } from "../outbound/connect-tunnel.ts";
-import { notSentOutcome, outcomeOfReply, outcomeOfStatus } from "../outbound/outcomes.ts";
+import { outcomeOfReply, outcomeOfStatus } from "../outbound/outcomes.ts";
 import { pickBackend } from "../outbound/route-chain.ts";
 import { RouteContext, type RouteClock } from "../outbound/route-context.ts";
 import { ConnectionCounters, createConnector } from "../transport/connector.ts";
@@ -51,8 +53,8 @@ const HTTPS_REFUSAL = "https:// through this proxy needs CONNECT, which is not s
 export interface OutboundUpgradeOptions {
   metrics: ProxyMetrics;
   pools: UpstreamPools;
-  timeouts: UpstreamTimeouts;
-  timeoutLimit: string | undefined;
+  /** The outbound listener's timeouts, as the attempt engine takes them. */
+  defaults: ListenerDefaults;
   clock: RouteClock;
   /** Idle timeout of an upgraded connection (ms); default DEFAULT_UPGRADE_IDLE_MS. */
   idleMs?: number;
@@ -160,7 +162,7 @@ export class OutboundUpgrades {
     x.destination = service;
     let chain = this.#chains.get(route);
     if (chain === undefined) this.#chains.set(route, (chain = upgradeChain(route, this.#terminal)));
-    chain.run(new RouteContext(x, route, service, host, this.#o.timeouts, this.#o.clock));
+    chain.run(new RouteContext(x, route, service, host, this.#o.defaults, this.#o.clock));
   }
 
   #statsOf(destination: string, x: UpgradeExchange): UpgradeStats | undefined {
@@ -172,22 +174,13 @@ export class OutboundUpgrades {
   #open(c: RouteContext): void {
     const x = c.x as UpgradeExchange;
     const cluster = c.backend.cluster;
-    const refusal = admit(cluster);
-    if (refusal !== undefined) return x.reply("circuit_open", refusal);
-    const endpoint = pick(cluster, c.hashKey);
-    if (endpoint === undefined) return x.reply("upstream_unavailable", noEndpoints(cluster));
-    const maxConnections = cluster.policy?.circuitBreaker?.maxConnections ?? 0;
-    if (maxConnections > 0 && (this.#perEndpoint.get(endpoint.key) ?? 0) >= maxConnections) {
-      const t = this.#o.table();
-      if (t !== undefined)
-        this.#o.metrics.circuitOverflows.series(t.source, cluster.destination, "max_connections").inc();
-      return x.reply("circuit_open", `${endpoint.value.label}: ${maxConnections} upgraded connections open`);
-    }
+    const endpoint = claim(x, cluster, c.hashKey, undefined, this.#endpointFull);
+    if (endpoint instanceof Refusal) return x.reply(endpoint.code, endpoint.detail);
     const stats = this.#statsOf(cluster.destination, x) as UpgradeStats;
     x.takeOver();
 
-    let responseHeadersMs = this.#o.timeouts.responseHeadersMs;
-    x.timeoutLimit = this.#o.timeoutLimit;
+    let responseHeadersMs = this.#o.defaults.timeouts.responseHeadersMs;
+    x.timeoutLimit = this.#o.defaults.timeoutLimit;
     const f = c.route.features;
     const rt = f?.timeouts;
     const ms = Math.min(rt?.requestMs ?? Infinity, rt?.backendRequestMs ?? Infinity);
@@ -210,7 +203,7 @@ export class OutboundUpgrades {
       latencyMs: 0,
       resends: 0,
     };
-    this.#begin(u, endpoint);
+    this.#took(u, endpoint);
     u.forward = new UpgradeForward(
       x,
       x.socket,
@@ -255,11 +248,21 @@ export class OutboundUpgrades {
     };
   }
 
-  /** attempt.ts' begin, plus the endpoint's count of upgraded connections. */
-  #begin(u: Upgrade, ep: Endpoint): void {
+  /** claim's check: the picked endpoint already holds maxConnections upgraded connections. */
+  readonly #endpointFull = (ep: Endpoint): Refusal | undefined => {
+    const cluster = ep.value.cluster;
+    const maxConnections = cluster.policy?.circuitBreaker?.maxConnections ?? 0;
+    if (maxConnections === 0 || (this.#perEndpoint.get(ep.key) ?? 0) < maxConnections) return undefined;
+    const t = this.#o.table();
+    if (t !== undefined)
+      this.#o.metrics.circuitOverflows.series(t.source, cluster.destination, "max_connections").inc();
+    return new Refusal("circuit_open", `${ep.value.label}: ${maxConnections} upgraded connections open`);
+  };
+
+  /** The upgrade runs on `ep` (claimed): the endpoint's count of upgraded connections. */
+  #took(u: Upgrade, ep: Endpoint): void {
     u.endpoint = ep;
     u.x.upstream = ep.value.label;
-    begin(ep, u.x);
     this.#perEndpoint.set(ep.key, (this.#perEndpoint.get(ep.key) ?? 0) + 1);
   }
 
@@ -268,8 +271,11 @@ export class OutboundUpgrades {
    * `startedAt` is shifted so that end() measures `latencyMs`.
    */
   #release(u: Upgrade, outcome: Outcome, latencyMs: number): void {
-    const ep = u.endpoint;
-    end(ep, outcome, performance.now() - latencyMs, u.x);
+    end(u.endpoint, outcome, performance.now() - latencyMs, u.x);
+    this.#untook(u.endpoint);
+  }
+
+  #untook(ep: Endpoint): void {
     const n = (this.#perEndpoint.get(ep.key) ?? 1) - 1;
     if (n === 0) this.#perEndpoint.delete(ep.key);
     else this.#perEndpoint.set(ep.key, n);
@@ -277,12 +283,12 @@ export class OutboundUpgrades {
 
   /** The connection failed before anything was written: another endpoint, if there is one. */
   #resend(u: Upgrade, err: Error): boolean {
-    const next = resendTarget(u.endpoint, err, u.resends, u.c.hashKey);
+    const x = u.x;
+    const next = resend(x, u.endpoint, err, u.resends, u.c.hashKey, x.startedAt, u.c.backend.counters);
     if (next === undefined) return false;
-    this.#release(u, notSentOutcome(err)!, performance.now() - u.x.startedAt);
+    this.#untook(u.endpoint);
     u.resends++;
-    u.c.backend.counters.retry("not-sent").inc();
-    this.#begin(u, next);
+    this.#took(u, next);
     u.forward.start(this.#target(u));
     return true;
   }
