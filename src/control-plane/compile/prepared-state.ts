@@ -1,0 +1,88 @@
+// What every proxy's compile shares, kept across revisions: the indexed mesh (mesh-index.ts) and each
+// destination's compiled pieces (destinations.ts, piece.ts) — a Service's cluster, its routes for each
+// caller scope (producer routes, or one namespace's consumer routes), and its outbound entries. A
+// change goes in through `apply`, which updates the index and drops only the pieces the change
+// touches; they are rebuilt when a proxy next needs them, once, and shared by every proxy using them.
+// `recomputed` counts the rebuilds (tests read it; the control plane exports it as a metric).
+
+import type { Cluster, OutboundService, Route } from "../../model/snapshot.ts";
+import { compileCluster, compileRoutes, outboundService } from "./destinations.ts";
+import { emptyTouched, type Change, type MeshIndex, type Touched } from "./mesh-index.ts";
+import { piece, type Piece } from "./piece.ts";
+import { routesInScope } from "./route-scope.ts";
+
+/** Pieces rebuilt since this state was made (each counts once, however many proxies share it). */
+export interface Recomputed {
+  clusters: number;
+  /** Route tables: one per Service and caller scope. */
+  routes: number;
+}
+
+export class PreparedState {
+  readonly index: MeshIndex;
+  readonly recomputed: Recomputed = { clusters: 0, routes: 0 };
+  readonly #clusters = new Map<string, Piece<Cluster>>();
+  /** Per Service key: route tables by scope ("" producer, else the caller namespace). */
+  readonly #routes = new Map<string, Map<string, Route[]>>();
+  /** Per Service key: outbound entries by "scope|local" (host names differ for the Service's own namespace). */
+  readonly #outbound = new Map<string, Map<string, Piece<OutboundService>>>();
+
+  constructor(index: MeshIndex) {
+    this.index = index;
+  }
+
+  /** Applies changes to the index, drops the pieces they touch, and says what they touched. */
+  apply(changes: Iterable<Change>): Touched {
+    const touched = emptyTouched();
+    for (const c of changes) this.index.apply(c, touched);
+    for (const key of touched.clusters) this.#clusters.delete(key);
+    if (touched.allRoutes) {
+      this.#routes.clear();
+      this.#outbound.clear();
+    }
+    for (const key of touched.routes) {
+      this.#routes.delete(key);
+      this.#outbound.delete(key);
+    }
+    return touched;
+  }
+
+  cluster(key: string): Piece<Cluster> {
+    let p = this.#clusters.get(key);
+    if (p === undefined) {
+      this.#clusters.set(key, (p = piece(compileCluster(this.index, key))));
+      this.recomputed.clusters++;
+    }
+    return p;
+  }
+
+  /**
+   * `key`'s outbound entry for callers in `callerNamespace`: that namespace's consumer routes for it
+   * if it has any, else its producer routes (route-scope.ts). Undefined if `key` is no Service.
+   */
+  outbound(key: string, callerNamespace: string): Piece<OutboundService> | undefined {
+    const svc = this.index.services.get(key);
+    if (svc === undefined) return undefined;
+    const { http: httpIndex, grpc: grpcIndex } = this.index.scopes(key);
+    const single = new Map([[key, httpIndex]]);
+    const http = routesInScope(single, key, callerNamespace);
+    const grpc = routesInScope(new Map([[key, grpcIndex]]), key, callerNamespace);
+    // Producer results are shared by every namespace that has no consumer routes of its own.
+    const scope = http.consumer || grpc.consumer ? callerNamespace : "";
+    const local = svc.metadata.namespace === callerNamespace;
+    const id = `${scope}|${local ? 1 : 0}`;
+    let byScope = this.#outbound.get(key);
+    let p = byScope?.get(id);
+    if (p !== undefined) return p;
+    let tables = this.#routes.get(key);
+    if (tables === undefined) this.#routes.set(key, (tables = new Map()));
+    let routes = tables.get(scope);
+    if (routes === undefined) {
+      tables.set(scope, (routes = compileRoutes(this.index, svc, http.routes, grpc.routes)));
+      this.recomputed.routes++;
+    }
+    if (byScope === undefined) this.#outbound.set(key, (byScope = new Map()));
+    byScope.set(id, (p = piece(outboundService(svc, routes, callerNamespace))));
+    return p;
+  }
+}
