@@ -78,6 +78,7 @@ export class MeshIndex {
   readonly #declared = new Map<string, Service>();
   /** Declared and implicit Services by key: what backendRefs resolve against. */
   readonly services = new Map<string, Service>();
+  readonly #implicit = new WeakSet<Service>();
   #keys?: string[];
   /** Workloads by namespace, then by "label\0value" (SERVICE_LABEL included). */
   readonly #byLabel = new Map<string, Map<string, Set<Workload>>>();
@@ -270,6 +271,16 @@ export class MeshIndex {
     }
   }
 
+  /** The implicit Service `key`: the one already made, so its pieces' identity stays stable. */
+  #implicitService(key: string): Service {
+    const current = this.services.get(key);
+    if (current !== undefined && this.#implicit.has(current)) return current;
+    const dot = key.indexOf(".");
+    const made = implicitService(key.slice(0, dot), key.slice(dot + 1));
+    this.#implicit.add(made);
+    return made;
+  }
+
   /**
    * `key` is a Service if declared, or if a workload names it (implicit). When that flips, unscoped
    * proxies' outbound lists change, and every route naming it as a backend becomes (in)valid.
@@ -280,7 +291,7 @@ export class MeshIndex {
     const implicit = declared
       ? undefined
       : this.#byLabel.get(key.slice(dot + 1))?.has(`${SERVICE_LABEL}\0${key.slice(0, dot)}`)
-        ? (this.services.get(key) ?? implicitService(key.slice(0, dot), key.slice(dot + 1)))
+        ? this.#implicitService(key)
         : undefined;
     const before = this.services.has(key);
     const now = declared ?? implicit;

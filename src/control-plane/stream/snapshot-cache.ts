@@ -11,13 +11,19 @@
 // of the newest state happens when it asks again. A compile that yields the version a reader has
 // answers nothing.
 //
+// A mesh change concerns only the proxies whose snapshot used what it touched (compile/mesh-index.ts):
+// each entry remembers the Services its snapshot depends on (its outbound entries, its clusters, its
+// own Service, what it asked to reach; an unscoped proxy also every Service appearing or going). Other
+// proxies are not compiled again: their snapshot, version and wire encoding stay as they are.
+//
 // Every compiled snapshot passes the model's consistency check before it is stored. One that fails
 // is a compiler bug: logged loudly, counted, never stored or sent — the proxy keeps the last good one.
 
 import type { ProxySnapshot } from "../../model/snapshot.ts";
 import { describeViolations, snapshotViolations } from "../../model/snapshot-consistency.ts";
 import { logSafe } from "../../model/log-safe.ts";
-import { compileSnapshot, type ProxyRequest } from "../compile/compile.ts";
+import { canonical, compileSnapshot, type ProxyRequest } from "../compile/compile.ts";
+import { emptyTouched, mergeTouched, type Touched } from "../compile/mesh-index.ts";
 import type { MeshStateCache } from "../mesh-state.ts";
 
 /** What a protocol server reads: a proxy's snapshots, as they change. */
@@ -56,6 +62,8 @@ interface Entry {
   watches: Set<Watch>;
   /** Mesh changes that found no reader waiting: coalesced into the next compile. */
   deferred: number;
+  /** Service keys `snapshot` depends on; undefined = unknown (every change concerns it). */
+  deps?: Set<string>;
 }
 
 export interface SnapshotCacheOptions {
@@ -73,13 +81,18 @@ export class SnapshotCache implements SnapshotReader {
   readonly #entries = new Map<string, Entry>();
   readonly #unsubscribe: () => void;
   #timer?: NodeJS.Timeout;
+  /** What the mesh changes since the last debounce touched. */
+  #touched: Touched = emptyTouched();
   /** Snapshots compiled, and ones refused by the consistency check (compiler bugs), since start. */
   compiled = 0;
   inconsistent = 0;
 
   constructor(opts: SnapshotCacheOptions) {
     this.#opts = opts;
-    this.#unsubscribe = opts.state.onChange(() => this.#schedule());
+    this.#unsubscribe = opts.state.onChange((_rev, touched) => {
+      mergeTouched(this.#touched, touched);
+      this.#schedule();
+    });
   }
 
   /**
@@ -89,6 +102,7 @@ export class SnapshotCache implements SnapshotReader {
   setNode(key: string, node: ProxyRequest): () => void {
     const entry = this.#entry(key);
     entry.node = node;
+    entry.deps = undefined;
     entry.holders++;
     entry.stale = true;
     if (entry.watches.size > 0) this.#refresh(key, entry);
@@ -152,7 +166,10 @@ export class SnapshotCache implements SnapshotReader {
     if (this.#timer) return;
     this.#timer = setTimeout(() => {
       this.#timer = undefined;
+      const touched = this.#touched;
+      this.#touched = emptyTouched();
       for (const [key, entry] of this.#entries) {
+        if (!concerns(touched, entry)) continue;
         entry.stale = true;
         if (entry.watches.size > 0) this.#refresh(key, entry);
         else entry.deferred++;
@@ -182,6 +199,7 @@ export class SnapshotCache implements SnapshotReader {
     } catch (err) {
       // The compiler is pure over validated resources: a throw is a bug, for this proxy only.
       this.#bug(`compiling the snapshot of ${key} failed: ${(err as Error).message}`);
+      entry.deps = undefined;
       return;
     }
     this.compiled++;
@@ -190,13 +208,34 @@ export class SnapshotCache implements SnapshotReader {
     if (check.violations.length > 0) {
       this.inconsistent++;
       this.#bug(`compiled an inconsistent snapshot for ${key}, not sent: ${describeViolations(check)}`);
+      entry.deps = undefined;
       return;
     }
     entry.snapshot = snapshot;
+    entry.deps = dependencies(snapshot, entry.node);
   }
 
   #bug(msg: string): void {
     const log = this.#opts.log ?? ((m: string) => console.error(m));
     log(`weft control-plane: BUG: ${logSafe(msg, 2000)}`);
   }
+}
+
+/** The Service keys a proxy's snapshot was compiled from, or may be once they exist. */
+function dependencies(s: ProxySnapshot, node: ProxyRequest): Set<string> {
+  const ns = node.workload.metadata.namespace;
+  const out = new Set([...Object.keys(s.outbound), ...Object.keys(s.clusters)]);
+  out.add(`${node.workload.spec.service}.${ns}`);
+  for (const r of node.reach ?? []) out.add(canonical(r, ns));
+  return out;
+}
+
+/** Whether mesh changes that touched `t` can change `entry`'s snapshot. */
+function concerns(t: Touched, entry: Entry): boolean {
+  const deps = entry.deps;
+  if (deps === undefined || t.allProxies || t.allRoutes) return true;
+  // An unscoped proxy reaches every Service: one appearing or going changes its outbound list.
+  if (entry.node?.reach === undefined && t.membership.size > 0) return true;
+  for (const set of [t.clusters, t.routes, t.membership]) for (const k of set) if (deps.has(k)) return true;
+  return false;
 }
