@@ -9,7 +9,7 @@ import type { Cluster, OutboundService, Route } from "../../model/snapshot.ts";
 import { compileCluster, compileRoutes, outboundService } from "./destinations.ts";
 import { emptyTouched, type Change, type MeshIndex, type Touched } from "./mesh-index.ts";
 import { piece, type Piece } from "./piece.ts";
-import { routesInScope } from "./route-scope.ts";
+import { inScope } from "./route-scope.ts";
 
 /** Pieces rebuilt since this state was made (each counts once, however many proxies share it). */
 export interface Recomputed {
@@ -63,10 +63,9 @@ export class PreparedState {
   outbound(key: string, callerNamespace: string): Piece<OutboundService> | undefined {
     const svc = this.index.services.get(key);
     if (svc === undefined) return undefined;
-    const { http: httpIndex, grpc: grpcIndex } = this.index.scopes(key);
-    const single = new Map([[key, httpIndex]]);
-    const http = routesInScope(single, key, callerNamespace);
-    const grpc = routesInScope(new Map([[key, grpcIndex]]), key, callerNamespace);
+    const scopes = this.index.scopes(key);
+    const http = inScope(scopes.http, callerNamespace);
+    const grpc = inScope(scopes.grpc, callerNamespace);
     // Producer results are shared by every namespace that has no consumer routes of its own.
     const scope = http.consumer || grpc.consumer ? callerNamespace : "";
     const local = svc.metadata.namespace === callerNamespace;
