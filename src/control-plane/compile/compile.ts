@@ -5,8 +5,9 @@
 // Cost: what does not depend on the proxy — the indexed mesh, each destination's cluster and routes,
 // with their encodings and hashes — lives in a PreparedState (prepared-state.ts), shared by every
 // proxy's compile and, in the control plane, kept across revisions and updated per change. A proxy's
-// compile only picks its pieces: its version is a hash of its own parts and its pieces' hashes, its
-// wire encoding the concatenation of theirs (piece.ts). Without a PreparedState, compileSnapshot
+// compile only picks its pieces (all unscoped proxies of a namespace share one view of them): its
+// version is a hash of its own parts and its pieces' hashes, its wire encoding the concatenation of
+// theirs (piece.ts). Without a PreparedState, compileSnapshot
 // prepares its own: the output is the same either way.
 
 import {
@@ -21,17 +22,10 @@ import {
   type TrafficPolicy,
   type Workload,
 } from "../../model/resources.ts";
-import type {
-  Cluster,
-  InboundConfig,
-  InboundPort,
-  OutboundService,
-  ProxyIdentity,
-  ProxySnapshot,
-} from "../../model/snapshot.ts";
+import type { InboundConfig, InboundPort, ProxyIdentity, ProxySnapshot } from "../../model/snapshot.ts";
 import { servicePort } from "./destinations.ts";
 import { MeshIndex } from "./mesh-index.ts";
-import { encodeObject, hashOf, setEncoding, type Piece } from "./piece.ts";
+import { encodeObject, hashOf, setEncoding } from "./piece.ts";
 import { PreparedState } from "./prepared-state.ts";
 import { healthCheck, rateLimit } from "./traffic.ts";
 
@@ -91,28 +85,8 @@ export function compileSnapshot(
   const { index } = prepared;
   const reach = proxy.reach && new Set(proxy.reach.map((r) => canonical(r, namespace)));
 
-  const outbound: [string, Piece<OutboundService>][] = [];
-  const clusters: [string, Piece<Cluster>][] = [];
-  const added = new Set<string>();
-  const addCluster = (name: string) => {
-    if (added.has(name)) return;
-    added.add(name);
-    clusters.push([name, prepared.cluster(name)]);
-  };
-  for (const key of index.keys) {
-    if (reach && !reach.has(key)) continue;
-    // GAMMA: the caller's namespace's consumer routes for this Service, else its producer routes.
-    const entry = prepared.outbound(key, namespace) as Piece<OutboundService>;
-    for (const r of entry.value.routes) {
-      // An invalid backend has no cluster: the proxy answers its share of requests itself.
-      for (const b of r.backends) if (b.invalid === undefined) addCluster(b.cluster);
-      // Mirrored copies go to their own cluster, which the proxy must have like any backend's.
-      for (const m of r.mirrors ?? []) addCluster(m.cluster);
-    }
-    // TCP ports are proxied to the Service's own endpoints (HTTPRoutes do not apply to them).
-    if (entry.value.ports?.some((p) => p.protocol === "tcp")) addCluster(key);
-    outbound.push([key, entry]);
-  }
+  // What it reaches, as shared pieces: the same for every unscoped proxy of a namespace.
+  const view = prepared.view(namespace, reach);
 
   const identity: ProxyIdentity = {
     service: self.spec.service,
@@ -140,26 +114,24 @@ export function compileSnapshot(
     mtlsMode: index.mesh?.spec.mtls?.mode ?? "STRICT",
   };
 
-  // The version: a hash of the proxy's own parts and of each piece's name and content hash, in
-  // snapshot order — content-derived like a hash of the whole body, without encoding the body.
+  // The version: a hash of the proxy's own parts and of its view's hash (itself a hash of each
+  // piece's name and content hash, in snapshot order) — content-derived like a hash of the whole
+  // body, without encoding the body.
   const head = `"proxy":${JSON.stringify(identity)},"mesh":${JSON.stringify(mesh)},"inbound":${JSON.stringify(inbound)}`;
-  let digest = head;
-  for (const [k, p] of outbound) digest += `\no ${k} ${p.hash}`;
-  for (const [k, p] of clusters) digest += `\nc ${k} ${p.hash}`;
-  const version = hashOf(digest);
+  const version = hashOf(`${head}\n${view.hash}`);
   const snapshot: ProxySnapshot = {
     version,
     proxy: identity,
     mesh,
     inbound,
-    outbound: Object.fromEntries(outbound.map(([k, p]) => [k, p.value])),
-    clusters: Object.fromEntries(clusters.map(([k, p]) => [k, p.value])),
+    outbound: view.outboundValues,
+    clusters: view.clusterValues,
   };
   // On the wire: the same JSON as JSON.stringify(snapshot), made from the pieces' encodings.
   setEncoding(
     snapshot,
     () =>
-      `{"version":${JSON.stringify(version)},${head},"outbound":${encodeObject(outbound)},"clusters":${encodeObject(clusters)}}`,
+      `{"version":${JSON.stringify(version)},${head},"outbound":${encodeObject(view.outbound)},"clusters":${encodeObject(view.clusters)}}`,
   );
   return snapshot;
 }

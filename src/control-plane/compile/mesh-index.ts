@@ -253,7 +253,11 @@ export class MeshIndex {
     const r = (next ?? old) as AnyRoute;
     const id = `${r.kind}/${r.metadata.namespace}/${r.metadata.name}`;
     if (old) {
-      for (const key of parentKeys(old)) this.#byParent.get(key)?.delete(id);
+      for (const key of parentKeys(old)) {
+        const ids = this.#byParent.get(key);
+        ids?.delete(id);
+        if (ids?.size === 0) this.#byParent.delete(key);
+      }
       this.#touchParents(old, touched);
       this.#routes.delete(id);
     }

@@ -23,8 +23,12 @@ export function hashOf(text: string): string {
   return createHash("sha256").update(text).digest("hex").slice(0, 16);
 }
 
-/** Snapshots' encodings, built on first use from their pieces (a snapshot is never mutated). */
-const encodings = new WeakMap<ProxySnapshot, string | (() => string)>();
+/**
+ * How to encode each snapshot from its pieces (a snapshot is never mutated). Only the recipe is kept,
+ * not the encoded string: concatenating shared encodings is cheap, and holding every proxy's whole
+ * encoding would make memory grow with proxies × mesh size.
+ */
+const encodings = new WeakMap<ProxySnapshot, () => string>();
 
 /** Registers how to encode `snapshot` without JSON.stringify of the whole value (compile.ts). */
 export function setEncoding(snapshot: ProxySnapshot, build: () => string): void {
@@ -33,12 +37,8 @@ export function setEncoding(snapshot: ProxySnapshot, build: () => string): void 
 
 /** JSON.stringify(snapshot), from its pieces' cached encodings when the compiler registered them. */
 export function encodeSnapshot(snapshot: ProxySnapshot): string {
-  const e = encodings.get(snapshot);
-  if (e === undefined) return JSON.stringify(snapshot);
-  if (typeof e === "string") return e;
-  const json = e();
-  encodings.set(snapshot, json);
-  return json;
+  const build = encodings.get(snapshot);
+  return build === undefined ? JSON.stringify(snapshot) : build();
 }
 
 /** `{"k1":json1,"k2":json2}` for pieces in order: JSON.stringify of the object they make up. */

@@ -159,6 +159,15 @@ test("a Workload joining one Service recomputes that Service's cluster only; oth
   assert.notEqual(after[0].version, before[0].version, "an unscoped proxy sees the new endpoint");
   assert.equal(after[0].clusters["svc5.default"].endpoints.length, 3);
   assert.equal(after[2].version, before[2].version, "a proxy reaching only svc2 keeps its version");
+  // Unscoped proxies of one namespace share one view: the same outbound and clusters objects.
+  const peer = compileSnapshot(
+    stateOf(resources),
+    { workload: workload("svc9-a", "svc9"), appPort: 8080 },
+    kept,
+  );
+  assert.equal(peer.outbound, after[0].outbound);
+  assert.equal(peer.clusters, after[0].clusters);
+  assert.notEqual(after[1].outbound, after[0].outbound, "another namespace has a view of its own");
   // Unchanged pieces are the very same objects (and encodings), shared, not rebuilt.
   assert.equal(after[0].clusters["svc7.default"], before[0].clusters["svc7.default"]);
   assert.equal(after[2].outbound["svc2.default"], before[2].outbound["svc2.default"]);

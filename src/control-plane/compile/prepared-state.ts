@@ -8,8 +8,19 @@
 import type { Cluster, OutboundService, Route } from "../../model/snapshot.ts";
 import { compileCluster, compileRoutes, outboundService } from "./destinations.ts";
 import { emptyTouched, type Change, type MeshIndex, type Touched } from "./mesh-index.ts";
-import { piece, type Piece } from "./piece.ts";
+import { hashOf, piece, type Piece } from "./piece.ts";
 import { inScope } from "./route-scope.ts";
+
+/** What a proxy reaches, as pieces in snapshot order: outbound entries, then the clusters they use. */
+export interface View {
+  outbound: [string, Piece<OutboundService>][];
+  clusters: [string, Piece<Cluster>][];
+  /** Hash of every piece's name and hash, in order: equal views, equal hashes. */
+  hash: string;
+  /** The snapshot's `outbound` and `clusters` (shared by the snapshots of one view: never mutated). */
+  outboundValues: Record<string, OutboundService>;
+  clusterValues: Record<string, Cluster>;
+}
 
 /** Pieces rebuilt since this state was made (each counts once, however many proxies share it). */
 export interface Recomputed {
@@ -26,6 +37,8 @@ export class PreparedState {
   readonly #routes = new Map<string, Map<string, Route[]>>();
   /** Per Service key: outbound entries by "scope|local" (host names differ for the Service's own namespace). */
   readonly #outbound = new Map<string, Map<string, Piece<OutboundService>>>();
+  /** Unscoped proxies' views, by caller namespace; dropped at every change. */
+  readonly #views = new Map<string, View>();
 
   constructor(index: MeshIndex) {
     this.index = index;
@@ -35,6 +48,7 @@ export class PreparedState {
   apply(changes: Iterable<Change>): Touched {
     const touched = emptyTouched();
     for (const c of changes) this.index.apply(c, touched);
+    this.#views.clear();
     for (const key of touched.clusters) this.#clusters.delete(key);
     if (touched.allRoutes) {
       this.#routes.clear();
@@ -45,6 +59,52 @@ export class PreparedState {
       this.#outbound.delete(key);
     }
     return touched;
+  }
+
+  /**
+   * The pieces a proxy in `namespace` uses: every Service (`reach` undefined) or those of `reach`
+   * ("name.namespace" keys) that exist, sorted, each with the clusters its routes send to.
+   */
+  view(namespace: string, reach: ReadonlySet<string> | undefined): View {
+    if (reach !== undefined)
+      return this.#view(namespace, [...reach].filter((k) => this.index.services.has(k)).sort(byKey));
+    let v = this.#views.get(namespace);
+    if (v === undefined) this.#views.set(namespace, (v = this.#view(namespace, this.index.keys)));
+    return v;
+  }
+
+  #view(namespace: string, keys: readonly string[]): View {
+    const outbound: [string, Piece<OutboundService>][] = [];
+    const clusters: [string, Piece<Cluster>][] = [];
+    const added = new Set<string>();
+    const addCluster = (name: string) => {
+      if (added.has(name)) return;
+      added.add(name);
+      clusters.push([name, this.cluster(name)]);
+    };
+    let digest = "";
+    for (const key of keys) {
+      // GAMMA: the caller's namespace's consumer routes for this Service, else its producer routes.
+      const entry = this.outbound(key, namespace) as Piece<OutboundService>;
+      for (const r of entry.value.routes) {
+        // An invalid backend has no cluster: the proxy answers its share of requests itself.
+        for (const b of r.backends) if (b.invalid === undefined) addCluster(b.cluster);
+        // Mirrored copies go to their own cluster, which the proxy must have like any backend's.
+        for (const m of r.mirrors ?? []) addCluster(m.cluster);
+      }
+      // TCP ports are proxied to the Service's own endpoints (HTTPRoutes do not apply to them).
+      if (entry.value.ports?.some((p) => p.protocol === "tcp")) addCluster(key);
+      outbound.push([key, entry]);
+      digest += `o ${key} ${entry.hash}\n`;
+    }
+    for (const [k, p] of clusters) digest += `c ${k} ${p.hash}\n`;
+    return {
+      outbound,
+      clusters,
+      hash: hashOf(digest),
+      outboundValues: Object.fromEntries(outbound.map(([k, p]) => [k, p.value])),
+      clusterValues: Object.fromEntries(clusters.map(([k, p]) => [k, p.value])),
+    };
   }
 
   cluster(key: string): Piece<Cluster> {
@@ -84,4 +144,8 @@ export class PreparedState {
     byScope.set(id, (p = piece(outboundService(svc, routes, callerNamespace))));
     return p;
   }
+}
+
+function byKey(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
 }

@@ -90,7 +90,7 @@ test("two proxies: a change reaches both as new versions; a proxy it does not ch
   assert.equal(cache.compiled - compiledBefore, 2);
   assert.equal(loneHeard, undefined, "an unchanged compile answers nothing");
   assert.equal(cache.get(lone)?.version, lone1.version);
-  // The very same snapshot, so the same cached wire encoding (compile/piece.ts): nothing re-encoded.
+  // The very same snapshot: not compiled again, and no piece of it encoded again (compile/piece.ts).
   assert.equal(cache.get(lone), lone1);
 });
 

@@ -62,8 +62,8 @@ interface Entry {
   watches: Set<Watch>;
   /** Mesh changes that found no reader waiting: coalesced into the next compile. */
   deferred: number;
-  /** Service keys `snapshot` depends on; undefined = unknown (every change concerns it). */
-  deps?: Set<string>;
+  /** Service keys `snapshot` depends on (its view's, shared, and its own); undefined = unknown. */
+  deps?: { view: ReadonlySet<string>; own: readonly string[] };
 }
 
 export interface SnapshotCacheOptions {
@@ -81,6 +81,14 @@ export class SnapshotCache implements SnapshotReader {
   readonly #entries = new Map<string, Entry>();
   readonly #unsubscribe: () => void;
   #timer?: NodeJS.Timeout;
+  /** Snapshot sections (compiled pieces' values) that passed the consistency check. */
+  readonly #checked = new WeakSet<object>();
+  /**
+   * A snapshot's `outbound` object → its `clusters` object, once that pair passed the check, with the
+   * Service keys they hold: unscoped proxies of a namespace share one pair (compile/prepared-state.ts
+   * views), so it is checked, and its keys collected, once.
+   */
+  readonly #views = new WeakMap<object, { clusters: object; keys: Set<string> }>();
   /** What the mesh changes since the last debounce touched. */
   #touched: Touched = emptyTouched();
   /** Snapshots compiled, and ones refused by the consistency check (compiler bugs), since start. */
@@ -204,15 +212,28 @@ export class SnapshotCache implements SnapshotReader {
     }
     this.compiled++;
     if (snapshot.version === entry.snapshot?.version) return;
-    const check = snapshotViolations(snapshot);
+    let view = this.#views.get(snapshot.outbound);
+    if (view?.clusters !== snapshot.clusters) view = undefined;
+    // A known pair: only the proxy's own parts are left to check.
+    const check = snapshotViolations(
+      view ? { ...snapshot, outbound: {}, clusters: {} } : snapshot,
+      this.#checked,
+    );
     if (check.violations.length > 0) {
       this.inconsistent++;
       this.#bug(`compiled an inconsistent snapshot for ${key}, not sent: ${describeViolations(check)}`);
       entry.deps = undefined;
       return;
     }
+    // Its clusters and services are shared with other proxies' snapshots: not walked again for them.
+    if (view === undefined) {
+      for (const c of Object.values(snapshot.clusters)) this.#checked.add(c);
+      for (const o of Object.values(snapshot.outbound)) this.#checked.add(o);
+      const keys = new Set([...Object.keys(snapshot.outbound), ...Object.keys(snapshot.clusters)]);
+      this.#views.set(snapshot.outbound, (view = { clusters: snapshot.clusters, keys }));
+    }
     entry.snapshot = snapshot;
-    entry.deps = dependencies(snapshot, entry.node);
+    entry.deps = { view: view.keys, own: ownDependencies(entry.node) };
   }
 
   #bug(msg: string): void {
@@ -221,13 +242,10 @@ export class SnapshotCache implements SnapshotReader {
   }
 }
 
-/** The Service keys a proxy's snapshot was compiled from, or may be once they exist. */
-function dependencies(s: ProxySnapshot, node: ProxyRequest): Set<string> {
+/** The Service keys a proxy's snapshot depends on besides its view's: its own, what it asked to reach. */
+function ownDependencies(node: ProxyRequest): string[] {
   const ns = node.workload.metadata.namespace;
-  const out = new Set([...Object.keys(s.outbound), ...Object.keys(s.clusters)]);
-  out.add(`${node.workload.spec.service}.${ns}`);
-  for (const r of node.reach ?? []) out.add(canonical(r, ns));
-  return out;
+  return [`${node.workload.spec.service}.${ns}`, ...(node.reach ?? []).map((r) => canonical(r, ns))];
 }
 
 /** Whether mesh changes that touched `t` can change `entry`'s snapshot. */
@@ -236,6 +254,7 @@ function concerns(t: Touched, entry: Entry): boolean {
   if (deps === undefined || t.allProxies || t.allRoutes) return true;
   // An unscoped proxy reaches every Service: one appearing or going changes its outbound list.
   if (entry.node?.reach === undefined && t.membership.size > 0) return true;
-  for (const set of [t.clusters, t.routes, t.membership]) for (const k of set) if (deps.has(k)) return true;
+  for (const set of [t.clusters, t.routes, t.membership])
+    for (const k of set) if (deps.view.has(k) || deps.own.includes(k)) return true;
   return false;
 }
