@@ -25,7 +25,7 @@ import {
 import type { InboundConfig, InboundPort, ProxyIdentity, ProxySnapshot } from "../../model/snapshot.ts";
 import { servicePort } from "./destinations.ts";
 import { MeshIndex } from "./mesh-index.ts";
-import { encodeObject, hashOf, setEncoding } from "./piece.ts";
+import { hashOf, setEncoding } from "./piece.ts";
 import { PreparedState } from "./prepared-state.ts";
 import { healthCheck, rateLimit } from "./traffic.ts";
 
@@ -128,11 +128,7 @@ export function compileSnapshot(
     clusters: view.clusterValues,
   };
   // On the wire: the same JSON as JSON.stringify(snapshot), made from the pieces' encodings.
-  setEncoding(
-    snapshot,
-    () =>
-      `{"version":${JSON.stringify(version)},${head},"outbound":${encodeObject(view.outbound)},"clusters":${encodeObject(view.clusters)}}`,
-  );
+  setEncoding(snapshot, () => `{"version":${JSON.stringify(version)},${head},${view.encoding()}}`);
   return snapshot;
 }
 

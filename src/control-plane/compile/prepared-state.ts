@@ -8,7 +8,7 @@
 import type { Cluster, OutboundService, Route } from "../../model/snapshot.ts";
 import { compileCluster, compileRoutes, outboundService } from "./destinations.ts";
 import { emptyTouched, type Change, type MeshIndex, type Touched } from "./mesh-index.ts";
-import { hashOf, piece, type Piece } from "./piece.ts";
+import { encodeObject, hashOf, piece, type Piece } from "./piece.ts";
 import { inScope } from "./route-scope.ts";
 
 /** What a proxy reaches, as pieces in snapshot order: outbound entries, then the clusters they use. */
@@ -20,6 +20,8 @@ export interface View {
   /** The snapshot's `outbound` and `clusters` (shared by the snapshots of one view: never mutated). */
   outboundValues: Record<string, OutboundService>;
   clusterValues: Record<string, Cluster>;
+  /** `"outbound":{…},"clusters":{…}` in JSON, built on first use and kept with the view. */
+  encoding(): string;
 }
 
 /** Pieces rebuilt since this state was made (each counts once, however many proxies share it). */
@@ -98,9 +100,12 @@ export class PreparedState {
       digest += `o ${key} ${entry.hash}\n`;
     }
     for (const [k, p] of clusters) digest += `c ${k} ${p.hash}\n`;
+    let encoded: string | undefined;
     return {
       outbound,
       clusters,
+      encoding: () =>
+        (encoded ??= `"outbound":${encodeObject(outbound)},"clusters":${encodeObject(clusters)}`),
       hash: hashOf(digest),
       outboundValues: Object.fromEntries(outbound.map(([k, p]) => [k, p.value])),
       clusterValues: Object.fromEntries(clusters.map(([k, p]) => [k, p.value])),
