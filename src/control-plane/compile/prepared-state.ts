@@ -3,7 +3,9 @@
 // caller scope (producer routes, or one namespace's consumer routes), and its outbound entries. A
 // change goes in through `apply`, which updates the index and drops only the pieces the change
 // touches; they are rebuilt when a proxy next needs them, once, and shared by every proxy using them.
-// `recomputed` counts the rebuilds (tests read it; the control plane exports it as a metric).
+// `recomputed` counts the rebuilds (tests read them). A proxy's compile asks for its view: the pieces
+// it reaches in snapshot order, with their hash and encoding; every unscoped proxy of a namespace
+// shares one, made once per revision.
 
 import type { Cluster, OutboundService, Route } from "../../model/snapshot.ts";
 import { compileCluster, compileRoutes, outboundService } from "./destinations.ts";
