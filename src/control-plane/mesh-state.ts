@@ -1,5 +1,7 @@
 // An in-memory view of every resource in the store, kept current by a watch. The compiler reads it;
-// listeners hear about each new revision.
+// listeners hear about each new revision and what it touched. The compiler's indexed state and its
+// compiled pieces (compile/prepared-state.ts) are kept across revisions: each watched change goes in
+// as (old object, new object), and only what it touches is dropped and later rebuilt.
 
 import {
   RESOURCE_PREFIX,
@@ -13,15 +15,16 @@ import {
 } from "../model/resources.ts";
 import type { Store, Watcher } from "../store/store.ts";
 import { prepareState, type MeshState, type PreparedState } from "./compile/compile.ts";
+import type { Change, Touched } from "./compile/mesh-index.ts";
 
 export class MeshStateCache {
   readonly #store: Store;
   readonly #byKey = new Map<string, AnyResource>();
-  readonly #listeners = new Set<(revision: number) => void>();
+  readonly #listeners = new Set<(revision: number, touched: Touched) => void>();
   #watcher?: Watcher;
   #revision = 0;
   #state?: MeshState;
-  #prepared?: PreparedState;
+  #prepared: PreparedState = prepareState(emptyState());
 
   constructor(store: Store) {
     this.#store = store;
@@ -31,17 +34,26 @@ export class MeshStateCache {
     const { kvs, revision } = await this.#store.range(RESOURCE_PREFIX);
     for (const kv of kvs) this.#byKey.set(kv.key, decodeResource(kv.value, kv.modRevision));
     this.#revision = revision;
+    this.#prepared = prepareState(this.state());
     this.#watcher = this.#store.watch(
       RESOURCE_PREFIX,
       (events, rev) => {
+        const changes: Change[] = [];
         for (const e of events) {
-          if (e.type === "put") this.#byKey.set(e.kv.key, decodeResource(e.kv.value, e.kv.modRevision));
-          else this.#byKey.delete(e.kv.key);
+          const old = this.#byKey.get(e.kv.key);
+          if (e.type === "put") {
+            const next = decodeResource(e.kv.value, e.kv.modRevision);
+            this.#byKey.set(e.kv.key, next);
+            changes.push({ old, new: next });
+          } else if (old !== undefined) {
+            this.#byKey.delete(e.kv.key);
+            changes.push({ old });
+          }
         }
         this.#revision = rev;
         this.#state = undefined;
-        this.#prepared = undefined;
-        for (const l of this.#listeners) l(rev);
+        const touched = this.#prepared.apply(changes);
+        for (const l of this.#listeners) l(rev, touched);
       },
       {
         fromRevision: revision + 1,
@@ -58,7 +70,8 @@ export class MeshStateCache {
     return this.#revision;
   }
 
-  onChange(fn: (revision: number) => void): () => void {
+  /** `fn` hears each revision, with what its changes touched (compile/mesh-index.ts). */
+  onChange(fn: (revision: number, touched: Touched) => void): () => void {
     this.#listeners.add(fn);
     return () => this.#listeners.delete(fn);
   }
@@ -88,9 +101,9 @@ export class MeshStateCache {
     return this.#state;
   }
 
-  /** What every proxy's compile of state() shares; built once per revision, when first asked for. */
+  /** What every proxy's compile of state() shares: kept current change by change. */
   prepared(): PreparedState {
-    return (this.#prepared ??= prepareState(this.state()));
+    return this.#prepared;
   }
 
   stop(): void {
@@ -102,6 +115,18 @@ export function decodeResource(value: string, modRevision: number): AnyResource 
   const r = JSON.parse(value) as AnyResource;
   r.metadata.resourceVersion = String(modRevision);
   return r;
+}
+
+function emptyState(): MeshState {
+  return {
+    services: [],
+    workloads: [],
+    routes: [],
+    grpcRoutes: [],
+    trafficPolicies: [],
+    faultInjections: [],
+    referenceGrants: [],
+  };
 }
 
 function keyOf(r: AnyResource): string {

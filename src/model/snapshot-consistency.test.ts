@@ -68,6 +68,32 @@ test("a route's backend or mirror naming a missing cluster — even one only Obj
   assert.match(messages[2], /mirrors\[0\]\.cluster: names cluster "__proto__"/);
 });
 
+test("sections known to be consistent are not walked again, but their cluster references still are", () => {
+  const s = base();
+  const known = new WeakSet<object>([...Object.values(s.outbound), ...Object.values(s.clusters)]);
+  assert.deepEqual(snapshotViolations(s, known).violations, []);
+  // A known service in a snapshot without the clusters it names: still reported, at the same paths.
+  const withoutClusters = { ...s, clusters: {} };
+  assert.deepEqual(paths(withoutClusters), [
+    ...snapshotViolations(withoutClusters, known).violations.map((v) => v.path),
+  ]);
+  assert.ok(snapshotViolations(withoutClusters, known).violations.length > 0);
+  // A known cluster under another key is checked in full (its name must be its key).
+  const [name, cluster] = Object.entries(s.clusters)[0];
+  const renamed = { ...s, clusters: { ...s.clusters, [`x${name}`]: cluster } };
+  assert.deepEqual(
+    snapshotViolations(renamed, known).violations.map((v) => v.path),
+    [`clusters["x${name}"].name`],
+  );
+  // Shape is what `known` skips: a section not in it is walked (a broken copy is caught).
+  const [svcKey, svc] = Object.entries(s.outbound)[0];
+  const broken = { ...s, outbound: { ...s.outbound, [svcKey]: { ...svc, port: -1 } } };
+  assert.deepEqual(
+    snapshotViolations(broken, known).violations.map((v) => v.path),
+    [`outbound["${svcKey}"].port`],
+  );
+});
+
 test("regular expressions are compiled as the proxy compiles them (anchored)", () => {
   const s = base();
   const route = Object.values(s.outbound)[0].routes[0];

@@ -26,8 +26,16 @@ export type { SnapshotViolation } from "./snapshot-walk.ts";
 const MATCH_TYPES = ["Exact", "RegularExpression"] as const;
 const REDIRECT_CODES = [301, 302, 303, 307, 308];
 
-/** Every violation found (empty when the snapshot is consistent), and how many more were not kept. */
-export function snapshotViolations(snapshot: unknown): { violations: SnapshotViolation[]; more: number } {
+/**
+ * Every violation found (empty when the snapshot is consistent), and how many more were not kept.
+ * `known`: sections (a cluster, an outbound service) already found consistent in an earlier snapshot
+ * and shared with this one, as the control plane's compiler shares them: their shape is not walked
+ * again, only what depends on this snapshot (the cluster's key, the clusters its routes name).
+ */
+export function snapshotViolations(
+  snapshot: unknown,
+  known?: WeakSet<object>,
+): { violations: SnapshotViolation[]; more: number } {
   const w = new SnapshotWalk();
   const s = w.object("snapshot", snapshot);
   if (s) {
@@ -46,12 +54,19 @@ export function snapshotViolations(snapshot: unknown): { violations: SnapshotVio
     }
     checkInbound(w, s.inbound);
     const clusters = w.object("clusters", s.clusters);
-    if (clusters) for (const [k, c] of Object.entries(clusters)) checkCluster(w, `clusters${key(k)}`, k, c);
+    if (clusters)
+      for (const [k, c] of Object.entries(clusters)) {
+        if (known?.has(c as object) && (c as { name?: unknown }).name === k) continue;
+        checkCluster(w, `clusters${key(k)}`, k, c);
+      }
     const outbound = w.object("outbound", s.outbound);
     const exists = (name: unknown) =>
       clusters !== undefined && typeof name === "string" && Object.hasOwn(clusters, name);
     if (outbound)
-      for (const [k, svc] of Object.entries(outbound)) checkService(w, `outbound${key(k)}`, svc, exists);
+      for (const [k, svc] of Object.entries(outbound)) {
+        if (known?.has(svc as object)) checkReferences(w, `outbound${key(k)}`, svc as KnownService, exists);
+        else checkService(w, `outbound${key(k)}`, svc, exists);
+      }
   }
   return { violations: w.violations, more: w.dropped };
 }
@@ -123,6 +138,28 @@ function checkService(w: SnapshotWalk, p: string, v: unknown, exists: (cluster: 
   w.oneOf(`${p}.protocol`, svc.protocol, PROTOCOLS);
   const routes = w.array(`${p}.routes`, svc.routes);
   routes?.forEach((r, i) => checkRoute(w, `${p}.routes[${i}]`, r, exists));
+}
+
+interface KnownService {
+  routes: { backends: { cluster: unknown; invalid?: unknown }[]; mirrors?: { cluster: unknown }[] }[];
+}
+
+/** Only the cluster references of a service whose shape was checked before (see `known`). */
+function checkReferences(
+  w: SnapshotWalk,
+  p: string,
+  svc: KnownService,
+  exists: (c: unknown) => boolean,
+): void {
+  svc.routes.forEach((r, i) => {
+    r.backends.forEach((b, j) => {
+      if (b.invalid === undefined && !exists(b.cluster))
+        w.report(`${p}.routes[${i}].backends[${j}].cluster`, unknownCluster(b.cluster));
+    });
+    r.mirrors?.forEach((m, j) => {
+      if (!exists(m.cluster)) w.report(`${p}.routes[${i}].mirrors[${j}].cluster`, unknownCluster(m.cluster));
+    });
+  });
 }
 
 function checkRoute(w: SnapshotWalk, p: string, v: unknown, exists: (cluster: unknown) => boolean): void {

@@ -64,7 +64,14 @@ export function routesInScope<R>(
   serviceKey: string,
   callerNamespace: string,
 ): { routes: readonly R[]; consumer: boolean } {
-  const entry = index.get(serviceKey);
+  return inScope(index.get(serviceKey), callerNamespace);
+}
+
+/** routesInScope for one Service's routes. */
+export function inScope<R>(
+  entry: ServiceRoutes<R> | undefined,
+  callerNamespace: string,
+): { routes: readonly R[]; consumer: boolean } {
   if (entry === undefined) return { routes: [], consumer: false };
   const own = entry.consumers.get(callerNamespace);
   if (own !== undefined && own.length > 0) return { routes: own, consumer: true };

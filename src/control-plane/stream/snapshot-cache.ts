@@ -11,13 +11,19 @@
 // of the newest state happens when it asks again. A compile that yields the version a reader has
 // answers nothing.
 //
+// A mesh change concerns only the proxies whose snapshot used what it touched (compile/mesh-index.ts):
+// each entry remembers the Services its snapshot depends on (its outbound entries, its clusters, its
+// own Service, what it asked to reach; an unscoped proxy also every Service appearing or going). Other
+// proxies are not compiled again: their snapshot, version and wire encoding stay as they are.
+//
 // Every compiled snapshot passes the model's consistency check before it is stored. One that fails
 // is a compiler bug: logged loudly, counted, never stored or sent — the proxy keeps the last good one.
 
 import type { ProxySnapshot } from "../../model/snapshot.ts";
 import { describeViolations, snapshotViolations } from "../../model/snapshot-consistency.ts";
 import { logSafe } from "../../model/log-safe.ts";
-import { compileSnapshot, type ProxyRequest } from "../compile/compile.ts";
+import { canonical, compileSnapshot, type ProxyRequest } from "../compile/compile.ts";
+import { emptyTouched, mergeTouched, type Touched } from "../compile/mesh-index.ts";
 import type { MeshStateCache } from "../mesh-state.ts";
 
 /** What a protocol server reads: a proxy's snapshots, as they change. */
@@ -56,6 +62,8 @@ interface Entry {
   watches: Set<Watch>;
   /** Mesh changes that found no reader waiting: coalesced into the next compile. */
   deferred: number;
+  /** Service keys `snapshot` depends on (its view's, shared, and its own); undefined = unknown. */
+  deps?: { view: ReadonlySet<string>; own: readonly string[] };
 }
 
 export interface SnapshotCacheOptions {
@@ -73,13 +81,26 @@ export class SnapshotCache implements SnapshotReader {
   readonly #entries = new Map<string, Entry>();
   readonly #unsubscribe: () => void;
   #timer?: NodeJS.Timeout;
+  /** Snapshot sections (compiled pieces' values) that passed the consistency check. */
+  readonly #checked = new WeakSet<object>();
+  /**
+   * A snapshot's `outbound` object → its `clusters` object, once that pair passed the check, with the
+   * Service keys they hold: unscoped proxies of a namespace share one pair (compile/prepared-state.ts
+   * views), so it is checked, and its keys collected, once.
+   */
+  readonly #views = new WeakMap<object, { clusters: object; keys: Set<string> }>();
+  /** What the mesh changes since the last debounce touched. */
+  #touched: Touched = emptyTouched();
   /** Snapshots compiled, and ones refused by the consistency check (compiler bugs), since start. */
   compiled = 0;
   inconsistent = 0;
 
   constructor(opts: SnapshotCacheOptions) {
     this.#opts = opts;
-    this.#unsubscribe = opts.state.onChange(() => this.#schedule());
+    this.#unsubscribe = opts.state.onChange((_rev, touched) => {
+      mergeTouched(this.#touched, touched);
+      this.#schedule();
+    });
   }
 
   /**
@@ -89,6 +110,7 @@ export class SnapshotCache implements SnapshotReader {
   setNode(key: string, node: ProxyRequest): () => void {
     const entry = this.#entry(key);
     entry.node = node;
+    entry.deps = undefined;
     entry.holders++;
     entry.stale = true;
     if (entry.watches.size > 0) this.#refresh(key, entry);
@@ -152,7 +174,10 @@ export class SnapshotCache implements SnapshotReader {
     if (this.#timer) return;
     this.#timer = setTimeout(() => {
       this.#timer = undefined;
+      const touched = this.#touched;
+      this.#touched = emptyTouched();
       for (const [key, entry] of this.#entries) {
+        if (!concerns(touched, entry)) continue;
         entry.stale = true;
         if (entry.watches.size > 0) this.#refresh(key, entry);
         else entry.deferred++;
@@ -182,21 +207,54 @@ export class SnapshotCache implements SnapshotReader {
     } catch (err) {
       // The compiler is pure over validated resources: a throw is a bug, for this proxy only.
       this.#bug(`compiling the snapshot of ${key} failed: ${(err as Error).message}`);
+      entry.deps = undefined;
       return;
     }
     this.compiled++;
     if (snapshot.version === entry.snapshot?.version) return;
-    const check = snapshotViolations(snapshot);
+    let view = this.#views.get(snapshot.outbound);
+    if (view?.clusters !== snapshot.clusters) view = undefined;
+    // A known pair: only the proxy's own parts are left to check.
+    const check = snapshotViolations(
+      view ? { ...snapshot, outbound: {}, clusters: {} } : snapshot,
+      this.#checked,
+    );
     if (check.violations.length > 0) {
       this.inconsistent++;
       this.#bug(`compiled an inconsistent snapshot for ${key}, not sent: ${describeViolations(check)}`);
+      entry.deps = undefined;
       return;
     }
+    // Its clusters and services are shared with other proxies' snapshots: not walked again for them.
+    if (view === undefined) {
+      for (const c of Object.values(snapshot.clusters)) this.#checked.add(c);
+      for (const o of Object.values(snapshot.outbound)) this.#checked.add(o);
+      const keys = new Set([...Object.keys(snapshot.outbound), ...Object.keys(snapshot.clusters)]);
+      this.#views.set(snapshot.outbound, (view = { clusters: snapshot.clusters, keys }));
+    }
     entry.snapshot = snapshot;
+    entry.deps = { view: view.keys, own: ownDependencies(entry.node) };
   }
 
   #bug(msg: string): void {
     const log = this.#opts.log ?? ((m: string) => console.error(m));
     log(`weft control-plane: BUG: ${logSafe(msg, 2000)}`);
   }
+}
+
+/** The Service keys a proxy's snapshot depends on besides its view's: its own, what it asked to reach. */
+function ownDependencies(node: ProxyRequest): string[] {
+  const ns = node.workload.metadata.namespace;
+  return [`${node.workload.spec.service}.${ns}`, ...(node.reach ?? []).map((r) => canonical(r, ns))];
+}
+
+/** Whether mesh changes that touched `t` can change `entry`'s snapshot. */
+function concerns(t: Touched, entry: Entry): boolean {
+  const deps = entry.deps;
+  if (deps === undefined || t.allProxies || t.allRoutes) return true;
+  // An unscoped proxy reaches every Service: one appearing or going changes its outbound list.
+  if (entry.node?.reach === undefined && t.membership.size > 0) return true;
+  for (const set of [t.clusters, t.routes, t.membership])
+    for (const k of set) if (deps.view.has(k) || deps.own.includes(k)) return true;
+  return false;
 }

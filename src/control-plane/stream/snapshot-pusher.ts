@@ -4,10 +4,15 @@
 // any number of times; the cache just marks the proxy stale, and the next watch gets one snapshot
 // of the newest state. What the control plane holds for a proxy is thus at most the one encoded
 // snapshot being sent, plus the cache's current one — never a queue of them.
+//
+// The message is the protocol's usual line (stream-protocol.ts), with the snapshot's JSON taken from
+// the compiler's cached encoding (compile/piece.ts): pieces shared by many proxies are not encoded
+// again per proxy.
 
 import type { Writable } from "node:stream";
-import { encodeMessage, type SnapshotMessage } from "../../model/stream-protocol.ts";
+import type { SnapshotMessage } from "../../model/stream-protocol.ts";
 import type { ProxySnapshot } from "../../model/snapshot.ts";
+import { encodeSnapshot } from "../compile/piece.ts";
 
 export interface SnapshotPusherOptions {
   stream: Writable;
@@ -62,16 +67,17 @@ export class SnapshotPusher {
     this.#cancel = undefined;
     if (this.#stopped || !this.#stream.writable) return;
     this.#sentVersion = snapshot.version;
-    const msg: SnapshotMessage = {
-      type: "snapshot",
-      nonce: ++this.#nonce,
-      version: snapshot.version,
-      snapshot,
-    };
     this.sent++;
-    if (this.#stream.write(encodeMessage(msg))) queueMicrotask(() => this.#watch());
+    if (this.#stream.write(encodeSnapshotMessage(++this.#nonce, snapshot)))
+      queueMicrotask(() => this.#watch());
     else this.#stream.once("drain", this.#onDrain);
   }
 
   readonly #onDrain = (): void => this.#watch();
+}
+
+/** encodeMessage's line for a SnapshotMessage, byte for byte, around the snapshot's cached encoding. */
+export function encodeSnapshotMessage(nonce: number, snapshot: ProxySnapshot): string {
+  const head: Omit<SnapshotMessage, "snapshot"> = { type: "snapshot", nonce, version: snapshot.version };
+  return `${JSON.stringify(head).slice(0, -1)},"snapshot":${encodeSnapshot(snapshot)}}\n`;
 }

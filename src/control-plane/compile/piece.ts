@@ -1,0 +1,52 @@
+// A compiled piece of configuration (one Service's outbound entry, one cluster) with its JSON encoding
+// and a content hash, made once and shared by every proxy snapshot that uses it. A snapshot's version
+// is derived from its pieces' hashes plus its own parts (compile.ts), and its wire encoding is the
+// concatenation of its pieces' encodings (`encodeSnapshot`), so neither is redone per proxy.
+
+import { createHash } from "node:crypto";
+import type { ProxySnapshot } from "../../model/snapshot.ts";
+
+export interface Piece<T> {
+  readonly value: T;
+  /** JSON.stringify(value). */
+  readonly json: string;
+  /** Content hash of `json`. */
+  readonly hash: string;
+}
+
+export function piece<T>(value: T): Piece<T> {
+  const json = JSON.stringify(value);
+  return { value, json, hash: hashOf(json) };
+}
+
+export function hashOf(text: string): string {
+  return createHash("sha256").update(text).digest("hex").slice(0, 16);
+}
+
+/**
+ * How to encode each snapshot from its pieces (a snapshot is never mutated). Only the recipe is kept,
+ * not the encoded string: concatenating shared encodings is cheap, and holding every proxy's whole
+ * encoding would make memory grow with proxies × mesh size.
+ */
+const encodings = new WeakMap<ProxySnapshot, () => string>();
+
+/** Registers how to encode `snapshot` without JSON.stringify of the whole value (compile.ts). */
+export function setEncoding(snapshot: ProxySnapshot, build: () => string): void {
+  encodings.set(snapshot, build);
+}
+
+/** JSON.stringify(snapshot), from its pieces' cached encodings when the compiler registered them. */
+export function encodeSnapshot(snapshot: ProxySnapshot): string {
+  const build = encodings.get(snapshot);
+  return build === undefined ? JSON.stringify(snapshot) : build();
+}
+
+/** `{"k1":json1,"k2":json2}` for pieces in order: JSON.stringify of the object they make up. */
+export function encodeObject(entries: readonly (readonly [string, Piece<unknown>])[]): string {
+  let out = "{";
+  for (let i = 0; i < entries.length; i++) {
+    const [key, p] = entries[i];
+    out += (i === 0 ? "" : ",") + JSON.stringify(key) + ":" + p.json;
+  }
+  return out + "}";
+}
