@@ -8,6 +8,7 @@
 // shares one, made once per revision.
 
 import type { Cluster, OutboundService, Route } from "../../model/snapshot.ts";
+import type { RefContext } from "./backend-refs.ts";
 import { compileCluster, compileRoutes, outboundService } from "./destinations.ts";
 import { emptyTouched, type Change, type MeshIndex, type Touched } from "./mesh-index.ts";
 import { encodeObject, hashOf, piece, type Piece } from "./piece.ts";
@@ -46,6 +47,11 @@ export class PreparedState {
 
   constructor(index: MeshIndex) {
     this.index = index;
+  }
+
+  /** What backendRefs resolve against (the compiler, and route status in the config API). */
+  get refs(): RefContext {
+    return { services: this.index.services, grants: this.index.grants };
   }
 
   /** Applies changes to the index, drops the pieces they touch, and says what they touched. */
