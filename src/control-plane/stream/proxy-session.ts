@@ -178,6 +178,9 @@ export class ProxySession {
     this.#pusher = pusher;
     this.#stopFollowing = release;
     pusher.start();
+    // Its snapshot is compiled (and sent, unless the proxy resumed with that very version): the
+    // expensive part of joining is done, and its admission turn can go to the next proxy.
+    if (cache.get(key) !== undefined) this.#markStarted();
   }
 
   /** Snapshot pushes: written, and mesh changes coalesced because the proxy had not read the last one yet. */
