@@ -17,7 +17,7 @@ import type { SigningLimits } from "./api/signing-limits.ts";
 import { LoopLag } from "./loop-lag.ts";
 import { MeshStateCache } from "./mesh-state.ts";
 import { StaticHealth } from "./static-health.ts";
-import { createStreamServer, type StreamServer } from "./stream/server.ts";
+import { createStreamServer, type StreamAdmissionLimits, type StreamServer } from "./stream/server.ts";
 import { SnapshotCache } from "./stream/snapshot-cache.ts";
 import { writeCliConfig } from "../client/cli-config.ts";
 
@@ -40,6 +40,8 @@ export interface ControlPlaneOptions {
   clock?: Clock;
   /** Certificate signing's rate limit and queue (defaults in api/signing-limits.ts). */
   signing?: Partial<SigningLimits>;
+  /** Admission of new config streams (defaults in stream/server.ts). */
+  streamAdmission?: Partial<StreamAdmissionLimits>;
 }
 
 export interface ControlPlane {
@@ -93,6 +95,7 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
     graceSeconds: opts.graceSeconds ?? 10,
     clock: opts.clock,
     lag,
+    admission: opts.streamAdmission,
   });
   let apiAddr: AddressInfo, streamAddr: AddressInfo;
   try {
