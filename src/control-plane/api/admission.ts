@@ -8,7 +8,7 @@
 //     round, and cannot starve the others. A key may hold at most `maxQueuedPerKey` waiters.
 //   - Bounded: at most `maxQueued` wait in all; beyond that, and beyond a key's share, a request is
 //     refused at once with an `Overloaded` carrying how long to stay away (the queue's expected
-//     drain time), which the API writes as 503 + Retry-After and the stream server likewise. A waiter
+//     drain time, 1–10 s), which the API writes as 503 + Retry-After and the stream server likewise. A waiter
 //     still queued after `maxWaitMs` is refused the same way, so nobody waits unanswered.
 //   - A waiter whose caller went away (its AbortSignal) leaves the queue and costs nothing more.
 //
@@ -29,7 +29,11 @@ export interface AdmissionOptions {
   clock: Clock;
   /** Optional rate limit: each start takes a token. */
   bucket?: TokenBucket;
+  /** Largest Retry-After given to a refused caller (ms); default 10 s. */
+  maxRetryAfterMs?: number;
 }
+
+export const DEFAULT_MAX_RETRY_AFTER_MS = 10_000;
 
 /** Refused for load: try again after `retryAfterMs`. */
 export class Overloaded extends Error {
@@ -97,15 +101,16 @@ export class Admission {
     }
   }
 
-  /** How long a newcomer should stay away: the time the queue ahead of it takes to drain. */
+  /**
+   * How long a newcomer should stay away: the time the queue ahead of it takes to drain, at least 1 s
+   * and at most `maxRetryAfterMs` — the queue is bounded, so a refused caller is better back soon (with
+   * its jitter on top) than parked behind an estimate that a slow spell inflated.
+   */
   retryAfterMs(): number {
-    const perSecond = this.#opts.bucket
-      ? Math.min(
-          this.#opts.bucket.ratePerSecond,
-          (this.#opts.concurrency * 1000) / Math.max(1, this.#serviceMs),
-        )
-      : (this.#opts.concurrency * 1000) / Math.max(1, this.#serviceMs);
-    return Math.max(1000, Math.ceil(((this.#queued + this.#running) / perSecond) * 1000));
+    const bySlots = (this.#opts.concurrency * 1000) / Math.max(1, this.#serviceMs);
+    const perSecond = this.#opts.bucket ? Math.min(this.#opts.bucket.ratePerSecond, bySlots) : bySlots;
+    const drain = Math.ceil(((this.#queued + this.#running) / perSecond) * 1000);
+    return Math.min(this.#opts.maxRetryAfterMs ?? DEFAULT_MAX_RETRY_AFTER_MS, Math.max(1000, drain));
   }
 
   #admit(key: string, signal?: AbortSignal): Promise<void> {

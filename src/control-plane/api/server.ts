@@ -215,19 +215,21 @@ export function createApiServer(deps: ApiDeps): ApiServer {
         "unauthenticated",
         "certificate signing needs a join token (`Authorization: Bearer <token>`) or a valid mesh certificate",
       );
-    // The caller's turn comes per identity; a caller that hangs up leaves the queue.
+    // The body (a CSR: small, capped, read under body.ts's own limits) first, so that a slot is only
+    // ever held by signing itself; then the caller's turn comes per identity. A caller that hangs up
+    // leaves the queue.
+    const body = await readJsonBody(req, res, BODY_LIMITS.certificates);
     const key = caller.kind === "workload" ? `${caller.namespace}/${caller.service}` : "admin";
     const gone = new AbortController();
     res.once("close", () => gone.abort(new Error("client went away")));
     await signing
-      .run(key, () => sign(req, res, caller), gone.signal)
+      .run(key, () => sign(res, caller, body), gone.signal)
       .catch((err: unknown) => {
         throw overloadedError(err);
       });
   }
 
-  async function sign(req: IncomingMessage, res: ServerResponse, caller: Caller): Promise<void> {
-    const body = await readJsonBody(req, res, BODY_LIMITS.certificates);
+  async function sign(res: ServerResponse, caller: Caller, body: Record<string, unknown>): Promise<void> {
     const csr = requireString(body, "csr");
     let namespace: string;
     let service: string;

@@ -1,5 +1,5 @@
-// Certificate signing under load, over real TLS sockets: signing is admitted one identity at a time
-// in turn; a caller past the queue's bounds gets 503 `overloaded` with a Retry-After at once (never a
+// Certificate signing under load, over real TLS sockets: signing is rate-limited and admitted one
+// identity at a time in turn; a caller past the queue's bounds gets 503 `overloaded` with a Retry-After at once (never a
 // reset, never a silent wait), a queued caller is answered once its turn comes, and one identity
 // cannot take another's place in the queue.
 
@@ -8,11 +8,12 @@ import { once } from "node:events";
 import { test } from "node:test";
 import { connect, type TLSSocket } from "node:tls";
 import { generateWorkloadKeyAndCsr } from "../../pki/csr.ts";
+import { ManualClock } from "../../store/embedded/testdata/manual-clock.ts";
 import { startTestApi } from "./testdata/test-api.ts";
 
-/** One raw HTTP/1.1 CSR request; `hold` sends the headers but keeps the body back until release(). */
+/** One raw HTTP/1.1 CSR request for `service`, with its join token. */
 type Api = Awaited<ReturnType<typeof startTestApi>>;
-async function csrRequest(api: Api, service: string, opts: { hold?: boolean } = {}) {
+async function csrRequest(api: Api, service: string) {
   const { port, ca } = api;
   const token = api.token(service);
   const { csrPem } = await generateWorkloadKeyAndCsr(`spiffe://weft.local/ns/default/sa/${service}`);
@@ -36,19 +37,21 @@ async function csrRequest(api: Api, service: string, opts: { hold?: boolean } = 
     `POST /api/v1/certificates HTTP/1.1\r\nhost: x\r\nauthorization: Bearer ${token}\r\n` +
       `content-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\n\r\n`,
   );
-  if (!opts.hold) socket.write(body);
-  return { answered, release: () => socket.write(body), socket };
+  socket.write(body);
+  return { answered, socket };
 }
 
 const status = (res: string) => Number(/^HTTP\/1\.1 (\d+)/.exec(res)?.[1]);
 
 test("past its bounds signing answers 503 overloaded with Retry-After; queued callers get their certificates", async (t) => {
+  const clock = new ManualClock();
   const api = await startTestApi(t, {
-    signing: { concurrency: 1, maxQueued: 2, maxQueuedPerIdentity: 1, ratePerSecond: 1000, burst: 1000 },
+    clock,
+    // One signature per 5 s of the manual clock: the queue holds whoever comes after the first.
+    signing: { ratePerSecond: 0.2, burst: 1, maxQueued: 2, maxQueuedPerIdentity: 1, maxWaitMs: 60_000 },
   });
-  // The first request takes the only slot and keeps it while its body is held back.
-  const first = await csrRequest(api, "web", { hold: true });
-  await waitFor(() => api.server.signing.stats.running === 1);
+  const first = await (await csrRequest(api, "web")).answered;
+  assert.equal(status(first), 200, "the burst: signed at once");
   const queuedWeb = await csrRequest(api, "web");
   await waitFor(() => api.server.signing.stats.queued === 1);
 
@@ -66,13 +69,14 @@ test("past its bounds signing answers 503 overloaded with Retry-After; queued ca
   // The queue is full now: anyone is refused.
   assert.equal(status(await (await csrRequest(api, "db")).answered), 503);
 
-  first.release();
-  for (const r of [first, queuedWeb, queuedApi]) {
+  // Each 5 s brings a token, and the next identity in the ring its certificate.
+  for (const r of [queuedWeb, queuedApi]) {
+    clock.advance(5_000);
     const res = await r.answered;
     assert.equal(status(res), 200, res.slice(0, 200));
     assert.match(res, /BEGIN CERTIFICATE/);
+    r.socket.destroy();
   }
-  for (const r of [first, queuedWeb, queuedApi]) r.socket.destroy();
   assert.deepEqual(api.server.signing.stats.refused, { queue_full: 1, key_queue_full: 1, queue_timeout: 0 });
 });
 
