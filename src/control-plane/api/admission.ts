@@ -6,10 +6,11 @@
 //   - Fair: waiters queue per key (a workload's identity, namespace/service) and are served round-robin
 //     across keys, so one noisy identity — however many requests it sends — gets one turn in each
 //     round, and cannot starve the others. A key may hold at most `maxQueuedPerKey` waiters.
-//   - Bounded: at most `maxQueued` wait in all; beyond that, and beyond a key's share, a request is
-//     refused at once with an `Overloaded` carrying how long to stay away (the queue's expected
-//     drain time, 1–10 s), which the API writes as 503 + Retry-After and the stream server likewise. A waiter
-//     still queued after `maxWaitMs` is refused the same way, so nobody waits unanswered.
+//   - Bounded: at most `maxQueued` wait in all, and no more than the recent pace can serve within
+//     `maxWaitMs`; beyond that, and beyond a key's share, a request is refused at once with an
+//     `Overloaded` carrying how long to stay away (the queue's expected drain time, 1–30 s), which
+//     the API writes as 503 + Retry-After and the stream server likewise. A waiter still queued
+//     after `maxWaitMs` is refused the same way, so nobody waits unanswered.
 //   - A waiter whose caller went away (its AbortSignal) leaves the queue and costs nothing more.
 //
 // Time comes from the injected clock; the drain-time estimate uses the rate if there is one, else
@@ -29,11 +30,11 @@ export interface AdmissionOptions {
   clock: Clock;
   /** Optional rate limit: each start takes a token. */
   bucket?: TokenBucket;
-  /** Largest Retry-After given to a refused caller (ms); default 10 s. */
+  /** Largest Retry-After given to a refused caller (ms); default 30 s. */
   maxRetryAfterMs?: number;
 }
 
-export const DEFAULT_MAX_RETRY_AFTER_MS = 10_000;
+export const DEFAULT_MAX_RETRY_AFTER_MS = 30_000;
 
 /** Refused for load: try again after `retryAfterMs`. */
 export class Overloaded extends Error {
@@ -107,10 +108,15 @@ export class Admission {
    * its jitter on top) than parked behind an estimate that a slow spell inflated.
    */
   retryAfterMs(): number {
+    const drain = this.#expectedWaitMs(this.#queued + this.#running);
+    return Math.min(this.#opts.maxRetryAfterMs ?? DEFAULT_MAX_RETRY_AFTER_MS, Math.max(1000, drain));
+  }
+
+  /** How long `ahead` units of work take at the recent pace (slots ÷ service time, capped by the rate). */
+  #expectedWaitMs(ahead: number): number {
     const bySlots = (this.#opts.concurrency * 1000) / Math.max(1, this.#serviceMs);
     const perSecond = this.#opts.bucket ? Math.min(this.#opts.bucket.ratePerSecond, bySlots) : bySlots;
-    const drain = Math.ceil(((this.#queued + this.#running) / perSecond) * 1000);
-    return Math.min(this.#opts.maxRetryAfterMs ?? DEFAULT_MAX_RETRY_AFTER_MS, Math.max(1000, drain));
+    return Math.ceil((ahead / perSecond) * 1000);
   }
 
   #admit(key: string, signal?: AbortSignal): Promise<void> {
@@ -122,6 +128,12 @@ export class Admission {
     const { name, maxQueued, maxQueuedPerKey } = this.#opts;
     if (this.#queued >= maxQueued)
       return Promise.reject(this.#refuse("queue_full", `${name}: ${maxQueued} requests already waiting`));
+    // A newcomer that could not be reached within the wait limit at the pace the work is going is
+    // told so now, cheaply, rather than held until it times out.
+    if (this.#expectedWaitMs(this.#queued + 1) > this.#opts.maxWaitMs)
+      return Promise.reject(
+        this.#refuse("queue_full", `${name}: the queue would take over ${this.#opts.maxWaitMs} ms`),
+      );
     const queue = this.#queues.get(key) ?? [];
     if (queue.length >= maxQueuedPerKey)
       return Promise.reject(
