@@ -160,3 +160,31 @@ test("the token bucket paces starts: a burst goes at once, then one per 1/rate",
   await Promise.all(all);
   assert.deepEqual(startedAt, [0, 0, 0, 500, 1000, 1500, 2000]);
 });
+
+test("the crowd refused lately lengthens the Retry-After, and it is forgotten as time passes", async () => {
+  const clock = new ManualClock();
+  const admission = new Admission({
+    name: "signing",
+    concurrency: 1,
+    maxQueued: 1,
+    maxQueuedPerKey: 1,
+    maxWaitMs: 60_000,
+    clock,
+    bucket: new TokenBucket(10, 1, clock),
+  });
+  const held = admission.run("a", () => new Promise<void>(() => {})); // runs forever
+  void held;
+  const queued = admission.run("b", async () => {}).catch(() => {});
+  const refusal = () => admission.run("c", async () => 0).catch((e: Overloaded) => e.retryAfterMs);
+  const first = await refusal();
+  for (let i = 0; i < 40; i++) await refusal();
+  const crowded = await refusal();
+  assert.equal(first, 1000, "two ahead at 10 per second: the 1 s floor");
+  assert.ok(crowded >= 4000 && crowded <= 4400, `42 refused lately: about 4.2 s, got ${crowded}`);
+  clock.advance(60_000); // a minute later the crowd is forgotten (and the queued one timed out)
+  await queued;
+  const queuedAgain = admission.run("d", async () => {}).catch(() => {});
+  assert.equal(await refusal(), 1000);
+  clock.advance(60_000);
+  await queuedAgain;
+});

@@ -8,9 +8,10 @@
 //     round, and cannot starve the others. A key may hold at most `maxQueuedPerKey` waiters.
 //   - Bounded: at most `maxQueued` wait in all, and no more than the recent pace can serve within
 //     `maxWaitMs`; beyond that, and beyond a key's share, a request is refused at once with an
-//     `Overloaded` carrying how long to stay away (the queue's expected drain time, 1–30 s), which
-//     the API writes as 503 + Retry-After and the stream server likewise. A waiter still queued
-//     after `maxWaitMs` is refused the same way, so nobody waits unanswered.
+//     `Overloaded` carrying how long to stay away (the time to serve the queue and the callers
+//     refused lately, 1–30 s), which the API writes as 503 + Retry-After and the stream server
+//     likewise. A waiter still queued after `maxWaitMs` is refused the same way, so nobody waits
+//     unanswered.
 //   - A waiter whose caller went away (its AbortSignal) leaves the queue and costs nothing more.
 //
 // Time comes from the injected clock; the drain-time estimate uses the rate if there is one, else
@@ -74,6 +75,8 @@ export class Admission {
   /** Moving average of how long one unit of work takes (ms), for the drain estimate. */
   #serviceMs = 50;
   #bucketTimer: unknown;
+  #refusals = 0;
+  #refusalsAt = 0;
 
   constructor(opts: AdmissionOptions) {
     this.#opts = opts;
@@ -108,7 +111,7 @@ export class Admission {
    * its jitter on top) than parked behind an estimate that a slow spell inflated.
    */
   retryAfterMs(): number {
-    const drain = this.#expectedWaitMs(this.#queued + this.#running);
+    const drain = this.#expectedWaitMs(this.#queued + this.#running + this.#crowd());
     return Math.min(this.#opts.maxRetryAfterMs ?? DEFAULT_MAX_RETRY_AFTER_MS, Math.max(1000, drain));
   }
 
@@ -176,8 +179,19 @@ export class Admission {
     });
   }
 
+  /**
+   * The callers refused lately, who will be back: refusals decaying with a 10 s time constant. Each
+   * newcomer is told to stay away long enough for them too, so a crowd of thousands spreads out
+   * instead of retrying every second (each retry costs a TLS handshake).
+   */
+  #crowd(): number {
+    return this.#refusals * Math.exp(-(this.#opts.clock.now() - this.#refusalsAt) / 10_000);
+  }
+
   #refuse(reason: Overloaded["reason"], message: string): Overloaded {
     this.#refused[reason]++;
+    this.#refusals = this.#crowd() + 1;
+    this.#refusalsAt = this.#opts.clock.now();
     return new Overloaded(
       `${message}; the control plane is busy, try again later`,
       reason,
