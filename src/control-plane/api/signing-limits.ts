@@ -26,8 +26,8 @@ export interface SigningLimits {
 }
 
 export const DEFAULT_SIGNING_LIMITS: SigningLimits = {
-  ratePerSecond: 200,
-  burst: 100,
+  ratePerSecond: 50,
+  burst: 50,
   concurrency: Math.max(2, availableParallelism() * 2),
   maxQueued: 1000,
   maxQueuedPerIdentity: 128,
