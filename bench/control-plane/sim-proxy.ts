@@ -15,7 +15,12 @@
 
 import { callApi, type ApiCallError, type ApiTarget } from "../../src/client/api-client.ts";
 import type { ProxySnapshot } from "../../src/model/snapshot.ts";
-import { CertificateManager } from "../../src/proxy/agent/certificates.ts";
+import { withRetry } from "../../src/proxy/agent/backoff.ts";
+import {
+  CERT_BACKOFF,
+  CertificateManager,
+  DEFAULT_START_DEADLINE_MS,
+} from "../../src/proxy/agent/certificates.ts";
 import { ConfigClient } from "../../src/proxy/agent/config-client.ts";
 import { SnapshotCell } from "../../src/proxy/agent/snapshot-cell.ts";
 
@@ -59,7 +64,7 @@ export class SimProxy {
   disconnects = 0;
   /** Set when the proxy could not start and would not be restarted (identity or certificate refused). */
   failed?: string;
-  /** Starts that failed before the certificate came (reset, timeout, 5xx) and were retried. */
+  /** Calls that failed before the certificate came (reset, timeout, 5xx) and were retried. */
   startRetries = 0;
   lastStartError?: string;
   #stopped = false;
@@ -76,8 +81,17 @@ export class SimProxy {
     const target: ApiTarget = { server: cp.server, ca: cp.ca, token: this.spec.token };
     for (let attempt = 0; ; attempt++) {
       try {
-        const { identity } = await callApi<{ identity: string }>(target, "GET", "/api/v1/identity");
-        this.#certs = new CertificateManager(target, identity);
+        // As startProxy does: a busy control plane (503 + Retry-After, a reset) is retried in the
+        // proxy itself with full jitter; each such retry is counted with the restarts.
+        const onStartRetry = (err: Error) => {
+          this.startRetries++;
+          this.lastStartError = err.message;
+        };
+        const { identity } = await withRetry(
+          () => callApi<{ identity: string }>(target, "GET", "/api/v1/identity"),
+          { policy: CERT_BACKOFF, deadlineMs: DEFAULT_START_DEADLINE_MS, onRetry: onStartRetry },
+        );
+        this.#certs = new CertificateManager(target, identity, { onStartRetry });
         await this.#certs.start();
         break;
       } catch (err) {

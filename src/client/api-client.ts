@@ -16,11 +16,20 @@ export class ApiCallError extends Error {
   readonly status: number;
   readonly code: string;
   readonly body: Record<string, unknown>;
-  constructor(status: number, code: string, message: string, body: Record<string, unknown>) {
+  /** How long the server asked the caller to stay away (its Retry-After), in ms. */
+  readonly retryAfterMs?: number;
+  constructor(
+    status: number,
+    code: string,
+    message: string,
+    body: Record<string, unknown>,
+    retryAfterMs?: number,
+  ) {
     super(message);
     this.status = status;
     this.code = code;
     this.body = body;
+    this.retryAfterMs = retryAfterMs;
   }
 }
 
@@ -77,6 +86,7 @@ export function callApi<T>(
                 // The server's words reach a terminal: one line, escapes visible.
                 e.message === undefined ? `HTTP ${res.statusCode}` : logSafe(e.message),
                 json.error as Record<string, unknown>,
+                retryAfterMs(res.headers["retry-after"]),
               ),
             );
           }
@@ -98,4 +108,9 @@ export function callApi<T>(
     });
     req.end(payload);
   });
+}
+
+/** Retry-After in whole seconds (what the control plane sends), as ms; undefined if absent or not a number. */
+function retryAfterMs(value: string | undefined): number | undefined {
+  return value !== undefined && /^\d{1,6}$/.test(value.trim()) ? Number(value.trim()) * 1000 : undefined;
 }

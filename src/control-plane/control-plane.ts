@@ -13,9 +13,11 @@ import { TokenIssuer } from "../pki/tokens.ts";
 import { openEmbeddedStore } from "../store/embedded/index.ts";
 import type { Clock, Store } from "../store/store.ts";
 import { createApiServer } from "./api/server.ts";
+import type { SigningLimits } from "./api/signing-limits.ts";
+import { LoopLag } from "./loop-lag.ts";
 import { MeshStateCache } from "./mesh-state.ts";
 import { StaticHealth } from "./static-health.ts";
-import { createStreamServer, type StreamServer } from "./stream/server.ts";
+import { createStreamServer, type StreamAdmissionLimits, type StreamServer } from "./stream/server.ts";
 import { SnapshotCache } from "./stream/snapshot-cache.ts";
 import { writeCliConfig } from "../client/cli-config.ts";
 
@@ -36,6 +38,10 @@ export interface ControlPlaneOptions {
   store?: Store;
   /** Time for the config stream's liveness pings; tests pass the manual clock their store runs on. */
   clock?: Clock;
+  /** Certificate signing's rate limit and queue (defaults in api/signing-limits.ts). */
+  signing?: Partial<SigningLimits>;
+  /** Admission of new config streams (defaults in stream/server.ts). */
+  streamAdmission?: Partial<StreamAdmissionLimits>;
 }
 
 export interface ControlPlane {
@@ -67,7 +73,11 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
   const serverCert = await ca.issueServerCertificate({ dnsNames: ["localhost"], ipAddresses: ["127.0.0.1"] });
   const tls = { keyPem: serverCert.keyPem, certPem: serverCert.chainPem };
 
+  // One measure of the control plane's own stalls, so neither API clients nor proxies pay for them.
+  const lag = new LoopLag({ clock: opts.clock }).start();
   const api = createApiServer({
+    lag,
+    signing: opts.signing,
     store,
     state,
     ca,
@@ -84,6 +94,8 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
     tls: { ...tls, trustBundlePem: ca.trustBundlePem },
     graceSeconds: opts.graceSeconds ?? 10,
     clock: opts.clock,
+    lag,
+    admission: opts.streamAdmission,
   });
   let apiAddr: AddressInfo, streamAddr: AddressInfo;
   try {
@@ -92,6 +104,7 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
   } catch (err) {
     // Whatever did start is stopped, so a failed start leaves nothing running.
     if (api.listening) await new Promise((r) => api.close(r));
+    lag.stop();
     snapshots.stop();
     state.stop();
     if (!opts.store) await store.close();
@@ -116,6 +129,7 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
       staticHealth.stop();
       api.closeAllConnections();
       await Promise.all([new Promise((r) => api.close(r)), stream.close()]);
+      lag.stop();
       snapshots.stop();
       state.stop();
       if (!opts.store) await store.close();

@@ -8,7 +8,11 @@ import { connect, type ClientHttp2Session, type ClientHttp2Stream } from "node:h
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { TestContext } from "node:test";
-import { startControlPlane, type ControlPlane } from "../../src/control-plane/control-plane.ts";
+import {
+  startControlPlane,
+  type ControlPlane,
+  type ControlPlaneOptions,
+} from "../../src/control-plane/control-plane.ts";
 import { resourceKey, type Workload } from "../../src/model/resources.ts";
 import {
   encodeMessage,
@@ -49,6 +53,7 @@ export async function startHarness(
     clock?: Clock;
     /** The control plane gets this instead of the store (e.g. one that pauses chosen calls). */
     wrapStore?: (store: Store) => Store;
+    streamAdmission?: ControlPlaneOptions["streamAdmission"];
   } = {},
 ): Promise<Harness> {
   const dir = mkdtempSync(join(tmpdir(), "weft-stream-"));
@@ -61,6 +66,7 @@ export async function startHarness(
     debounceMs: opts.debounceMs ?? 5,
     store: opts.wrapStore ? opts.wrapStore(store) : store,
     clock: opts.clock,
+    streamAdmission: opts.streamAdmission,
   });
   const sessions = new Set<ClientHttp2Session>();
   t.after(async () => {

@@ -9,6 +9,14 @@ function positive(v: unknown, flag: string): number | undefined {
   return n;
 }
 
+function count(v: unknown, flag: string): number | undefined {
+  if (v === undefined) return undefined;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 1)
+    throw new CliError(`${flag} must be a whole number of at least 1, got "${v}"`, undefined, 2);
+  return n;
+}
+
 export const controlPlaneCommand: Command = {
   name: "control-plane",
   summary: "run the control plane (config API, proxy config stream, CA)",
@@ -25,6 +33,8 @@ export const controlPlaneCommand: Command = {
       "--grace-period SECONDS",
       "how long a disconnected or unresponsive proxy's workload stays registered (default 10)",
     ],
+    ["--sign-rate N", "certificates signed per second at most, sustained (default 50)"],
+    ["--sign-burst N", "certificates that may be signed at once after a quiet spell (default 50)"],
   ],
   options: {
     "data-dir": { type: "string" },
@@ -35,6 +45,8 @@ export const controlPlaneCommand: Command = {
     "ca-key": { type: "string" },
     "grace-period": { type: "string" },
     "cert-ttl": { type: "string" },
+    "sign-rate": { type: "string" },
+    "sign-burst": { type: "string" },
   },
   async run(v) {
     const dataDir = resolve((v["data-dir"] as string) ?? DEFAULT_DATA_DIR);
@@ -49,6 +61,10 @@ export const controlPlaneCommand: Command = {
       caKeyFile: v["ca-key"] as string | undefined,
       graceSeconds: positive(v["grace-period"], "--grace-period"),
       certTtlSeconds: positive(v["cert-ttl"], "--cert-ttl"),
+      signing: {
+        ratePerSecond: count(v["sign-rate"], "--sign-rate"),
+        burst: count(v["sign-burst"], "--sign-burst"),
+      },
     });
     console.log(`weft control-plane: config API ${cp.apiUrl}, proxy stream ${cp.streamUrl}`);
     console.log(`weft control-plane: data in ${dataDir}; CLI config ${join(dataDir, "config.json")}`);

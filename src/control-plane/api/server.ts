@@ -2,7 +2,10 @@
 // /healthz needs a credential: the admin bearer token, or — for certificate signing only — a join
 // token or the caller's current mesh certificate. The caller is known from the headers and the TLS
 // session before a byte of the body is read; only then is the body read, within the route's limits
-// (body.ts).
+// (body.ts). Certificate signing is admitted through a fair, bounded, rate-limited queue per identity
+// (signing-limits.ts, admission.ts): under a start storm a request waits its turn or is answered 503
+// with Retry-After — never left to time out. Request headers are waited for in time the control plane
+// was responsive (header-deadline.ts), so its own busy spells do not reset waiting clients.
 
 import { createHash, timingSafeEqual } from "node:crypto";
 import { createServer, type Server } from "node:https";
@@ -12,7 +15,8 @@ import type { CertificateAuthority } from "../../pki/ca.ts";
 import { isPkiError } from "../../pki/errors.ts";
 import { parseSpiffeId, peerSpiffeId, spiffeId } from "../../pki/spiffe.ts";
 import type { TokenIssuer } from "../../pki/tokens.ts";
-import type { Store } from "../../store/store.ts";
+import { systemClock, type Clock, type Store } from "../../store/store.ts";
+import { LoopLag } from "../loop-lag.ts";
 import type { MeshStateCache } from "../mesh-state.ts";
 import {
   BodyReader,
@@ -22,6 +26,8 @@ import {
 } from "./body.ts";
 import { ApiError, MAX_JSON_DEPTH, parseJson, requireString, sendError, sendJson } from "./http.ts";
 import { applyManifests, deleteResource, parseKind, type ManifestFile } from "./resources.ts";
+import { HeaderDeadline } from "./header-deadline.ts";
+import { overloadedError, signingAdmission, type SigningLimits } from "./signing-limits.ts";
 import { parseTokenRequest } from "./token-request.ts";
 import { withRouteStatus } from "../compile/route-status.ts";
 import type { AnyResource } from "../../model/resources.ts";
@@ -47,11 +53,25 @@ export interface ApiDeps {
   bodyDeadlineMs?: number;
   /** Request bodies read at once; default 32. */
   maxConcurrentBodies?: number;
+  /** Certificate signing's admission and rate limits (defaults in signing-limits.ts). */
+  signing?: Partial<SigningLimits>;
+  /** Time for admission and the header deadline; tests pass a manual clock. */
+  clock?: Clock;
+  /** The control plane's loop stalls (shared with the config stream); one is started if absent. */
+  lag?: { stalledMs(): number };
+  /** Time a client has to send a request's headers, counted while the control plane is responsive (ms). */
+  headersTimeoutMs?: number;
+}
+
+/** What the config API exposes besides its server: admission counters for tests and diagnostics. */
+export interface ApiServer extends Server {
+  signing: ReturnType<typeof signingAdmission>;
+  headerDeadline: HeaderDeadline;
 }
 
 type Caller = { kind: "admin" } | { kind: "workload"; namespace: string; service: string } | { kind: "none" };
 
-export function createApiServer(deps: ApiDeps): Server {
+export function createApiServer(deps: ApiDeps): ApiServer {
   const adminHash = sha256(deps.adminToken);
   const server = createServer(
     {
@@ -69,8 +89,22 @@ export function createApiServer(deps: ApiDeps): Server {
   );
   // A client that sends `Expect: 100-continue` is told to go on only once its body is wanted.
   server.on("checkContinue", (req, res) => handle(req, res).catch((err) => sendError(res, err)));
-  server.headersTimeout = 10_000;
+  // Headers are waited for by the lag-aware deadline below, not by node's wall-clock check.
+  server.headersTimeout = 0;
   server.requestTimeout = 120_000;
+  const clock = deps.clock ?? systemClock;
+  const ownLag = deps.lag ? undefined : new LoopLag({ clock }).start();
+  const lag = deps.lag ?? ownLag!;
+  const headerDeadline = new HeaderDeadline(server, {
+    timeoutMs: deps.headersTimeoutMs ?? 10_000,
+    lag,
+    clock,
+  });
+  server.on("close", () => {
+    headerDeadline.stop();
+    ownLag?.stop();
+  });
+  const signing = signingAdmission(deps.signing, clock);
   const bodies = new BodyReader({
     deadlineMs: deps.bodyDeadlineMs ?? DEFAULT_BODY_DEADLINE_MS,
     maxConcurrent: deps.maxConcurrentBodies ?? DEFAULT_MAX_CONCURRENT_BODIES,
@@ -184,7 +218,21 @@ export function createApiServer(deps: ApiDeps): Server {
         "unauthenticated",
         "certificate signing needs a join token (`Authorization: Bearer <token>`) or a valid mesh certificate",
       );
+    // The body (a CSR: small, capped, read under body.ts's own limits) first, so that a slot is only
+    // ever held by signing itself; then the caller's turn comes per identity. A caller that hangs up
+    // leaves the queue.
     const body = await readJsonBody(req, res, BODY_LIMITS.certificates);
+    const key = caller.kind === "workload" ? `${caller.namespace}/${caller.service}` : "admin";
+    const gone = new AbortController();
+    res.once("close", () => gone.abort(new Error("client went away")));
+    await signing
+      .run(key, () => sign(res, caller, body), gone.signal)
+      .catch((err: unknown) => {
+        throw overloadedError(err);
+      });
+  }
+
+  async function sign(res: ServerResponse, caller: Caller, body: Record<string, unknown>): Promise<void> {
     const csr = requireString(body, "csr");
     let namespace: string;
     let service: string;
@@ -210,7 +258,7 @@ export function createApiServer(deps: ApiDeps): Server {
     }
   }
 
-  return server;
+  return Object.assign(server, { signing, headerDeadline });
 }
 
 function parseFiles(text: string): ManifestFile[] {

@@ -90,3 +90,42 @@ test("a control plane that stalled does not hold its own stall against the proxy
   pending[0](null);
   assert.deepEqual(events, ["alive@1100", "alive@1200"]);
 });
+
+test("with a lag monitor, the control plane's stalls are not counted against the proxy, and extend its lease", () => {
+  const clock = new ManualClock();
+  let stalled = 0;
+  const pending: ((err: Error | null) => void)[] = [];
+  const events: string[] = [];
+  new Liveness({
+    ping: (done) => (pending.push(done), true),
+    clock,
+    periodMs: 100,
+    timeoutMs: 300,
+    onAlive: () => events.push(`alive@${clock.now() - 1_000_000}`),
+    onDead: (why) => events.push(`dead@${clock.now() - 1_000_000}: ${why}`),
+    lag: { stalledMs: () => stalled },
+  });
+  clock.advance(100); // ping sent at 100, never answered
+  stalled += 250; // the control plane's loop was stuck for 250 of the next 100..200
+  clock.advance(100);
+  assert.deepEqual(events, ["alive@200"], "the lease is extended by the stall");
+  clock.advance(400); // 600: waited 500, of which 250 stalled
+  assert.deepEqual(events, ["alive@200"], "250 ms of the proxy's time is under the 300 ms timeout");
+  clock.advance(100);
+  assert.deepEqual(events, ["alive@200", "dead@700: no answer to a ping for 350 ms"]);
+});
+
+test("any message heard from the proxy counts as an answer: the wait starts over and the lease is kept", () => {
+  const { clock, pending, events, l } = setup();
+  clock.advance(100); // ping sent at 100; its answer is slow
+  clock.advance(250);
+  l.heard(); // an ACK arrives at 350
+  assert.deepEqual(events, ["alive@350"]);
+  l.heard(); // a burst of messages refreshes the lease once per quarter period, not per message
+  assert.deepEqual(events, ["alive@350"]);
+  clock.advance(250); // 600: 250 since the proxy was last heard
+  assert.equal(events.length, 1, "not dead at 400, as it would be without the message");
+  assert.equal(pending.length, 1, "still one ping outstanding");
+  clock.advance(100);
+  assert.deepEqual(events, ["alive@350", "dead@700: no answer to a ping for 350 ms"]);
+});

@@ -5,10 +5,13 @@
 // at most one lease TTL (the grace period) after the last answered ping, i.e. after it stopped. A ping
 // still unanswered after `timeoutMs` ends the stream, so a dead peer does not hold resources either.
 //
-// At most one ping is outstanding; the timer runs on the injected clock. A tick that runs much later
-// than it was due means the control plane itself stalled (a long compile, a big apply): answers may be
-// queued behind the stall, so it is not held against the proxy — the lease is extended and the wait
-// starts over. The tick is due before the lease's own expiry timer, so it runs first.
+// At most one ping is outstanding; the timer runs on the injected clock. The verdict counts only time
+// the control plane could have heard the answer: when its own loop stalls (a long compile, a big
+// apply, a reconnect storm — measured by loop-lag.ts, or by how late this tick ran), answers may sit
+// unread behind the stall, so the stall is subtracted from the wait, and the lease is extended by it
+// (onAlive) rather than left to run out while the proxy cannot be heard. Any message the proxy sends
+// on its stream (an ACK, a health report) is as good as an answered ping: the wait starts over. The
+// tick is due before the lease's own expiry timer, so it runs first.
 
 import type { Clock } from "../../store/store.ts";
 
@@ -22,6 +25,8 @@ export interface LivenessOptions {
   onAlive: () => void;
   /** No answer within timeoutMs. Called once; the checks stop. */
   onDead: (why: string) => void;
+  /** The control plane's own loop stalls (loop-lag.ts); without it, this timer's lateness is used. */
+  lag?: { stalledMs(): number };
 }
 
 export class Liveness {
@@ -31,9 +36,15 @@ export class Liveness {
   /** When the unanswered ping was sent; undefined when none is outstanding. */
   #waitingSince: number | undefined;
   #stopped = false;
+  #lastAlive = -Infinity;
+  /** Stall totals when the lease was last refreshed, and when the outstanding ping was sent. */
+  #stalledAtAlive = 0;
+  #stalledAtSend = 0;
+  #ownStall = 0;
 
   constructor(opts: LivenessOptions) {
     this.#opts = opts;
+    this.#stalledAtAlive = this.#stalled();
     this.#schedule();
   }
 
@@ -50,19 +61,44 @@ export class Liveness {
     this.#timer = handle;
   }
 
+  /** The proxy was heard from on its stream: alive, and the wait for an outstanding ping starts over. */
+  heard(): void {
+    if (this.#stopped) return;
+    const now = this.#opts.clock.now();
+    if (this.#waitingSince !== undefined) this.#waitingSince = now;
+    // At most one lease refresh per quarter period, however chatty the proxy.
+    if (now - this.#lastAlive < this.#opts.periodMs / 4) return;
+    this.#alive(now);
+  }
+
+  #alive(now: number): void {
+    this.#lastAlive = now;
+    this.#stalledAtAlive = this.#stalled();
+    this.#opts.onAlive();
+  }
+
+  #stalled(): number {
+    return this.#opts.lag?.stalledMs() ?? this.#ownStall;
+  }
+
   #tick(): void {
     if (this.#stopped) return;
     const now = this.#opts.clock.now();
-    if (now - this.#dueAt > this.#opts.periodMs) {
-      this.#opts.onAlive();
-      if (this.#waitingSince !== undefined) this.#waitingSince = now;
-    }
+    // Without a lag monitor: a tick more than a period late is a stall of the control plane.
+    const late = now - this.#dueAt;
+    if (late > this.#opts.periodMs) this.#ownStall += late;
+    const stalled = this.#stalled();
+    // Extend the lease by a stall long enough to matter, so it does not run out while unheard.
+    if (stalled - this.#stalledAtAlive >= this.#opts.periodMs / 2) this.#alive(now);
     if (this.#waitingSince === undefined) {
       this.#send(now);
-    } else if (now - this.#waitingSince >= this.#opts.timeoutMs) {
-      this.stop();
-      this.#opts.onDead(`no answer to a ping for ${now - this.#waitingSince} ms`);
-      return;
+    } else {
+      const waited = now - this.#waitingSince - (stalled - this.#stalledAtSend);
+      if (waited >= this.#opts.timeoutMs) {
+        this.stop();
+        this.#opts.onDead(`no answer to a ping for ${waited} ms`);
+        return;
+      }
     }
     this.#schedule();
   }
@@ -70,11 +106,12 @@ export class Liveness {
   #send(now: number): void {
     // If the ping cannot be sent (connection closing, too many outstanding) the wait still counts.
     this.#waitingSince = now;
+    this.#stalledAtSend = this.#stalled();
     try {
       this.#opts.ping((err) => {
         if (this.#stopped) return;
         this.#waitingSince = undefined;
-        if (err === null) this.#opts.onAlive();
+        if (err === null) this.#alive(this.#opts.clock.now());
       });
     } catch {
       // The connection is already gone: no answer will come, and the stream's close stops us.

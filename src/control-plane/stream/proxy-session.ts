@@ -50,6 +50,9 @@ export class ProxySession {
   lastNackVersion?: string;
   #closed = false;
   #failed = false;
+  #markStarted!: () => void;
+  /** Settles once the first snapshot was written to the proxy, or the stream is over (admission's hold). */
+  readonly started = new Promise<void>((resolve) => (this.#markStarted = resolve));
 
   constructor(stream: ServerHttp2Stream, peer: Peer, opts: StreamServerOptions) {
     this.peer = peer;
@@ -90,6 +93,7 @@ export class ProxySession {
 
   #onMessage(msg: ProxyMessage): void {
     if (this.#failed) return;
+    this.#liveness?.heard(); // any message proves the proxy alive, as an answered ping does
     switch (msg?.type) {
       case "hello":
         if (this.#hello) return this.#fail("bad_message", "hello sent twice");
@@ -151,6 +155,7 @@ export class ProxySession {
       timeoutMs: graceMs,
       onAlive: () => this.#registration.refresh(),
       onDead: (why) => this.#fail("unresponsive", `proxy stopped answering: ${why}`),
+      lag: this.#opts.lag,
     });
     const key = proxyKey(this.peer.namespace, result.metadata.name);
     const { cache } = this.#opts;
@@ -163,12 +168,19 @@ export class ProxySession {
     });
     const pusher = new SnapshotPusher({
       stream: this.#stream,
-      next: (version, onSnapshot) => cache.watch(key, version, onSnapshot),
+      next: (version, onSnapshot) =>
+        cache.watch(key, version, (s) => {
+          onSnapshot(s);
+          this.#markStarted();
+        }),
       initialVersion: typeof hello.version === "string" ? hello.version : undefined,
     });
     this.#pusher = pusher;
     this.#stopFollowing = release;
     pusher.start();
+    // Its snapshot is compiled (and sent, unless the proxy resumed with that very version): the
+    // expensive part of joining is done, and its admission turn can go to the next proxy.
+    if (cache.get(key) !== undefined) this.#markStarted();
   }
 
   /** Snapshot pushes: written, and mesh changes coalesced because the proxy had not read the last one yet. */
@@ -213,6 +225,7 @@ export class ProxySession {
   }
 
   #stopWork(): void {
+    this.#markStarted();
     clearTimeout(this.#helloDeadline);
     this.#liveness?.stop();
     this.#pusher?.stop();

@@ -111,7 +111,11 @@ export class Registration {
     await registered;
     // Closed while the put was on its way: nothing refreshes the lease, so the Workload goes when
     // the grace period ends (as for any stream that closes).
-    return this.#opts.isOver() ? undefined : workload;
+    if (this.#opts.isOver()) return undefined;
+    // The lease was granted when registering began; on a busy store the writes may have taken a good
+    // part of its TTL. Its time starts now, when the Workload is there and liveness takes over.
+    this.refresh();
+    return workload;
   }
 
   /** The proxy answered a ping: keep the lease (only while the stream is open and registered). */

@@ -1,6 +1,13 @@
 // The proxy config stream server (HTTP/2 over mutual TLS, port 15010). It only speaks the protocol:
 // authenticate, hand each stream to a ProxySession (which registers the proxy and follows its
 // snapshots in the cache), count what is connected.
+//
+// A new stream is admitted (api/admission.ts) before its session starts: a registration and a first
+// snapshot are the expensive part of a proxy's life, and after a control-plane restart every proxy
+// wants them at once. At most `concurrency` streams are between "opened" and "first snapshot written"
+// (or `maxHoldMs`), served round-robin per identity; the others wait unanswered — with no lease yet,
+// so nothing of theirs can expire — and past the queue's bounds or its wait limit a stream is answered
+// 503 with Retry-After, which the proxy turns into a jittered wait (config-client.ts).
 
 import {
   createSecureServer,
@@ -12,7 +19,8 @@ import {
 import type { TLSSocket } from "node:tls";
 import { STREAM_PATH } from "../../model/stream-protocol.ts";
 import { parseSpiffeId, peerSpiffeId } from "../../pki/spiffe.ts";
-import type { Clock, Store } from "../../store/store.ts";
+import { systemClock, type Clock, type Store } from "../../store/store.ts";
+import { Admission, Overloaded } from "../api/admission.ts";
 import { ProxySession } from "./proxy-session.ts";
 import type { SnapshotCache } from "./snapshot-cache.ts";
 
@@ -25,11 +33,37 @@ export interface StreamServerOptions {
   graceSeconds: number;
   /** Time for the liveness pings (default: the system clock); tests share the store's manual clock. */
   clock?: Clock;
+  /** The control plane's loop stalls, not held against proxies' ping answers (loop-lag.ts). */
+  lag?: { stalledMs(): number };
+  /** Admission of new streams (defaults: DEFAULT_STREAM_ADMISSION). */
+  admission?: Partial<StreamAdmissionLimits>;
 }
+
+export interface StreamAdmissionLimits {
+  /** Streams between "opened" and "first snapshot written" at once. */
+  concurrency: number;
+  /** Streams waiting for their turn, in all and per identity. */
+  maxQueued: number;
+  maxQueuedPerIdentity: number;
+  /** Longest wait for a turn before 503 + Retry-After (ms). */
+  maxWaitMs: number;
+  /** A turn ends at the first snapshot written, or after this long (ms). */
+  maxHoldMs: number;
+}
+
+export const DEFAULT_STREAM_ADMISSION: StreamAdmissionLimits = {
+  concurrency: 64,
+  maxQueued: 4000,
+  maxQueuedPerIdentity: 500,
+  maxWaitMs: 20_000,
+  maxHoldMs: 5_000,
+};
 
 export interface StreamServer {
   server: Http2SecureServer;
   sessions(): ProxySession[];
+  /** Admission of new streams (counters for tests and diagnostics). */
+  admission: Admission;
   close(): Promise<void>;
 }
 
@@ -45,6 +79,16 @@ export function createStreamServer(opts: StreamServerOptions): StreamServer {
   });
   const h2sessions = new Set<Http2Session>();
   let closing = false;
+  const clock = opts.clock ?? systemClock;
+  const limits = { ...DEFAULT_STREAM_ADMISSION, ...opts.admission };
+  const admission = new Admission({
+    name: "proxy registration",
+    concurrency: limits.concurrency,
+    maxQueued: limits.maxQueued,
+    maxQueuedPerKey: limits.maxQueuedPerIdentity,
+    maxWaitMs: limits.maxWaitMs,
+    clock,
+  });
   server.on("sessionError", () => {});
   server.on("session", (s: Http2Session) => {
     h2sessions.add(s);
@@ -72,22 +116,43 @@ export function createStreamServer(opts: StreamServerOptions): StreamServer {
       );
       return;
     }
+    const peer = { id, namespace: parts.namespace, service: parts.serviceAccount };
+    const gone = new AbortController();
+    stream.once("close", () => gone.abort(new Error("stream closed")));
+    admission
+      .run(`${peer.namespace}/${peer.service}`, () => open(stream, peer), gone.signal)
+      .catch((err: unknown) => {
+        if (!(err instanceof Overloaded) || stream.destroyed || stream.headersSent) return;
+        const retryAfter = String(Math.max(1, Math.ceil(err.retryAfterMs / 1000)));
+        stream.respond({ ":status": 503, "content-type": "application/x-ndjson", "retry-after": retryAfter });
+        stream.end(JSON.stringify({ type: "error", code: "overloaded", message: err.message }) + "\n");
+      });
+  });
+
+  /** Starts a proxy's session; resolves when its admission turn is over (first snapshot, end, or cap). */
+  function open(stream: ServerHttp2Stream, peer: { id: string; namespace: string; service: string }) {
+    if (stream.destroyed || closing) return Promise.resolve();
     stream.respond({ ":status": 200, "content-type": "application/x-ndjson" });
-    const session = new ProxySession(
-      stream,
-      { id, namespace: parts.namespace, service: parts.serviceAccount },
-      opts,
-    );
+    const session = new ProxySession(stream, peer, opts);
     sessions.add(session);
     stream.on("close", () => {
       sessions.delete(session);
       session.closed();
     });
-  });
+    return new Promise<void>((resolve) => {
+      const cap = clock.setTimeout(resolve, limits.maxHoldMs);
+      (cap as { unref?: () => void } | undefined)?.unref?.();
+      void session.started.then(() => {
+        clock.clearTimeout(cap);
+        resolve();
+      });
+    });
+  }
 
   return {
     server,
     sessions: () => [...sessions],
+    admission,
     // Stopping must not wait on the proxies: their streams are cancelled (they will reconnect to
     // whichever control plane comes next), their connections told to go away, and destroyed if
     // they linger.

@@ -1,12 +1,28 @@
 // The proxy's identity: a key generated here (it never leaves the process), a certificate obtained by
 // CSR with the join token, renewed at 50–60% of its lifetime; on failure it retries with backoff and
-// keeps the current certificate until it expires.
+// keeps the current certificate until it expires. The first certificate too is retried while the
+// control plane is busy or unreachable (a 503 with Retry-After during a start storm, a reset, a
+// timeout), with full jitter (backoff.ts), for up to `startDeadlineMs`; a refusal fails the start.
 
 import { X509Certificate } from "node:crypto";
 import { generateWorkloadKeyAndCsr } from "../../pki/csr.ts";
 import type { TlsMaterial } from "../types.ts";
 import { Cell } from "./cell.ts";
-import { callApi, type ApiTarget } from "../../client/api-client.ts";
+import { ApiCallError, callApi, type ApiTarget } from "../../client/api-client.ts";
+import { retryDelayMs, withRetry, type BackoffPolicy } from "./backoff.ts";
+
+/** Waits between attempts at the first certificate, and between failed renewals. */
+export const CERT_BACKOFF: BackoffPolicy = { baseMs: 500, capMs: 30_000 };
+/** How long a starting proxy keeps trying for its first certificate by default. */
+export const DEFAULT_START_DEADLINE_MS = 5 * 60_000;
+
+export interface CertificateManagerOptions {
+  /** How long start() keeps retrying a busy or unreachable control plane (ms). */
+  startDeadlineMs?: number;
+  /** Each failed attempt at the first certificate that will be retried. */
+  onStartRetry?: (err: Error, delayMs: number) => void;
+  backoff?: BackoffPolicy;
+}
 
 interface SignResponse {
   identity: string;
@@ -19,18 +35,29 @@ export class CertificateManager {
   readonly material = new Cell<TlsMaterial & { notAfter: Date; serial: string }>();
   readonly #target: ApiTarget;
   readonly #spiffeId: string;
+  readonly #opts: CertificateManagerOptions;
+  readonly #stop = new AbortController();
   #timer?: NodeJS.Timeout;
   #stopped = false;
   onError: (err: Error) => void = () => {};
 
-  constructor(target: ApiTarget, spiffeId: string) {
+  constructor(target: ApiTarget, spiffeId: string, opts: CertificateManagerOptions = {}) {
     this.#target = target;
     this.#spiffeId = spiffeId;
+    this.#opts = opts;
   }
 
-  /** Obtains the first certificate; rejects if the control plane refuses (e.g. a token for another service). */
+  /**
+   * Obtains the first certificate, retrying while the control plane is busy or unreachable; rejects
+   * if it refuses (e.g. a token for another service) or the start deadline passes.
+   */
   async start(): Promise<void> {
-    await this.#obtain();
+    await withRetry(() => this.#obtain(), {
+      policy: this.#opts.backoff ?? CERT_BACKOFF,
+      deadlineMs: this.#opts.startDeadlineMs ?? DEFAULT_START_DEADLINE_MS,
+      onRetry: (err, delay) => this.#opts.onStartRetry?.(err, delay),
+      signal: this.#stop.signal,
+    });
   }
 
   async #obtain(): Promise<void> {
@@ -65,7 +92,9 @@ export class CertificateManager {
       () => {
         this.#obtain().catch((err: Error) => {
           this.onError(err);
-          this.#schedule(Math.min(30_000, 500 * 2 ** attempt) * (0.5 + Math.random()), attempt + 1);
+          const policy = this.#opts.backoff ?? CERT_BACKOFF;
+          const asked = err instanceof ApiCallError ? err.retryAfterMs : undefined;
+          this.#schedule(retryDelayMs(attempt, policy, asked), attempt + 1);
         });
       },
       Math.max(0, ms),
@@ -75,6 +104,7 @@ export class CertificateManager {
 
   stop(): void {
     this.#stopped = true;
+    this.#stop.abort();
     clearTimeout(this.#timer);
   }
 }

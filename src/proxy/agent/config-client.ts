@@ -3,7 +3,9 @@
 // compiled in every listener and swapped in all at once (snapshot-cell.ts), and only then ACKed; a
 // snapshot that fails either step is NACKed with the reason (the violations, or the listener and its
 // compile error) and the proxy keeps running the previous one everywhere. When the
-// control plane goes away the proxy keeps its last good snapshot and reconnects with backoff and jitter,
+// control plane goes away the proxy keeps its last good snapshot and reconnects with exponential backoff
+// and full jitter (backoff.ts) — a fleet that lost the same control plane does not come back in step —
+// waiting at least what a busy control plane asked for (503 with Retry-After on the stream), and
 // telling the control plane which version it runs so an unchanged snapshot is not resent. The app's
 // health (health-check.ts) goes up the same stream; the latest state is re-sent after every hello,
 // because a new session registers the Workload afresh, without the status the old one recorded.
@@ -25,6 +27,7 @@ import {
 import { describeViolations, snapshotViolations } from "../../model/snapshot-consistency.ts";
 import type { Source, TlsMaterial } from "../types.ts";
 import type { SnapshotCell } from "./snapshot-cell.ts";
+import { parseRetryAfter, retryDelayMs } from "./backoff.ts";
 
 /** Why a snapshot was NACKed: it failed the consistency check, or a listener could not compile it. */
 export type RejectReason = "inconsistent" | "compile_failed";
@@ -63,6 +66,8 @@ export class ConfigClient {
   #session?: ClientHttp2Session;
   #stream?: ClientHttp2Stream;
   #attempt = 0;
+  /** What the control plane's last refusal asked for (Retry-After), honoured by the next wait. */
+  #retryAfterMs: number | undefined;
   #timer?: NodeJS.Timeout;
   #stopped = false;
   /** The last health state reported; undefined while nothing was ever reported (healthy by default). */
@@ -113,8 +118,11 @@ export class ConfigClient {
     // Messages are read only once the answer is known to be 200: node:http2 may hand over DATA read
     // with the head before it emits 'response' (a later tick), so 'data' is not listened to earlier.
     stream.on("response", (headers) => {
-      if (headers[":status"] !== 200)
+      if (headers[":status"] !== 200) {
+        const retryAfter = headers["retry-after"];
+        this.#retryAfterMs = parseRetryAfter(typeof retryAfter === "string" ? retryAfter : undefined);
         return this.#lost(session, `control plane answered ${headers[":status"]}`);
+      }
       this.connected = true;
       this.#attempt = 0;
       this.#opts.log(`connected to control plane ${this.#opts.url}`);
@@ -197,11 +205,11 @@ export class ConfigClient {
 
   #retry(_why: string): void {
     if (this.#stopped) return;
-    const min = this.#opts.minBackoffMs ?? 100;
-    const max = this.#opts.maxBackoffMs ?? 5_000;
-    const base = Math.min(max, min * 2 ** this.#attempt++);
+    const policy = { baseMs: this.#opts.minBackoffMs ?? 100, capMs: this.#opts.maxBackoffMs ?? 5_000 };
+    const delay = retryDelayMs(this.#attempt++, policy, this.#retryAfterMs);
+    this.#retryAfterMs = undefined;
     clearTimeout(this.#timer);
-    this.#timer = setTimeout(() => this.#connect(), base / 2 + Math.random() * (base / 2)); // "equal jitter"
+    this.#timer = setTimeout(() => this.#connect(), delay);
   }
 
   /** Deregisters now (instead of after the control plane's grace period) and stops. */

@@ -30,7 +30,8 @@ import { inboundTunnelHandler } from "../tcp/inbound-tunnel.ts";
 import { TCP_TUNNEL_ALPN } from "../tcp/tunnel-protocol.ts";
 import { TcpProxy } from "../tcp/tcp-proxy.ts";
 import { UpstreamPort } from "../tcp/upstream-port.ts";
-import { CertificateManager } from "./certificates.ts";
+import { withRetry } from "./backoff.ts";
+import { CERT_BACKOFF, CertificateManager, DEFAULT_START_DEADLINE_MS } from "./certificates.ts";
 import { ConfigClient } from "./config-client.ts";
 import { AppHealth } from "./health-check.ts";
 import { tuneHeapForProxy } from "./heap-tuning.ts";
@@ -114,8 +115,14 @@ export async function startProxy(opts: ProxyOptions): Promise<RunningProxy> {
   const address = opts.address ?? "127.0.0.1";
   const target: ApiTarget = { server: opts.controlPlane.server, ca: opts.controlPlane.ca, token: opts.token };
 
-  const { identity } = await callApi<{ identity: string }>(target, "GET", "/api/v1/identity");
-  const certs = new CertificateManager(target, identity);
+  // A busy or restarting control plane (a start storm) is waited for, with jittered backoff.
+  const onStartRetry = (err: Error, delayMs: number) =>
+    log(`control plane busy or unreachable (${logSafe(err.message)}); retrying in ${delayMs} ms`);
+  const { identity } = await withRetry(
+    () => callApi<{ identity: string }>(target, "GET", "/api/v1/identity"),
+    { policy: CERT_BACKOFF, deadlineMs: DEFAULT_START_DEADLINE_MS, onRetry: onStartRetry },
+  );
+  const certs = new CertificateManager(target, identity, { onStartRetry });
   certs.onError = (err) => log(`certificate renewal failed (will retry): ${logSafe(err.message)}`);
   await certs.start();
 
