@@ -1,8 +1,9 @@
 // Certificate signing's limits: how many signatures run at once, how many may start per second (a
 // token bucket with a burst), and how many requests may wait, in all and per identity. The defaults
-// let a fleet of 2000 proxies starting together get their certificates within about 10–20 s on a
-// small machine while the API stays responsive to everything else; `weft control-plane
-// --sign-rate/--sign-burst` change the rate. docs/security.md describes them.
+// keep signing under about 40 % of a core (a signature costs ~8 ms of CPU here) so the API stays
+// responsive to everything else. They are not what bounds a start storm today: 2000 proxies starting
+// together connected in 78 s in the simulator at 50/s and at 100/s alike (docs/benchmarks.md).
+// `weft control-plane --sign-rate/--sign-burst` change the rate. docs/security.md describes them.
 
 import { availableParallelism } from "node:os";
 import type { Clock } from "../../store/store.ts";
