@@ -6,51 +6,17 @@
 import { test, type TestContext } from "node:test";
 import assert from "node:assert/strict";
 import { once } from "node:events";
-import { mkdtemp, rm } from "node:fs/promises";
-import type { AddressInfo } from "node:net";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { connect, type TLSSocket } from "node:tls";
-import { CertificateAuthority } from "../../pki/ca.ts";
 import { generateWorkloadKeyAndCsr } from "../../pki/csr.ts";
-import { TokenIssuer } from "../../pki/tokens.ts";
-import { openEmbeddedStore } from "../../store/embedded/index.ts";
-import { MeshStateCache } from "../mesh-state.ts";
-import { createApiServer, type ApiDeps } from "./server.ts";
+import type { ApiDeps } from "./server.ts";
+import { startTestApi, TEST_ADMIN_TOKEN } from "./testdata/test-api.ts";
 
-const ADMIN = "admin-token-for-the-api-tests";
+const ADMIN = TEST_ADMIN_TOKEN;
 const MiB = 1024 * 1024;
 
 async function startApi(t: TestContext, extra: Partial<ApiDeps> = {}) {
-  const dir = await mkdtemp(join(tmpdir(), "weft-api-"));
-  const store = await openEmbeddedStore(join(dir, "store"));
-  const state = new MeshStateCache(store);
-  await state.start();
-  const ca = await CertificateAuthority.loadOrCreate(dir, { trustDomain: "weft.local" });
-  const tokens = await TokenIssuer.loadOrCreate(dir);
-  const cert = await ca.issueServerCertificate({ ipAddresses: ["127.0.0.1"], dnsNames: ["localhost"] });
-  const server = createApiServer({
-    store,
-    state,
-    ca,
-    tokens,
-    adminToken: ADMIN,
-    tls: { keyPem: cert.keyPem, certPem: cert.chainPem },
-    trustDomain: () => "weft.local",
-    ...extra,
-  });
-  server.listen(0, "127.0.0.1");
-  await once(server, "listening");
-  t.after(async () => {
-    server.closeAllConnections();
-    await new Promise((r) => server.close(r));
-    state.stop();
-    await store.close();
-    await rm(dir, { recursive: true, force: true });
-  });
-  const port = (server.address() as AddressInfo).port;
-  const joinToken = tokens.create({ service: "web", namespace: "default" });
-  return { port, ca: ca.trustBundlePem, joinToken };
+  const api = await startTestApi(t, extra);
+  return { port: api.port, ca: api.ca, joinToken: api.token("web") };
 }
 
 /** A raw HTTP/1.1 connection: write what you like, read everything until the server closes. */

@@ -1,5 +1,5 @@
-// A config API on 127.0.0.1:0 for tests that need its limits (admission, header deadline): a fresh
-// data dir, store, CA and token issuer, all removed when the test ends.
+// A config API on 127.0.0.1:0 for the API's tests (hostile callers, admission, header deadline): a
+// fresh data dir, store, CA and token issuer, all removed when the test ends.
 
 import { once } from "node:events";
 import { mkdtemp, rm } from "node:fs/promises";
@@ -12,6 +12,9 @@ import { TokenIssuer } from "../../../pki/tokens.ts";
 import { openEmbeddedStore } from "../../../store/embedded/index.ts";
 import { MeshStateCache } from "../../mesh-state.ts";
 import { createApiServer, type ApiDeps } from "../server.ts";
+
+/** The admin bearer token of every test API. */
+export const TEST_ADMIN_TOKEN = "admin-token-for-the-api-tests";
 
 export async function startTestApi(t: TestContext, extra: Partial<ApiDeps> = {}) {
   const dir = await mkdtemp(join(tmpdir(), "weft-api-limits-"));
@@ -26,7 +29,7 @@ export async function startTestApi(t: TestContext, extra: Partial<ApiDeps> = {})
     state,
     ca,
     tokens,
-    adminToken: "admin-token-for-the-limit-tests",
+    adminToken: TEST_ADMIN_TOKEN,
     tls: { keyPem: cert.keyPem, certPem: cert.chainPem },
     trustDomain: () => "weft.local",
     ...extra,
