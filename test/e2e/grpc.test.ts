@@ -1,11 +1,11 @@
 // gRPC end to end with @grpc/grpc-js on both sides (a client and server nobody here wrote): unary,
-// the three streaming kinds with 10k messages each way and back-pressure, deadlines, retries on
-// UNAVAILABLE, GRPCRoute splits and matches, gRPC-status faults and gRPC-shaped local replies.
+// the three streaming kinds with 10k messages each way and back-pressure, deadlines and gRPC-shaped
+// local replies. GRPCRoute (retries, streaming on retry routes, matches, splits, faults) is in
+// grpc-routes.test.ts.
 //
 // Each scenario runs twice where that makes sense: DIRECT (client → server, no mesh) proves the test
 // and its helpers right; MESH sends the same calls through a client sidecar's --upstream port and a
-// server sidecar. The MESH tests need the HTTP/2 data path (issue 7, tasks A and D): until it lands
-// they are marked todo — one constant below — and the mesh starts only when the first of them runs.
+// server sidecar (../helpers/grpc-mesh.ts), started when the first of them runs.
 
 import * as grpc from "@grpc/grpc-js";
 import assert from "node:assert/strict";
@@ -26,32 +26,14 @@ import {
   type GrpcApp,
   type WriterProgress,
 } from "../helpers/grpc-apps.ts";
-import {
-  apply,
-  httpGet,
-  startApp,
-  startControlPlane,
-  startProxy,
-  waitUntil,
-  type ControlPlaneProcess,
-  type ProxyProcess,
-} from "../helpers/mesh.ts";
-import { weft } from "../helpers/processes.ts";
-
-/**
- * Set to true once the h2 data path has landed: the MESH tests then run for real. Until then they are
- * todo and fail at once (starting a mesh that cannot carry gRPC would only cost CI time).
- */
-const MESH_READY = true;
-const MESH: { todo?: string } = MESH_READY ? {} : { todo: "needs the h2 data path" };
+import { DEADLINE_MS, grpcMesh, metrics, pinned as pinnedTo } from "../helpers/grpc-mesh.ts";
+import { waitUntil } from "../helpers/mesh.ts";
 
 const MESSAGES = 10_000;
 /** Back-pressure tests: 256 B per message, 10k of them ~2.5 MiB, far beyond every flow-control window on the way. */
 const PAD = 256;
 /** Plain streaming tests: small messages, so 10k each way stay quick on a shared CPU. */
 const SMALL = 16;
-/** Every call through the mesh has a deadline, so a broken path fails the test instead of hanging it. */
-const DEADLINE_MS = 10_000;
 
 // ---- shared scenarios: each takes a client and the app(s) it reaches --------------------------
 
@@ -232,104 +214,15 @@ test("direct: a hostile detail (CR/LF, non-ASCII, %) reaches the grpc-js caller 
 
 // ---- MESH: the same calls through a client sidecar (--upstream) and server sidecars -------------
 
-interface Mesh {
-  cp: ControlPlaneProcess;
-  v1: GrpcApp;
-  v2: GrpcApp;
-  client: ProxyProcess;
-  catalog: EchoClient;
-  /** The client sidecar's --upstream port for catalog. */
-  catalogPort: number;
-  nowhere: EchoClient;
+const { mesh, stop } = grpcMesh();
+after(stop);
+
+/** The mesh, every call pinned to `app` for the duration of test `t`. */
+async function pinned(t: TestContext, app: string) {
+  return pinnedTo(t, await mesh(), app);
 }
 
-let meshPromise: Promise<Mesh> | undefined;
-after(async () => {
-  if (meshPromise) await (await meshPromise.catch(() => undefined))?.cp.stop();
-});
-
-/** Started by the first MESH test that runs; stopped after the file. */
-function mesh(): Promise<Mesh> {
-  if (!MESH_READY) return Promise.reject(new Error("needs the h2 data path (set MESH_READY)"));
-  return (meshPromise ??= (async () => {
-    const cp = await startControlPlane();
-    await apply(
-      cp,
-      `apiVersion: weft.dev/v1alpha1
-kind: Service
-metadata: { name: catalog }
-spec: { ports: [{ port: 9090, protocol: grpc }] }
----
-apiVersion: weft.dev/v1alpha1
-kind: Service
-metadata: { name: catalog-v1 }
-spec: { selector: { weft.dev/service: catalog, version: v1 } }
----
-apiVersion: weft.dev/v1alpha1
-kind: Service
-metadata: { name: catalog-v2 }
-spec: { selector: { weft.dev/service: catalog, version: v2 } }
----
-apiVersion: weft.dev/v1alpha1
-kind: Service
-metadata: { name: nowhere }
-spec: { ports: [{ port: 9090, protocol: grpc }] }
-`,
-    );
-    const [v1, v2, web] = await Promise.all([
-      startGrpcApp("catalog-v1"),
-      startGrpcApp("catalog-v2"),
-      startApp("web"),
-    ]);
-    await Promise.all([
-      startProxy(cp, "catalog", v1.port, ["--label", "version=v1"]),
-      startProxy(cp, "catalog", v2.port, ["--label", "version=v2"]),
-    ]);
-    const client = await startProxy(cp, "web", web.port, [
-      "--upstream",
-      "catalog=0",
-      "--upstream",
-      "nowhere=0",
-    ]);
-    const portOf = (svc: string) =>
-      Number(client.output().match(new RegExp(`upstream ${svc}=127\\.0\\.0\\.1:(\\d+)`))?.[1]);
-    const m: Mesh = {
-      cp,
-      v1,
-      v2,
-      client,
-      catalog: echoClient(`127.0.0.1:${portOf("catalog")}`),
-      catalogPort: portOf("catalog"),
-      nowhere: echoClient(`127.0.0.1:${portOf("nowhere")}`),
-    };
-    // Both instances answer before any test counts on them.
-    const seen = new Set<string>();
-    await waitUntil(
-      async () => {
-        const r = await unary(m.catalog, { text: "warm-up" }, { deadlineMs: 2000 });
-        if (r.value?.app) seen.add(r.value.app);
-        return seen.size === 2;
-      },
-      5000,
-      "both catalog instances answering through the mesh",
-    );
-    return m;
-  })());
-}
-
-async function metrics(m: Mesh): Promise<string> {
-  return (await httpGet(m.client.adminPort, "/metrics")).body;
-}
-
-/** Applies `yaml` for one test and deletes what it applied afterwards. */
-async function applyFor(t: TestContext, m: Mesh, yaml: string, resources: [string, string][]): Promise<void> {
-  await apply(m.cp, yaml);
-  t.after(async () => {
-    for (const [kind, name] of resources) await weft(["delete", kind, name], m.cp.env);
-  });
-}
-
-test("mesh: unary call through both sidecars, metadata kept, grpc_status on metrics", MESH, async () => {
+test("mesh: unary call through both sidecars, metadata kept, grpc_status on metrics", async () => {
   const m = await mesh();
   await checkUnary(m.catalog, ["catalog-v1", "catalog-v2"]);
   assert.ok(metricSum(await metrics(m), "weft_requests_total", { grpc_status: "0" }) > 0);
@@ -337,306 +230,34 @@ test("mesh: unary call through both sidecars, metadata kept, grpc_status on metr
 
 // The streaming and deadline tests pin calls to v1 (a GRPCRoute), so they know which app to watch.
 
-test("mesh: server streaming, 10k messages read by grpc-js", MESH, async () => {
+test("mesh: server streaming, 10k messages read by grpc-js", async () => {
   await checkServerStreamRead((await mesh()).catalog);
 });
 
-test("mesh: server streaming, 10k messages, back-pressure reaches the server", MESH, async (t) => {
+test("mesh: server streaming, 10k messages, back-pressure reaches the server", async (t) => {
   const m = await pinned(t, "catalog-v1");
   await checkServerStream(m.catalogPort, m.v1);
 });
 
-test("mesh: client streaming, 10k messages, back-pressure reaches the client", MESH, async (t) => {
+test("mesh: client streaming, 10k messages, back-pressure reaches the client", async (t) => {
   const m = await pinned(t, "catalog-v1");
   await checkClientStream(m.catalog, m.v1);
 });
 
-test("mesh: bidi streaming, 10k messages each way", MESH, async () => {
+test("mesh: bidi streaming, 10k messages each way", async () => {
   await checkBidi((await mesh()).catalog);
 });
 
-test(
-  "mesh: the caller's deadline is the request's; the app sees grpc-timeout and the cancellation",
-  MESH,
-  async (t) => {
-    const m = await pinned(t, "catalog-v1");
-    await checkDeadline(m.catalog, m.v1);
-  },
-);
-
-test("mesh: a GRPCRoute retry on unavailable turns a failing first attempt into success", MESH, async (t) => {
-  const m = await mesh();
-  await applyFor(
-    t,
-    m,
-    `apiVersion: gateway.networking.k8s.io/v1
-kind: GRPCRoute
-metadata: { name: retry }
-spec:
-  parentRefs: [{ kind: Service, name: catalog }]
-  rules:
-    - backendRefs: [{ name: catalog }]
-      retry: { attempts: 2, on: [unavailable], backoff: 1ms }
-`,
-    [["grpcroute", "retry"]],
-  );
-  await waitUntil(
-    async () => (await unary(m.catalog, { text: "probe" }, { deadlineMs: 2000 })).value !== undefined,
-    DEADLINE_MS,
-    "route applied",
-  );
-  const before = metricSum(await metrics(m), "weft_retries_total");
-  t.after(() => {
-    m.v1.failNext(0, grpc.status.OK);
-    m.v2.failNext(0, grpc.status.OK);
-  });
-  m.v1.failNext(1, grpc.status.UNAVAILABLE);
-  m.v2.failNext(1, grpc.status.UNAVAILABLE);
-  const r = await unary(m.catalog, { text: "retry me" }, { deadlineMs: DEADLINE_MS });
-  assert.equal(r.error, undefined, r.error?.message);
-  assert.equal(r.value?.text, "retry me");
-  assert.ok(metricSum(await metrics(m), "weft_retries_total") > before, "the retry is counted");
+test("mesh: the caller's deadline is the request's; the app sees grpc-timeout and the cancellation", async (t) => {
+  const m = await pinned(t, "catalog-v1");
+  await checkDeadline(m.catalog, m.v1);
 });
 
-/**
- * Applies a GRPCRoute with retries on unavailable over both catalog instances for one test, and
- * waits until it is in force: a unary call that both instances refuse once succeeds only by retrying.
- */
-async function retryRoute(t: TestContext): Promise<Mesh> {
+test("mesh: no endpoints → the grpc-js caller sees `UNAVAILABLE: upstream_unavailable: …`", async () => {
   const m = await mesh();
-  await applyFor(
-    t,
-    m,
-    `apiVersion: gateway.networking.k8s.io/v1
-kind: GRPCRoute
-metadata: { name: stream-retry }
-spec:
-  parentRefs: [{ kind: Service, name: catalog }]
-  rules:
-    - backendRefs: [{ name: catalog }]
-      retry: { attempts: 2, on: [unavailable], backoff: 1ms }
-`,
-    [["grpcroute", "stream-retry"]],
-  );
-  const healthy = () => {
-    for (const app of [m.v1, m.v2]) {
-      app.failNext(0, grpc.status.OK);
-      app.failNextStreams(0, grpc.status.OK);
-    }
-  };
-  t.after(healthy);
-  await waitUntil(
-    async () => {
-      m.v1.failNext(1, grpc.status.UNAVAILABLE);
-      m.v2.failNext(1, grpc.status.UNAVAILABLE);
-      return (await unary(m.catalog, { text: "retried?" }, { deadlineMs: 2000 })).value !== undefined;
-    },
-    DEADLINE_MS,
-    "the retry route in force",
-  );
-  healthy();
-  return m;
-}
-
-/** A client-streaming call that the test writes by hand; `answer` settles with its response. */
-function clientStream(client: EchoClient): {
-  call: grpc.ClientWritableStream<EchoMessage>;
-  answer: Promise<{ value?: EchoMessage; error?: grpc.ServiceError }>;
-} {
-  let call!: grpc.ClientWritableStream<EchoMessage>;
-  const answer = new Promise<{ value?: EchoMessage; error?: grpc.ServiceError }>((resolve) => {
-    call = client.makeClientStreamRequest(
-      ECHO_SERVICE.ClientStream.path,
-      ECHO_SERVICE.ClientStream.requestSerialize,
-      ECHO_SERVICE.ClientStream.responseDeserialize,
-      new grpc.Metadata(),
-      { deadline: Date.now() + DEADLINE_MS },
-      (error, value) => resolve({ error: error ?? undefined, value }),
-    );
-  });
-  return { call, answer };
-}
-
-const streamedBy = (m: Mesh) => m.v1.streamed.messages + m.v2.streamed.messages;
-
-test(
-  "mesh: on a route with retries, client-streaming and bidi calls flow as they are written",
-  MESH,
-  async (t) => {
-    const m = await retryRoute(t);
-    // Client streaming: the client waits for the app to read its first messages before it ends
-    // the stream. A proxy that read the whole body before sending the first attempt stalls here.
-    const before = streamedBy(m);
-    const { call, answer } = clientStream(m.catalog);
-    for (let i = 0; i < 3; i++) call.write({ seq: i, pad: "a" });
-    await waitUntil(() => streamedBy(m) - before >= 3, DEADLINE_MS, "the app reading the stream's start");
-    for (let i = 3; i < 6; i++) call.write({ seq: i, pad: "a" });
-    call.end();
-    const r = await answer;
-    assert.equal(r.error, undefined, r.error?.message);
-    assert.equal(r.value?.received, 6);
-
-    // Bidi ping-pong: each message waits for the echo of the one before.
-    const bidi = m.catalog.makeBidiStreamRequest(
-      ECHO_SERVICE.Bidi.path,
-      ECHO_SERVICE.Bidi.requestSerialize,
-      ECHO_SERVICE.Bidi.responseDeserialize,
-      new grpc.Metadata(),
-      { deadline: Date.now() + DEADLINE_MS },
-    );
-    const echoes = bidi[Symbol.asyncIterator]();
-    for (let i = 0; i < 20; i++) {
-      bidi.write({ seq: i, pad: "p" });
-      const echo = await echoes.next();
-      assert.equal((echo.value as EchoMessage).seq, i);
-    }
-    bidi.end();
-    assert.equal((await echoes.next()).done, true);
-  },
-);
-
-test(
-  "mesh: a client stream whose first attempt gets UNAVAILABLE before it ended is retried with all of it",
-  MESH,
-  async (t) => {
-    const m = await retryRoute(t);
-    const retriesBefore = metricSum(await metrics(m), "weft_retries_total");
-    const callsBefore = m.v1.calls.length + m.v2.calls.length;
-    const before = streamedBy(m);
-    // The first attempt is refused at once, while the client is still writing.
-    m.v1.failNextStreams(1, grpc.status.UNAVAILABLE);
-    m.v2.failNextStreams(1, grpc.status.UNAVAILABLE);
-    const { call, answer } = clientStream(m.catalog);
-    for (let i = 0; i < 3; i++) call.write({ seq: i, pad: "b" });
-    // The attempt that is not refused replays what was sent so far...
-    await waitUntil(() => streamedBy(m) - before >= 3, DEADLINE_MS, "a retry replaying the stream's start");
-    assert.ok(m.v1.calls.length + m.v2.calls.length - callsBefore >= 2, "an attempt was refused first");
-    // ...then follows the live stream to its end.
-    for (let i = 3; i < 6; i++) call.write({ seq: i, pad: "b" });
-    call.end();
-    const r = await answer;
-    assert.equal(r.error, undefined, r.error?.message);
-    assert.equal(r.value?.received, 6, "every message once, in order (the app checks the order)");
-    assert.ok(metricSum(await metrics(m), "weft_retries_total") > retriesBefore, "the retry is counted");
-  },
-);
-
-test("mesh: GRPCRoute matches by method and header, and splits by weight", MESH, async (t) => {
-  const m = await mesh();
-  await applyFor(
-    t,
-    m,
-    `apiVersion: gateway.networking.k8s.io/v1
-kind: GRPCRoute
-metadata: { name: split }
-spec:
-  parentRefs: [{ kind: Service, name: catalog }]
-  rules:
-    - matches: [{ method: { service: weft.test.Echo, method: Unary }, headers: [{ name: x-version, value: v2 }] }]
-      backendRefs: [{ name: catalog-v2 }]
-    - matches: [{ method: { service: weft.test.Echo, method: Unary } }]
-      backendRefs: [{ name: catalog-v1, weight: 3 }, { name: catalog-v2, weight: 1 }]
-`,
-    [["grpcroute", "split"]],
-  );
-  await waitUntil(
-    async () =>
-      (await unary(m.catalog, { text: "h" }, { metadata: { "x-version": "v2" } })).value?.app ===
-      "catalog-v2",
-    DEADLINE_MS,
-    "route applied",
-  );
-  for (let i = 0; i < 10; i++) {
-    const r = await unary(
-      m.catalog,
-      { text: "h" },
-      { metadata: { "x-version": "v2" }, deadlineMs: DEADLINE_MS },
-    );
-    assert.equal(r.value?.app, "catalog-v2", "the header match always wins");
-  }
-  const counts = { "catalog-v1": 0, "catalog-v2": 0 } as Record<string, number>;
-  for (let i = 0; i < 80; i++)
-    counts[(await unary(m.catalog, { text: "s" }, { deadlineMs: DEADLINE_MS })).value!.app!]!++;
-  assert.ok(
-    counts["catalog-v1"]! > counts["catalog-v2"]! && counts["catalog-v2"]! > 0,
-    JSON.stringify(counts),
-  );
+  const r = await unary(m.nowhere, { text: "x" }, { deadlineMs: DEADLINE_MS });
+  assert.equal(r.error?.code, grpc.status.UNAVAILABLE, r.error?.message);
+  assert.match(r.error!.details, /^upstream_unavailable: /);
+  assert.deepEqual(r.error!.metadata.get("x-weft-error"), ["upstream_unavailable"]);
+  assert.ok(metricSum(await metrics(m), "weft_requests_total", { grpc_status: "14" }) > 0);
 });
-
-test("mesh: a FaultInjection abort with a gRPC status reaches the caller as that status", MESH, async (t) => {
-  const m = await mesh();
-  await applyFor(
-    t,
-    m,
-    `apiVersion: weft.dev/v1alpha1
-kind: FaultInjection
-metadata: { name: exhausted }
-spec: { abort: { grpcStatus: RESOURCE_EXHAUSTED } }
----
-apiVersion: gateway.networking.k8s.io/v1
-kind: GRPCRoute
-metadata: { name: fault }
-spec:
-  parentRefs: [{ kind: Service, name: catalog }]
-  rules:
-    - matches: [{ headers: [{ name: x-fault, value: "yes" }] }]
-      filters: [{ type: ExtensionRef, extensionRef: { group: weft.dev, kind: FaultInjection, name: exhausted } }]
-      backendRefs: [{ name: catalog }]
-    - backendRefs: [{ name: catalog }]
-`,
-    [
-      ["grpcroute", "fault"],
-      ["faultinjection", "exhausted"],
-    ],
-  );
-  let r = await unary(m.catalog, { text: "f" }, { metadata: { "x-fault": "yes" } });
-  await waitUntil(
-    async () =>
-      (r = await unary(m.catalog, { text: "f" }, { metadata: { "x-fault": "yes" } })).error !== undefined,
-    DEADLINE_MS,
-    "fault applied",
-  );
-  assert.equal(r.error?.code, grpc.status.RESOURCE_EXHAUSTED);
-  assert.match(r.error!.details, /^fault_injected: /);
-});
-
-test(
-  "mesh: no endpoints → the grpc-js caller sees `UNAVAILABLE: upstream_unavailable: …`",
-  MESH,
-  async () => {
-    const m = await mesh();
-    const r = await unary(m.nowhere, { text: "x" }, { deadlineMs: DEADLINE_MS });
-    assert.equal(r.error?.code, grpc.status.UNAVAILABLE, r.error?.message);
-    assert.match(r.error!.details, /^upstream_unavailable: /);
-    assert.deepEqual(r.error!.metadata.get("x-weft-error"), ["upstream_unavailable"]);
-    assert.ok(metricSum(await metrics(m), "weft_requests_total", { grpc_status: "14" }) > 0);
-  },
-);
-
-/** The mesh, with a GRPCRoute "pin" sending every call to `app` for the duration of test `t`. */
-async function pinned(t: TestContext, app: string): Promise<Mesh> {
-  const m = await mesh();
-  await applyFor(
-    t,
-    m,
-    `apiVersion: gateway.networking.k8s.io/v1
-kind: GRPCRoute
-metadata: { name: pin }
-spec:
-  parentRefs: [{ kind: Service, name: catalog }]
-  rules: [{ backendRefs: [{ name: ${app} }] }]
-`,
-    [["grpcroute", "pin"]],
-  );
-  let hits = 0;
-  await waitUntil(
-    async () => {
-      hits =
-        (await unary(m.catalog, { text: "pin?" }, { deadlineMs: 2000 })).value?.app === app ? hits + 1 : 0;
-      return hits >= 5;
-    },
-    DEADLINE_MS,
-    `every call going to ${app}`,
-  );
-  return m;
-}
