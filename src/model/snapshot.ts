@@ -14,6 +14,11 @@ export interface ProxySnapshot {
   outbound: Record<string, OutboundService>;
   /** Backends (balanced endpoint sets) referenced by outbound routes, by cluster name. */
   clusters: Record<string, Cluster>;
+  /**
+   * On-demand scoping: names the proxy subscribed to that name no Service (yet), sorted. A request
+   * for one is answered at once (no_route) instead of waiting; when the Service appears, it is sent.
+   */
+  unresolved?: string[];
 }
 
 export interface ProxyIdentity {

@@ -1,8 +1,13 @@
 // Messages of the proxy config stream (control plane port 15010): newline-delimited JSON over one
 // long-lived HTTP/2 request, in both directions. The proxy authenticates with its mesh certificate.
 //
-//   proxy → cp   hello   once, first: who it is (workload address/ports/labels) and the version it runs
-//   cp → proxy   snapshot whenever that proxy's compiled config changes (debounced)
+//   proxy → cp   hello   once, first: who it is (workload address/ports/labels), how it is scoped, and
+//                        what it runs already (version, per-resource versions, subscriptions)
+//   cp → proxy   snapshot the whole config: first, and whenever a delta cannot be made
+//   cp → proxy   delta   what changed since the version the proxy runs (entries added, changed or
+//                        removed by name, as xDS's delta protocol does), whenever its config changes
+//   proxy → cp   subscribe | unsubscribe   on-demand scoping: destinations the app started (or
+//                        stopped) calling, by the host name it used
 //   proxy → cp   ack | nack   for each snapshot, by nonce
 //   proxy → cp   health  when its active health check of the local app changes state
 //   proxy → cp   serving when the instance starts or stops taking traffic (see HelloMessage.serving)
@@ -25,10 +30,26 @@ export interface HelloMessage {
   appPorts?: Record<string, number>;
   labels?: Record<string, string>;
   zone?: string;
-  /** Services the proxy reaches ("name" or "name.namespace"); absent = all. */
+  /**
+   * Services the proxy reaches ("name" or "name.namespace"). Without `onDemand`: absent = all (proxies
+   * that predate on-demand scoping, and `--reach '*'`). With `onDemand`: the ones to pre-load.
+   */
   reach?: string[];
+  /**
+   * On-demand scoping: the proxy starts with its own config plus `reach`, and asks for other
+   * destinations (subscribe) when its app first calls them.
+   */
+  onDemand?: boolean;
+  /** On-demand subscriptions the proxy holds already (after a reconnect): host names, as in subscribe. */
+  subscriptions?: string[];
   /** Version of the snapshot the proxy already runs (after a reconnect), if any. */
   version?: string;
+  /**
+   * The per-entry versions of the snapshot it runs (as the snapshot or delta messages gave them), so
+   * a control plane that lost track of it (a restart) can send a delta instead of the whole snapshot.
+   * Left out by a proxy when too big for one message; then a changed snapshot is resent whole.
+   */
+  resources?: ResourceVersions;
   /**
    * Whether peers may send to this instance yet. A proxy says false until it has its config, its
    * listeners are up and its app accepts connections (then sends `serving`), so registering never
@@ -68,14 +89,68 @@ export interface HealthMessage {
   detail?: string;
 }
 
+/**
+ * On-demand scoping: the app called these host names (without port, lower-case, no trailing dot:
+ * "reviews", "reviews.shop", "reviews.shop.svc", "reviews.shop.svc.cluster.local"). The control plane
+ * resolves each as the proxy's host table would, and the next snapshot or delta carries the Service
+ * it names, or lists the name in `unresolved`. Either way the version changes, so every subscribe is
+ * answered.
+ */
+export interface SubscribeMessage {
+  type: "subscribe";
+  names: string[];
+}
+
+/** On-demand scoping: the app stopped calling these names (idle past the proxy's expiry). */
+export interface UnsubscribeMessage {
+  type: "unsubscribe";
+  names: string[];
+}
+
 export type ProxyMessage =
-  HelloMessage | AckMessage | NackMessage | HealthMessage | ServingMessage | ByeMessage;
+  | HelloMessage
+  | AckMessage
+  | NackMessage
+  | HealthMessage
+  | ServingMessage
+  | ByeMessage
+  | SubscribeMessage
+  | UnsubscribeMessage;
+
+/** Content versions of a snapshot's entries, by section and key (equal version, equal content). */
+export interface ResourceVersions {
+  outbound: Record<string, string>;
+  clusters: Record<string, string>;
+}
 
 export interface SnapshotMessage {
   type: "snapshot";
   nonce: number;
   version: string;
   snapshot: ProxySnapshot;
+  /** Each entry's version (kept by the proxy, and given back in its hello to resume with a delta). */
+  resources?: ResourceVersions;
+}
+
+/** A snapshot's sections other than its entry maps: small, and always sent whole in a delta. */
+export type SnapshotHead = Omit<ProxySnapshot, "version" | "outbound" | "clusters">;
+
+/**
+ * What changed between the snapshot the proxy runs (`base`) and the new one (`version`): the head
+ * whole, the entries added or changed whole with their versions, the entries removed by key. A proxy
+ * whose snapshot is not `base` NACKs it; the control plane then sends the whole snapshot.
+ */
+export interface DeltaMessage {
+  type: "delta";
+  nonce: number;
+  version: string;
+  base: string;
+  head: SnapshotHead;
+  outbound: ProxySnapshot["outbound"];
+  clusters: ProxySnapshot["clusters"];
+  removed: { outbound: string[]; clusters: string[] };
+  /** Versions of the entries in `outbound` and `clusters` above. */
+  resources: ResourceVersions;
 }
 
 export interface ErrorMessage {
@@ -84,7 +159,7 @@ export interface ErrorMessage {
   message: string;
 }
 
-export type ControlPlaneMessage = SnapshotMessage | ErrorMessage;
+export type ControlPlaneMessage = SnapshotMessage | DeltaMessage | ErrorMessage;
 
 /**
  * Largest line the control plane reads from a proxy. Proxy messages are small (the biggest is hello,
