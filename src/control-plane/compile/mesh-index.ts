@@ -5,6 +5,7 @@
 // resource and says which destinations the change can affect (`Touched`), so the compile cache
 // (prepared-state.ts) rebuilds only those. Nothing here is O(mesh) per change, except a Service
 // appearing or disappearing, which scans the routes (not the workloads) for references to it.
+// Every map drops an entry once it is empty, so a mesh that shrinks leaves nothing behind (`sizes`).
 //
 // What a change touches, by kind (old and new object both count, so a move is seen at both ends):
 //   Service        → its own cluster and routes (selector, ports); appearing/disappearing also the
@@ -14,7 +15,9 @@
 //   HTTPRoute, GRPCRoute → the routes of its parents
 //   TrafficPolicy  → its target's cluster (and the target's proxies' inbound side)
 //   FaultInjection → the routes of the parents of every route whose rules refer to it
-//   ReferenceGrant → every route (conservatively: a grant can open any cross-namespace backend)
+//   ReferenceGrant → the routes of the parents of every route with a backend or mirror in the grant's
+//                    namespace from another namespace (routes are indexed by the namespaces they
+//                    reach across: a grant can only change whether those resolve)
 //   Mesh           → no compiled piece, but every proxy's own part (trust domain, mTLS mode)
 
 import {
@@ -46,7 +49,7 @@ export interface Touched {
   routes: Set<string>;
   /** Services that appeared or disappeared (declared or implicit). */
   membership: Set<string>;
-  /** Every route may have changed (a ReferenceGrant). */
+  /** Every route may have changed (no kind sets it today; kept for callers that merge batches). */
   allRoutes: boolean;
   /** Every proxy's own part may have changed (the Mesh). */
   allProxies: boolean;
@@ -87,6 +90,8 @@ export class MeshIndex {
   /** Routes by resource id ("Kind/ns/name"), and the ids of the routes naming each parent key. */
   readonly #routes = new Map<string, AnyRoute>();
   readonly #byParent = new Map<string, Set<string>>();
+  /** Ids of the routes with a backend or mirror in each namespace other than their own. */
+  readonly #byRefNamespace = new Map<string, Set<string>>();
   readonly #scopes = new Map<string, { http: ServiceRoutes<HTTPRoute>; grpc: ServiceRoutes<GRPCRoute> }>();
   readonly #policies = new Map<string, Map<string, TrafficPolicy>>();
   /** FaultInjections by "namespace/name" (traffic.ts's FaultIndex). */
@@ -149,11 +154,39 @@ export class MeshIndex {
         const ns = r.metadata.namespace;
         if (change.old) this.#grants.get(ns)?.delete(r.metadata.name);
         if (change.new) mapIn(this.#grants, ns).set(r.metadata.name, change.new as ReferenceGrant);
-        (this.grants as Map<string, ReferenceGrant[]>).set(ns, [...(this.#grants.get(ns)?.values() ?? [])]);
-        touched.allRoutes = true;
+        const left = [...(this.#grants.get(ns)?.values() ?? [])];
+        if (left.length > 0) (this.grants as Map<string, ReferenceGrant[]>).set(ns, left);
+        else {
+          this.#grants.delete(ns);
+          (this.grants as Map<string, ReferenceGrant[]>).delete(ns);
+        }
+        // Only routes reaching into `ns` from elsewhere can resolve differently.
+        for (const id of this.#byRefNamespace.get(ns) ?? [])
+          this.#touchParents(this.#routes.get(id) as AnyRoute, touched);
         return;
       }
     }
+  }
+
+  /** Entries per internal map (diagnostics and the shrink test: all zero once the mesh is empty). */
+  sizes(): Record<string, number> {
+    let labelSets = 0;
+    for (const m of this.#byLabel.values()) labelSets += m.size;
+    return {
+      meshes: this.#meshes.size,
+      declared: this.#declared.size,
+      services: this.services.size,
+      labelNamespaces: this.#byLabel.size,
+      labelSets,
+      selecting: this.#selecting.size,
+      routes: this.#routes.size,
+      byParent: this.#byParent.size,
+      byRefNamespace: this.#byRefNamespace.size,
+      scopes: this.#scopes.size,
+      policies: this.#policies.size,
+      faults: this.faults.size,
+      grants: this.#grants.size + this.grants.size,
+    };
   }
 
   /** The TrafficPolicy governing a Service: the oldest of those targeting it (traffic.ts policyIndex). */
@@ -217,7 +250,7 @@ export class MeshIndex {
     if (next) this.#declared.set(key, next);
     else this.#declared.delete(key);
     if (next?.spec.selector) mapIn(this.#selecting, ns, Set).add(key);
-    else this.#selecting.get(ns)?.delete(key);
+    else deleteIn(this.#selecting, ns, key);
     touched.clusters.add(key);
     touched.routes.add(key);
     this.#scopes.delete(key);
@@ -231,12 +264,10 @@ export class MeshIndex {
       const labels = mapIn(this.#byLabel, ns);
       for (const [k, v] of Object.entries(labelsOf(w))) {
         const id = `${k}\0${v}`;
-        if (w === old) {
-          const set = labels.get(id);
-          set?.delete(w);
-          if (set?.size === 0) labels.delete(id);
-        } else mapIn(labels, id, Set).add(w);
+        if (w === old) deleteIn(labels, id, w);
+        else mapIn(labels, id, Set).add(w);
       }
+      if (labels.size === 0) this.#byLabel.delete(ns);
       // The clusters it was or is in: its own service's, and those of Services selecting on their own.
       for (const key of [`${w.spec.service}.${ns}`, ...(this.#selecting.get(ns) ?? [])]) {
         const svc = this.services.get(key);
@@ -253,17 +284,15 @@ export class MeshIndex {
     const r = (next ?? old) as AnyRoute;
     const id = `${r.kind}/${r.metadata.namespace}/${r.metadata.name}`;
     if (old) {
-      for (const key of parentKeys(old)) {
-        const ids = this.#byParent.get(key);
-        ids?.delete(id);
-        if (ids?.size === 0) this.#byParent.delete(key);
-      }
+      for (const key of parentKeys(old)) deleteIn(this.#byParent, key, id);
+      for (const ns of otherNamespaces(old)) deleteIn(this.#byRefNamespace, ns, id);
       this.#touchParents(old, touched);
       this.#routes.delete(id);
     }
     if (next) {
       this.#routes.set(id, next);
       for (const key of parentKeys(next)) mapIn(this.#byParent, key, Set).add(id);
+      for (const ns of otherNamespaces(next)) mapIn(this.#byRefNamespace, ns, Set).add(id);
       this.#touchParents(next, touched);
     }
   }
@@ -347,16 +376,26 @@ interface LooseRule {
   }[];
 }
 
+/** The backends and mirror targets a route's rules name. */
+function* refsOf(r: AnyRoute): Generator<{ name: string; namespace?: string }> {
+  for (const rule of (r.spec.rules ?? []) as LooseRule[]) {
+    yield* rule.backendRefs ?? [];
+    for (const f of rule.filters ?? []) if (f.requestMirror) yield f.requestMirror.backendRef;
+  }
+}
+
 function refersToService(r: AnyRoute, key: string): boolean {
   const ns = r.metadata.namespace;
-  return ((r.spec.rules ?? []) as LooseRule[]).some(
-    (rule) =>
-      (rule.backendRefs ?? []).some((b) => `${b.name}.${b.namespace ?? ns}` === key) ||
-      (rule.filters ?? []).some((f) => {
-        const b = f.requestMirror?.backendRef;
-        return b !== undefined && `${b.name}.${b.namespace ?? ns}` === key;
-      }),
-  );
+  for (const b of refsOf(r)) if (`${b.name}.${b.namespace ?? ns}` === key) return true;
+  return false;
+}
+
+/** The namespaces other than its own that a route's backends or mirrors are in. */
+function otherNamespaces(r: AnyRoute): Set<string> {
+  const out = new Set<string>();
+  for (const b of refsOf(r))
+    if (b.namespace !== undefined && b.namespace !== r.metadata.namespace) out.add(b.namespace);
+  return out;
 }
 
 function refersToFault(r: AnyRoute, name: string): boolean {
@@ -369,6 +408,13 @@ function mapIn<K, V>(m: Map<K, V>, key: K, make: new () => V = Map as unknown as
   let v = m.get(key);
   if (v === undefined) m.set(key, (v = new make()));
   return v;
+}
+
+/** Removes `value` from the set at `key`, and the set once it is empty. */
+function deleteIn<K, V>(m: Map<K, Set<V>>, key: K, value: V): void {
+  const set = m.get(key);
+  set?.delete(value);
+  if (set?.size === 0) m.delete(key);
 }
 
 function mapOfLists<K, V>(m: Map<K, V[]>, key: K): V[] {

@@ -258,3 +258,46 @@ test("a snapshot message built from cached encodings is the protocol's line, byt
     );
   }
 });
+
+test("a ReferenceGrant recomputes only the routes reaching into its namespace from another one", () => {
+  const { resources, kept, compileAll, counted } = mesh();
+  // svc8's producer route sends to svc8 (same namespace); svc9's to "api" in namespace "shop".
+  const local = route("svc8-v2", "default", "svc8");
+  const cross = route("svc9-shop", "default", "svc9");
+  cross.spec.rules![0].backendRefs = [{ name: "api", namespace: "shop" }];
+  const api = service("api", "shop");
+  resources.push(local, cross, api);
+  kept.apply([{ new: local }, { new: cross }, { new: api }]);
+  let after = compileAll();
+  assert.equal(after[0].outbound["svc9.default"].routes[0].backends[0].invalid?.reason, "RefNotPermitted");
+
+  const grant = {
+    apiVersion: "gateway.networking.k8s.io/v1beta1",
+    kind: "ReferenceGrant",
+    metadata: { name: "from-default", namespace: "shop" },
+    spec: {
+      from: [{ group: "gateway.networking.k8s.io", kind: "HTTPRoute", namespace: "default" }],
+      to: [{ group: "", kind: "Service" }],
+    },
+  } as AnyResource;
+  resources.push(grant);
+  const touched = kept.apply([{ new: grant }]);
+  assert.deepEqual([...touched.routes], ["svc9.default"], "only the route reaching into shop");
+  assert.equal(touched.allRoutes, false);
+  const start = counted();
+  after = compileAll();
+  assert.equal(after[0].outbound["svc9.default"].routes[0].backends[0].invalid, undefined);
+  // svc9's producer table, once (shared by both unscoped namespaces): svc8's and the other 18 kept.
+  assert.deepEqual(counted(), { clusters: start.clusters, routes: start.routes + 1 });
+
+  // A grant in a namespace no route reaches into touches nothing.
+  const elsewhere = { ...grant, metadata: { name: "g", namespace: "quiet" } } as AnyResource;
+  assert.deepEqual([...kept.apply([{ new: elsewhere }]).routes], []);
+  // Deleting the grant makes the backend invalid again; its index entry goes with the last grant.
+  kept.apply([{ old: grant }, { old: elsewhere }]);
+  assert.equal(
+    compileAll()[0].outbound["svc9.default"].routes[0].backends[0].invalid?.reason,
+    "RefNotPermitted",
+  );
+  assert.equal(kept.index.sizes().grants, 0);
+});
