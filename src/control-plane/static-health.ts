@@ -5,21 +5,26 @@
 // the result as the Workload's status — the same status a sidecar's report writes, so the compiler
 // leaves an unhealthy static endpoint out of every proxy's config the same way.
 //
-// One checker per (workload, check settings); they follow the mesh state as it changes. The status
+// One checker per (workload, check settings); they follow the mesh state as it changes: a change
+// re-examines only the Services it names (a Workload's, a TrafficPolicy's target), by the compiler's
+// index (workloads by service), so a status write costs that Service's workloads, not the mesh's. The status
 // is written with a compare on the Workload's revision, so a concurrent `weft apply` of the same
 // Workload is never overwritten (the next probe result is written on top of it instead).
 
 import type { HealthCheck } from "../model/snapshot.ts";
-import { resourceKey, type Workload, type WorkloadStatus } from "../model/resources.ts";
+import { resourceKey, SERVICE_LABEL, type Workload, type WorkloadStatus } from "../model/resources.ts";
 import { HealthChecker, probeFor, type Timers } from "../proxy/agent/health-check.ts";
 import type { Store } from "../store/store.ts";
-import { healthCheck, policyIndex } from "./compile/traffic.ts";
+import type { Change } from "./compile/mesh-index.ts";
+import { healthCheck } from "./compile/traffic.ts";
 import type { MeshStateCache } from "./mesh-state.ts";
 import { decodeResource } from "./mesh-state.ts";
 
 interface Running {
   checker: HealthChecker;
   settings: string;
+  /** The Service ("name.namespace") the workload is in. */
+  service: string;
 }
 
 export interface StaticHealthOptions {
@@ -39,8 +44,10 @@ export class StaticHealth {
   }
 
   start(): void {
-    this.#sync();
-    this.#unsubscribe = this.#opts.state.onChange(() => this.#sync());
+    for (const key of this.#opts.state.prepared().index.keys) this.#sync(key);
+    this.#unsubscribe = this.#opts.state.onChange((_rev, _touched, changes) => {
+      for (const key of servicesOf(changes)) this.#sync(key);
+    });
   }
 
   stop(): void {
@@ -54,17 +61,20 @@ export class StaticHealth {
     return [...this.#running.keys()];
   }
 
-  #sync(): void {
-    const state = this.#opts.state.state();
-    const policies = policyIndex(state.trafficPolicies);
+  /** Brings the checkers of one Service's workloads ("name.namespace") in line with the mesh state. */
+  #sync(service: string): void {
+    const { index } = this.#opts.state.prepared();
+    const dot = service.indexOf(".");
+    const [name, ns] = [service.slice(0, dot), service.slice(dot + 1)];
+    const tp = index.policy(service);
+    const check = tp && healthCheck(tp);
     const wanted = new Map<string, { w: Workload; check: HealthCheck }>();
-    for (const w of state.workloads) {
+    for (const w of check ? index.selected(ns, { [SERVICE_LABEL]: name }) : []) {
       if (w.spec.identity) continue; // a sidecar fronts it and checks it
-      const tp = policies.get(`${w.spec.service}.${w.metadata.namespace}`);
-      const check = tp && healthCheck(tp);
-      if (check) wanted.set(resourceKey("Workload", w.metadata.namespace, w.metadata.name), { w, check });
+      wanted.set(resourceKey("Workload", ns, w.metadata.name), { w, check: check! });
     }
     for (const [key, r] of this.#running) {
+      if (r.service !== service) continue;
       const want = wanted.get(key);
       if (!want || settingsOf(want.w, want.check) !== r.settings) {
         r.checker.stop();
@@ -84,7 +94,7 @@ export class StaticHealth {
         timers: this.#opts.timers,
         onChange: (healthy, detail) => void this.#record(key, healthy, detail),
       });
-      this.#running.set(key, { checker, settings: settingsOf(w, check) });
+      this.#running.set(key, { checker, settings: settingsOf(w, check), service });
       checker.start();
     }
   }
@@ -109,6 +119,17 @@ export class StaticHealth {
     }
     this.#opts.log?.(`weft control-plane: could not record the health of ${key} (kept changing)`);
   }
+}
+
+/** The Services a batch of changes can change checkers of: a Workload's, a TrafficPolicy's target. */
+function servicesOf(changes: readonly Change[]): Set<string> {
+  const out = new Set<string>();
+  for (const c of changes)
+    for (const r of [c.old, c.new]) {
+      if (r?.kind === "Workload") out.add(`${r.spec.service}.${r.metadata.namespace}`);
+      if (r?.kind === "TrafficPolicy") out.add(`${r.spec.targetRef.name}.${r.metadata.namespace}`);
+    }
+  return out;
 }
 
 /** What a checker depends on: a change means a new checker. */

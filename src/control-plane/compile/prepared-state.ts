@@ -54,6 +54,21 @@ export class PreparedState {
     return { services: this.index.services, grants: this.index.grants };
   }
 
+  /** Entries kept, its index's and its own pieces' (diagnostics, metrics, the shrink test). */
+  sizes(): Record<string, number> {
+    let routeTables = 0;
+    for (const m of this.#routes.values()) routeTables += m.size;
+    let outbound = 0;
+    for (const m of this.#outbound.values()) outbound += m.size;
+    return {
+      ...this.index.sizes(),
+      clusters: this.#clusters.size,
+      routeTables,
+      outbound,
+      views: this.#views.size,
+    };
+  }
+
   /** Applies changes to the index, drops the pieces they touch, and says what they touched. */
   apply(changes: Iterable<Change>): Touched {
     const touched = emptyTouched();
