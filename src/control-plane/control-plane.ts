@@ -15,6 +15,7 @@ import type { Clock, Store } from "../store/store.ts";
 import { createApiServer } from "./api/server.ts";
 import type { SigningLimits } from "./api/signing-limits.ts";
 import { LoopLag } from "./loop-lag.ts";
+import { ControlPlaneMetrics, newPushStats } from "./metrics.ts";
 import { MeshStateCache } from "./mesh-state.ts";
 import { StaticHealth } from "./static-health.ts";
 import { createStreamServer, type StreamAdmissionLimits, type StreamServer } from "./stream/server.ts";
@@ -75,7 +76,10 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
 
   // One measure of the control plane's own stalls, so neither API clients nor proxies pay for them.
   const lag = new LoopLag({ clock: opts.clock }).start();
+  const pushStats = newPushStats();
   const api = createApiServer({
+    // Scraped only once listening, by when `metrics` (below, it reads the stream server) exists.
+    metrics: () => metrics.render(),
     lag,
     signing: opts.signing,
     store,
@@ -96,6 +100,16 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
     clock: opts.clock,
     lag,
     admission: opts.streamAdmission,
+    pushStats,
+  });
+  const metrics = new ControlPlaneMetrics({
+    state,
+    snapshots,
+    connectedProxies: () => stream.sessions().length,
+    pushes: pushStats,
+    admission: { stream: () => stream.admission.stats, signing: () => api.signing.stats },
+    certificatesSigned: () => api.stats.signed,
+    stalledMs: () => lag.stalledMs(),
   });
   let apiAddr: AddressInfo, streamAddr: AddressInfo;
   try {
@@ -105,6 +119,7 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
     // Whatever did start is stopped, so a failed start leaves nothing running.
     if (api.listening) await new Promise((r) => api.close(r));
     lag.stop();
+    metrics.stop();
     snapshots.stop();
     state.stop();
     if (!opts.store) await store.close();
@@ -130,6 +145,7 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
       api.closeAllConnections();
       await Promise.all([new Promise((r) => api.close(r)), stream.close()]);
       lag.stop();
+      metrics.stop();
       snapshots.stop();
       state.stop();
       if (!opts.store) await store.close();

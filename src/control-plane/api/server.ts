@@ -1,5 +1,5 @@
-// The config API (HTTPS, port 15000): resources, join tokens and certificate signing. Every route but
-// /healthz needs a credential: the admin bearer token, or — for certificate signing only — a join
+// The config API (HTTPS, port 15000): resources, join tokens, certificate signing and the control
+// plane's metrics (GET /metrics, Prometheus text). Every route but /healthz needs a credential: the admin bearer token, or — for certificate signing only — a join
 // token or the caller's current mesh certificate. The caller is known from the headers and the TLS
 // session before a byte of the body is read; only then is the body read, within the route's limits
 // (body.ts). Certificate signing is admitted through a fair, bounded, rate-limited queue per identity
@@ -30,6 +30,7 @@ import { HeaderDeadline } from "./header-deadline.ts";
 import { overloadedError, signingAdmission, type SigningLimits } from "./signing-limits.ts";
 import { parseTokenRequest } from "./token-request.ts";
 import { withRouteStatus } from "../compile/route-status.ts";
+import { PROMETHEUS_CONTENT_TYPE } from "../metrics.ts";
 import type { AnyResource } from "../../model/resources.ts";
 
 /** What each route reads at most. A CSR is under 16 KiB (csr.ts); an apply carries whole files. */
@@ -61,12 +62,16 @@ export interface ApiDeps {
   lag?: { stalledMs(): number };
   /** Time a client has to send a request's headers, counted while the control plane is responsive (ms). */
   headersTimeoutMs?: number;
+  /** The control plane's metrics as Prometheus text (GET /metrics, admin only); absent: 404. */
+  metrics?: () => string;
 }
 
 /** What the config API exposes besides its server: admission counters for tests and diagnostics. */
 export interface ApiServer extends Server {
   signing: ReturnType<typeof signingAdmission>;
   headerDeadline: HeaderDeadline;
+  /** Certificates signed since start. */
+  stats: { signed: number };
 }
 
 type Caller = { kind: "admin" } | { kind: "workload"; namespace: string; service: string } | { kind: "none" };
@@ -105,6 +110,7 @@ export function createApiServer(deps: ApiDeps): ApiServer {
     ownLag?.stop();
   });
   const signing = signingAdmission(deps.signing, clock);
+  const stats = { signed: 0 };
   const bodies = new BodyReader({
     deadlineMs: deps.bodyDeadlineMs ?? DEFAULT_BODY_DEADLINE_MS,
     maxConcurrent: deps.maxConcurrentBodies ?? DEFAULT_MAX_CONCURRENT_BODIES,
@@ -150,6 +156,19 @@ export function createApiServer(deps: ApiDeps): ApiServer {
     if (url.pathname === "/healthz")
       return sendJson(res, 200, { status: "ok", revision: deps.state.revision });
     const caller = authenticate(req);
+    if (url.pathname === "/metrics" && deps.metrics) {
+      // What the control plane is doing (metrics.ts): no secrets in it, but not for anyone to read.
+      requireAdmin(caller);
+      if (req.method !== "GET" && req.method !== "HEAD")
+        throw new ApiError(405, "method_not_allowed", "/metrics answers GET only");
+      const text = deps.metrics();
+      res.writeHead(200, {
+        "content-type": PROMETHEUS_CONTENT_TYPE,
+        "content-length": Buffer.byteLength(text),
+      });
+      res.end(req.method === "HEAD" ? undefined : text);
+      return;
+    }
     if (parts[0] !== "api" || parts[1] !== "v1")
       throw new ApiError(404, "not_found", `no such API: ${url.pathname}`);
     const [resource, ...rest] = parts.slice(2);
@@ -244,6 +263,7 @@ export function createApiServer(deps: ApiDeps): ApiServer {
     const id = spiffeId(deps.trustDomain(), namespace, service);
     try {
       const issued = await deps.ca.signWorkloadCsr(csr, { spiffeId: id, ttlSeconds: deps.certTtlSeconds });
+      stats.signed++;
       sendJson(res, 200, {
         identity: id,
         certChain: issued.chainPem,
@@ -258,7 +278,7 @@ export function createApiServer(deps: ApiDeps): ApiServer {
     }
   }
 
-  return Object.assign(server, { signing, headerDeadline });
+  return Object.assign(server, { signing, headerDeadline, stats });
 }
 
 function parseFiles(text: string): ManifestFile[] {

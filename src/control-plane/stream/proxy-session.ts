@@ -174,6 +174,7 @@ export class ProxySession {
           this.#markStarted();
         }),
       initialVersion: typeof hello.version === "string" ? hello.version : undefined,
+      stats: this.#opts.pushStats,
     });
     this.#pusher = pusher;
     this.#stopFollowing = release;

@@ -21,6 +21,7 @@ import { STREAM_PATH } from "../../model/stream-protocol.ts";
 import { parseSpiffeId, peerSpiffeId } from "../../pki/spiffe.ts";
 import { systemClock, type Clock, type Store } from "../../store/store.ts";
 import { Admission, Overloaded } from "../api/admission.ts";
+import type { PushStats } from "../metrics.ts";
 import { ProxySession } from "./proxy-session.ts";
 import type { SnapshotCache } from "./snapshot-cache.ts";
 
@@ -37,6 +38,8 @@ export interface StreamServerOptions {
   lag?: { stalledMs(): number };
   /** Admission of new streams (defaults: DEFAULT_STREAM_ADMISSION). */
   admission?: Partial<StreamAdmissionLimits>;
+  /** Where pushes are counted (metrics.ts). */
+  pushStats?: PushStats;
 }
 
 export interface StreamAdmissionLimits {

@@ -94,6 +94,8 @@ export class SnapshotCache implements SnapshotReader {
   /** Snapshots compiled, and ones refused by the consistency check (compiler bugs), since start. */
   compiled = 0;
   inconsistent = 0;
+  /** Mesh changes that found a proxy's reader busy, summed over proxies (the entries' `deferred`). */
+  coalesced = 0;
 
   constructor(opts: SnapshotCacheOptions) {
     this.#opts = opts;
@@ -180,7 +182,10 @@ export class SnapshotCache implements SnapshotReader {
         if (!concerns(touched, entry)) continue;
         entry.stale = true;
         if (entry.watches.size > 0) this.#refresh(key, entry);
-        else entry.deferred++;
+        else {
+          entry.deferred++;
+          this.coalesced++;
+        }
       }
     }, this.#opts.debounceMs);
   }

@@ -13,6 +13,7 @@ import type { Writable } from "node:stream";
 import type { SnapshotMessage } from "../../model/stream-protocol.ts";
 import type { ProxySnapshot } from "../../model/snapshot.ts";
 import { encodeSnapshot } from "../compile/piece.ts";
+import type { PushStats } from "../metrics.ts";
 
 export interface SnapshotPusherOptions {
   stream: Writable;
@@ -20,11 +21,14 @@ export interface SnapshotPusherOptions {
   next: (version: string | undefined, onSnapshot: (s: ProxySnapshot) => void) => () => void;
   /** The version the proxy already runs (from its hello), never re-sent. */
   initialVersion?: string;
+  /** The control plane's push counters (metrics.ts), shared by every pusher. */
+  stats?: PushStats;
 }
 
 export class SnapshotPusher {
   readonly #stream: Writable;
   readonly #next: SnapshotPusherOptions["next"];
+  readonly #stats?: PushStats;
   #sentVersion: string | undefined;
   #nonce = 0;
   #cancel?: () => void;
@@ -36,6 +40,7 @@ export class SnapshotPusher {
     this.#stream = opts.stream;
     this.#next = opts.next;
     this.#sentVersion = opts.initialVersion;
+    this.#stats = opts.stats;
   }
 
   /** Nonce of the last snapshot written (ACKs are matched against it). */
@@ -68,8 +73,12 @@ export class SnapshotPusher {
     if (this.#stopped || !this.#stream.writable) return;
     this.#sentVersion = snapshot.version;
     this.sent++;
-    if (this.#stream.write(encodeSnapshotMessage(++this.#nonce, snapshot)))
-      queueMicrotask(() => this.#watch());
+    const line = encodeSnapshotMessage(++this.#nonce, snapshot);
+    if (this.#stats) {
+      this.#stats.snapshots++;
+      this.#stats.bytes += Buffer.byteLength(line);
+    }
+    if (this.#stream.write(line)) queueMicrotask(() => this.#watch());
     else this.#stream.once("drain", this.#onDrain);
   }
 
