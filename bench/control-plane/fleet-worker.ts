@@ -14,6 +14,7 @@ type Request =
   | { op: "start"; cp: ControlPlaneTarget; specs: SimProxySpec[] }
   | { op: "watch"; w: Watch }
   | { op: "stats"; withSizes: boolean }
+  | { op: "leave"; services: string[] }
   | { op: "stop" };
 
 interface Reply {
@@ -81,6 +82,10 @@ export class WorkerFleet implements FleetHandle {
     return this.#call({ op: "stats", withSizes });
   }
 
+  leave(services: string[]): Promise<number> {
+    return this.#call({ op: "leave", services });
+  }
+
   async stop(): Promise<void> {
     const killer = setTimeout(() => this.#proc.kill("SIGKILL"), 5000);
     try {
@@ -107,6 +112,8 @@ function serve(): void {
           return fleet.watch(m.w);
         case "stats":
           return fleet.stats(m.withSizes);
+        case "leave":
+          return fleet.leave(m.services);
         case "stop":
           await fleet.stop();
           return undefined;

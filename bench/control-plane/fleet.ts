@@ -59,6 +59,8 @@ export interface FleetHandle {
   start(cp: ControlPlaneTarget, specs: SimProxySpec[]): Promise<void>;
   watch(w: Watch): Promise<void>;
   stats(withSizes?: boolean): Promise<FleetStats>;
+  /** The proxies of these services say bye and stop (their Workloads go at once). */
+  leave(services: string[]): Promise<number>;
   stop(): Promise<void>;
 }
 
@@ -157,6 +159,13 @@ export class Fleet implements FleetHandle {
       rssMb: Math.round(mem.rss / 1048576),
       cpuS: (cpu.user + cpu.system) / 1e6,
     };
+  }
+
+  async leave(services: string[]): Promise<number> {
+    const names = new Set(services);
+    const leaving = this.proxies.filter((p) => names.has(p.spec.service));
+    await Promise.all(leaving.map((p) => p.leave()));
+    return leaving.length;
   }
 
   async stop(): Promise<void> {

@@ -1,7 +1,7 @@
 // The simulator's results as the markdown table of issue 8 (one row per N and scoping), with how far
 // a step got when it did not finish, and the notes that make the numbers readable.
 
-import type { ChangeResult, ScenarioResult } from "./scenario.ts";
+import type { ChangeResult, MemoryReading, ScenarioResult } from "./scenario.ts";
 
 export function duration(ms: number): string {
   if (ms < 1000) return `${Math.round(ms)} ms`;
@@ -68,6 +68,33 @@ export function markdownTable(results: ScenarioResult[]): string {
   );
   return [head, ...rows].join("\n");
 }
+
+function reading(m: MemoryReading | undefined): string {
+  return m === undefined ? "–" : `${m.rssMb} / ${m.heapUsedMb} MB, ${m.cacheEntries}`;
+}
+
+/** Step 5, one row per run: the control plane's memory before and after half the mesh went. */
+export function shrinkTable(results: ScenarioResult[]): string {
+  const head =
+    "| N proxies | scoping | removed: services / proxies | CP RSS / heap used, cache entries: before | after | " +
+    "settled in |\n|---|---|---|---|---|---|";
+  const rows = results.map((r) => {
+    const s = r.shrink;
+    const done = s.error
+      ? `failed: ${s.error}`
+      : s.finished
+        ? duration(s.ms)
+        : `did not settle (${duration(s.ms)})`;
+    return `| ${r.proxies} | ${r.scoping === "reach" ? "`--reach` 3" : "full"} | ${s.servicesRemoved} / ${s.proxiesRemoved} | ${reading(s.before)} | ${reading(s.after)} | ${done} |`;
+  });
+  return [head, ...rows].join("\n");
+}
+
+export const SHRINK_NOTES = `- shrink: the upper half of the Services goes — their proxies say bye and stop, the Services are
+  deleted through the config API. Each reading is taken once no proxy was pushed anything for 2 s and
+  5 s more have passed (nothing forces a GC: V8 collects on its own when the process goes idle); heap
+  used is the control plane's own report (GET /metrics, nodejs_heap_size_used_bytes), cache entries the
+  sum of its weft_cp_cache_entries (index maps, compiled pieces, views, proxy snapshots).`;
 
 export const TABLE_NOTES = `- connect all: from starting every proxy at once to the last one's ACK of its first snapshot (each
   proxy: identity, a CSR with its own key, the config stream, hello, first snapshot, ACK).

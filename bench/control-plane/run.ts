@@ -17,7 +17,7 @@ import { stopAll } from "../lib/proc.ts";
 import { WeftMesh } from "../lib/weft.ts";
 import { WorkerFleet } from "./fleet-worker.ts";
 import type { Scoping } from "./mesh-shape.ts";
-import { markdownTable, TABLE_NOTES } from "./report.ts";
+import { markdownTable, SHRINK_NOTES, shrinkTable, TABLE_NOTES } from "./report.ts";
 import { runScenario, type ScenarioResult } from "./scenario.ts";
 
 const ROOT = resolve(import.meta.dirname, "..", "..");
@@ -84,6 +84,12 @@ function write(): void {
     ...(skipped.length ? [`Skipped: ${skipped.join("; ")}.`, ""] : []),
     TABLE_NOTES,
     "",
+    "When the mesh shrinks to half:",
+    "",
+    shrinkTable(results),
+    "",
+    SHRINK_NOTES,
+    "",
   ].join("\n");
   writeFileSync(join(values.out, "control-plane-latest.md"), md);
   writeFileSync(
@@ -125,7 +131,7 @@ for (const scoping of scopings as Scoping[]) {
   }
 }
 write();
-console.log(`\n${markdownTable(results)}\n`);
+console.log(`\n${markdownTable(results)}\n\n${shrinkTable(results)}\n`);
 if (skipped.length) console.log(`Skipped: ${skipped.join("; ")}.\n`);
 console.log(`Written to ${join(values.out, "control-plane-latest.md")} and .json`);
 process.exit(0);

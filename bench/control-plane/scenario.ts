@@ -9,10 +9,16 @@
 //      config API (POST /api/v1/apply, the request `weft apply` makes). A change's latency for one
 //      proxy is from just before the apply request is sent to that proxy's ACK of the first snapshot
 //      showing the change (its publish: the ACK is written in the same tick). The proxies it affects
-//      are those whose running snapshot has service 0 when the apply is sent.
+//      are those whose running snapshot has service 0 when the apply is sent;
+//   5. shrink: the upper half of the Services goes — their proxies say bye (their Workloads go at
+//      once) and the Services are deleted through the config API. The control plane's RSS (from
+//      /proc) and V8 heap in use (from its GET /metrics) are read before and after, each time once
+//      no proxy has been pushed anything for the settle period and a further IDLE_MS has passed (time
+//      for V8's idle collection: nothing forces a GC), with the entries its caches hold.
 // The control plane's CPU time and memory come from /proc (its whole process tree).
 
 import { readFileSync } from "node:fs";
+import { cacheEntries, scrapeControlPlane, type AdminTarget } from "./cp-metrics.ts";
 import { callApi } from "../../src/client/api-client.ts";
 import type { CliConfig } from "../../src/client/cli-config.ts";
 import { cpuMicros, memoryKb, processTree, sleep } from "../lib/proc.ts";
@@ -35,6 +41,8 @@ import { nowMs, type SimProxySpec } from "./sim-proxy.ts";
 export const SETTLE_MS = 2000;
 /** A control plane that never stops pushing is measured anyway, after this long. */
 export const MAX_SETTLE_MS = 30_000;
+/** Quiet time after settling before a memory reading of the shrink step. */
+export const IDLE_MS = 5000;
 
 export interface ScenarioOptions {
   mesh: WeftMesh;
@@ -47,6 +55,8 @@ export interface ScenarioOptions {
   log: (msg: string) => void;
   /** How long no push must be seen before the mesh counts as settled (default SETTLE_MS). */
   settleMs?: number;
+  /** Quiet time before each memory reading of the shrink step (default IDLE_MS). */
+  idleMs?: number;
 }
 
 export interface ChangeResult {
@@ -60,6 +70,27 @@ export interface ChangeResult {
   max?: number;
   /** Every affected proxy ACKed within the timeout. */
   finished: boolean;
+  error?: string;
+}
+
+/** The control plane's memory at one point of the shrink step. */
+export interface MemoryReading {
+  rssMb: number;
+  heapUsedMb: number;
+  /** Entries of its caches and indexes (weft_cp_cache_entries, summed). */
+  cacheEntries: number;
+  connected: number;
+  services: number;
+}
+
+export interface ShrinkResult {
+  servicesRemoved: number;
+  proxiesRemoved: number;
+  /** From the first bye to the control plane reporting the smaller mesh with no push for the settle period. */
+  ms: number;
+  finished: boolean;
+  before?: MemoryReading;
+  after?: MemoryReading;
   error?: string;
 }
 
@@ -81,6 +112,7 @@ export interface ScenarioResult {
   snapshotBytes: { p50: number; max: number; proxies: number };
   route: ChangeResult;
   join: ChangeResult;
+  shrink: ShrinkResult;
   errors: Record<string, number>;
   disconnects: number;
   /** Proxy starts that failed before the certificate and were retried (see sim-proxy.ts). */
@@ -175,10 +207,7 @@ export async function runScenario(o: ScenarioOptions): Promise<ScenarioResult> {
 
   // 3. Settle.
   const s0 = performance.now();
-  const settled = await until(
-    async () => nowMs() - (await allStats(o.fleets)).lastPublishAt >= (o.settleMs ?? SETTLE_MS),
-    Math.min(timeoutMs, MAX_SETTLE_MS),
-  );
+  const settled = await settleOf(o, timeoutMs);
   const settle = { finished: settled, ms: Math.round(performance.now() - s0) };
   const rssSettled = memoryKb(pids).rss;
   const sized = await allStats(o.fleets, true);
@@ -227,6 +256,8 @@ export async function runScenario(o: ScenarioOptions): Promise<ScenarioResult> {
     port,
   });
 
+  const shrink = await shrinkHalf(o, admin, pids, services, timeoutMs);
+
   clearInterval(sampler);
   const end = await allStats(o.fleets);
   const mem = memoryKb(pids);
@@ -247,6 +278,7 @@ export async function runScenario(o: ScenarioOptions): Promise<ScenarioResult> {
     snapshotBytes: { p50: percentile(sizes, 50) ?? 0, max: sizes.at(-1) ?? 0, proxies: sizes.length },
     route,
     join,
+    shrink,
     errors: end.errors,
     disconnects: end.disconnects,
     startRetries: end.startRetries,
@@ -257,4 +289,70 @@ export async function runScenario(o: ScenarioOptions): Promise<ScenarioResult> {
       cpuS: Math.round((end.cpuS - simCpu0) * 100) / 100,
     },
   };
+}
+
+/** Until no proxy was pushed anything for the settle period (bounded); true if it got there. */
+function settleOf(o: ScenarioOptions, timeoutMs: number): Promise<boolean> {
+  return until(
+    async () => nowMs() - (await allStats(o.fleets)).lastPublishAt >= (o.settleMs ?? SETTLE_MS),
+    Math.min(timeoutMs, MAX_SETTLE_MS),
+  );
+}
+
+async function memoryReading(admin: AdminTarget, pids: number[]): Promise<MemoryReading> {
+  const m = await scrapeControlPlane(admin);
+  return {
+    rssMb: mb(memoryKb(pids).rss),
+    heapUsedMb: Math.round((m.get("nodejs_heap_size_used_bytes") ?? 0) / 1048576),
+    cacheEntries: cacheEntries(m),
+    connected: m.get("weft_cp_connected_proxies") ?? 0,
+    services: m.get('weft_cp_resources{kind="Service"}') ?? 0,
+  };
+}
+
+/** Step 5: the upper half of the Services and their proxies go; memory before and after. */
+async function shrinkHalf(
+  o: ScenarioOptions,
+  admin: AdminTarget,
+  pids: number[],
+  services: number,
+  timeoutMs: number,
+): Promise<ShrinkResult> {
+  const keep = Math.ceil(services / 2);
+  const removed = Array.from({ length: services - keep }, (_, k) => serviceName(keep + k));
+  const result: ShrinkResult = { servicesRemoved: removed.length, proxiesRemoved: 0, ms: 0, finished: false };
+  if (removed.length === 0) return result;
+  try {
+    await settleOf(o, timeoutMs);
+    await sleep(o.idleMs ?? IDLE_MS);
+    result.before = await memoryReading(admin, pids);
+    o.log(`  shrink: removing ${removed.length} services; before: ${JSON.stringify(result.before)}`);
+    const t0 = nowMs();
+    const left = await Promise.all(o.fleets.map((f) => f.leave(removed)));
+    result.proxiesRemoved = left.reduce((a, b) => a + b, 0);
+    for (let i = 0; i < removed.length; i += 16)
+      await Promise.all(
+        removed
+          .slice(i, i + 16)
+          .map((name) => callApi(admin, "DELETE", `/api/v1/resources/services/${NAMESPACE}/${name}`)),
+      );
+    const connectedAfter = result.before.connected - result.proxiesRemoved;
+    const smaller = await until(async () => {
+      const m = await scrapeControlPlane(admin);
+      return (
+        (m.get("weft_cp_connected_proxies") ?? 0) <= connectedAfter &&
+        (m.get('weft_cp_resources{kind="Service"}') ?? 0) <= keep
+      );
+    }, timeoutMs);
+    const settled = smaller && (await settleOf(o, timeoutMs));
+    result.ms = Math.round(nowMs() - t0);
+    result.finished = settled;
+    await sleep(o.idleMs ?? IDLE_MS);
+    result.after = await memoryReading(admin, pids);
+    o.log(`  shrink: after ${result.ms} ms: ${JSON.stringify(result.after)}`);
+  } catch (err) {
+    result.error = (err as Error).message;
+    o.log(`  shrink failed: ${result.error}`);
+  }
+  return result;
 }

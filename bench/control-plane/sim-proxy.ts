@@ -150,6 +150,13 @@ export class SimProxy {
     return s ? Buffer.byteLength(JSON.stringify(s)) : 0;
   }
 
+  /** Leaves as a proxy shut down does: bye, so its Workload goes now (the shrink step). */
+  async leave(): Promise<void> {
+    this.#stopped = true;
+    this.#certs?.stop();
+    await this.#client?.stop(true);
+  }
+
   /** Leaves without saying bye (as a killed proxy would): the run ends with the control plane. */
   async stop(): Promise<void> {
     this.#stopped = true;

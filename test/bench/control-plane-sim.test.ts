@@ -2,7 +2,8 @@
 // `weft control-plane` process and 20 simulated proxies in this process (the proxy's own certificate
 // and config-stream client), run through every step of `npm run bench:control-plane`. With the default
 // scoping every proxy must ACK its first snapshot and both changes (an HTTPRoute, a Workload joining);
-// scoped by --reach, only the six proxies that call service 0 are affected, and all of them ACK.
+// scoped by --reach, only the six proxies that call service 0 are affected, and all of them ACK. Then
+// half the mesh goes, and the control plane says (GET /metrics) it holds half as much.
 
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
@@ -33,6 +34,7 @@ async function simulate(t: TestContext, scoping: Scoping) {
     fleets: [fleet],
     log: () => {},
     settleMs: 300,
+    idleMs: 0,
   });
   return { result, fleet };
 }
@@ -45,12 +47,14 @@ describe("the control-plane simulator", { concurrency: 2, skip: noTaskset }, () 
       { ...r.connect, ms: 0 },
       { finished: true, ms: 0, certs: N, acked: N, failed: 0, firstFailure: undefined },
     );
-    // Each proxy holds a certificate of its own service and runs a snapshot naming every service.
+    // Each proxy holds a certificate of its own service and runs a snapshot naming every service:
+    // all 10 for the proxies that left in the shrink step, the 5 left for those that stayed.
     for (const p of fleet.proxies) {
       const s = p.current();
       assert.ok(s, `proxy ${p.spec.index} runs a snapshot`);
       assert.equal(s.proxy.service, p.spec.service);
-      assert.equal(Object.keys(s.outbound).length, serviceCount(N));
+      const stayed = p.spec.index < N / 2;
+      assert.equal(Object.keys(s.outbound).length, stayed ? serviceCount(N) / 2 : serviceCount(N));
     }
     assert.equal(r.snapshotBytes.proxies, N);
     assert.ok(r.snapshotBytes.p50 > 1000, `snapshot p50 ${r.snapshotBytes.p50} bytes`);
@@ -64,6 +68,16 @@ describe("the control-plane simulator", { concurrency: 2, skip: noTaskset }, () 
     assert.deepEqual(r.errors, {});
     assert.equal(r.startRetries, 0);
     assert.ok(r.cp.cpuS > 0 && r.cp.rssPeakMb > 0);
+    // Shrink: services 5–9 and their 10 proxies go; the control plane reports the smaller mesh and
+    // fewer cache entries (each reading from its GET /metrics).
+    const s = r.shrink;
+    assert.equal(s.error, undefined);
+    assert.equal(s.finished, true);
+    assert.deepEqual([s.servicesRemoved, s.proxiesRemoved], [5, 10]);
+    assert.deepEqual([s.before?.connected, s.before?.services], [N, 10]);
+    assert.deepEqual([s.after?.connected, s.after?.services], [10, 5]);
+    assert.ok(s.after!.cacheEntries < s.before!.cacheEntries, JSON.stringify(s));
+    assert.ok(s.before!.heapUsedMb > 0 && s.after!.rssMb > 0);
   });
 
   test("scoped by --reach, a change on service 0 affects only the proxies that call it", async (t) => {
