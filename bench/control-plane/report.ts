@@ -70,13 +70,15 @@ export function markdownTable(results: ScenarioResult[]): string {
 }
 
 function reading(m: MemoryReading | undefined): string {
-  return m === undefined ? "–" : `${m.rssMb} / ${m.heapUsedMb} MB, ${m.cacheEntries}`;
+  return m === undefined
+    ? "–"
+    : `${m.rssMb} / ${m.heapUsedMb} (${m.heapLiveMb}) / ${m.externalMb} MB, ${m.cacheEntries}`;
 }
 
 /** Step 5, one row per run: the control plane's memory before and after half the mesh went. */
 export function shrinkTable(results: ScenarioResult[]): string {
   const head =
-    "| N proxies | scoping | removed: services / proxies | CP RSS / heap used, cache entries: before | after | " +
+    "| N proxies | scoping | removed: services / proxies | CP RSS / heap used (live) / external, cache entries: before | after | " +
     "settled in |\n|---|---|---|---|---|---|";
   const rows = results.map((r) => {
     const s = r.shrink;
@@ -92,9 +94,10 @@ export function shrinkTable(results: ScenarioResult[]): string {
 
 export const SHRINK_NOTES = `- shrink: the upper half of the Services goes — their proxies say bye and stop, the Services are
   deleted through the config API. Each reading is taken once no proxy was pushed anything for 2 s and
-  5 s more have passed (nothing forces a GC: V8 collects on its own when the process goes idle); heap
-  used is the control plane's own report (GET /metrics, nodejs_heap_size_used_bytes), cache entries the
-  sum of its weft_cp_cache_entries (index maps, compiled pieces, views, proxy snapshots).`;
+  5 s more have passed (nothing forces a GC: V8 collects on its own, when it sees fit); heap used is
+  the control plane's own report (GET /metrics, nodejs_heap_size_used_bytes), live what its last major
+  collection left (nodejs_heap_live_bytes), external its memory outside the V8 heap (buffers); cache
+  entries the sum of its weft_cp_cache_entries (index maps, compiled pieces, views, proxy snapshots).`;
 
 export const TABLE_NOTES = `- connect all: from starting every proxy at once to the last one's ACK of its first snapshot (each
   proxy: identity, a CSR with its own key, the config stream, hello, first snapshot, ACK).

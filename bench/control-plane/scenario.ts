@@ -77,6 +77,10 @@ export interface ChangeResult {
 export interface MemoryReading {
   rssMb: number;
   heapUsedMb: number;
+  /** V8 heap in use after its last major collection, V8 heap allocated, memory outside it (buffers). */
+  heapLiveMb: number;
+  heapTotalMb: number;
+  externalMb: number;
   /** Entries of its caches and indexes (weft_cp_cache_entries, summed). */
   cacheEntries: number;
   connected: number;
@@ -304,6 +308,9 @@ async function memoryReading(admin: AdminTarget, pids: number[]): Promise<Memory
   return {
     rssMb: mb(memoryKb(pids).rss),
     heapUsedMb: Math.round((m.get("nodejs_heap_size_used_bytes") ?? 0) / 1048576),
+    heapLiveMb: Math.round((m.get("nodejs_heap_live_bytes") ?? 0) / 1048576),
+    heapTotalMb: Math.round((m.get("nodejs_heap_size_total_bytes") ?? 0) / 1048576),
+    externalMb: Math.round((m.get("nodejs_external_memory_bytes") ?? 0) / 1048576),
     cacheEntries: cacheEntries(m),
     connected: m.get("weft_cp_connected_proxies") ?? 0,
     services: m.get('weft_cp_resources{kind="Service"}') ?? 0,

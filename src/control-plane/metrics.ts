@@ -6,7 +6,8 @@
 // reason, kind, piece, cache), never from a proxy, a Service or a resource name: the number of series
 // does not grow with the mesh (docs/control-plane.md lists them).
 
-import { monitorEventLoopDelay } from "node:perf_hooks";
+import { constants, monitorEventLoopDelay, PerformanceObserver } from "node:perf_hooks";
+import { getHeapStatistics } from "node:v8";
 import { renderPrometheus } from "../proxy/metrics/exposition.ts";
 import { MetricsRegistry, type CounterSeries, type MetricFamily } from "../proxy/metrics/families.ts";
 import type { AdmissionStats } from "./api/admission.ts";
@@ -48,6 +49,9 @@ export class ControlPlaneMetrics {
   readonly #registry = new MetricsRegistry();
   readonly #delay: ReturnType<typeof monitorEventLoopDelay>;
   readonly #f: Record<string, Family>;
+  readonly #gc: PerformanceObserver;
+  /** V8 heap in use right after the last major collection: what is live, without the garbage. */
+  #liveHeap = 0;
 
   constructor(src: ControlPlaneMetricsSources) {
     this.#src = src;
@@ -112,11 +116,23 @@ export class ControlPlaneMetrics {
       rss: r.gauge("process_resident_memory_bytes", "Resident set size of the control plane's process.", []),
       heapUsed: r.gauge("nodejs_heap_size_used_bytes", "V8 heap in use.", []),
       heapTotal: r.gauge("nodejs_heap_size_total_bytes", "V8 heap allocated.", []),
+      heapLive: r.gauge(
+        "nodejs_heap_live_bytes",
+        "V8 heap in use right after the last major garbage collection (0 before the first).",
+        [],
+      ),
       external: r.gauge("nodejs_external_memory_bytes", "Memory held outside the V8 heap (buffers).", []),
       cpu: r.counter("process_cpu_seconds_total", "User and system CPU time of the process.", []),
     };
     this.#delay = monitorEventLoopDelay({ resolution: 10 });
     this.#delay.enable();
+    // Nothing forces a collection: this only notes what a major one (V8's own) left.
+    this.#gc = new PerformanceObserver((list) => {
+      for (const e of list.getEntries())
+        if ((e as { detail?: { kind?: number } }).detail?.kind === constants.NODE_PERFORMANCE_GC_MAJOR)
+          this.#liveHeap = getHeapStatistics().used_heap_size;
+    });
+    this.#gc.observe({ entryTypes: ["gc"] });
   }
 
   /** Every series, read now, as Prometheus text. */
@@ -158,6 +174,7 @@ export class ControlPlaneMetrics {
     set(f.rss, mem.rss);
     set(f.heapUsed, mem.heapUsed);
     set(f.heapTotal, mem.heapTotal);
+    set(f.heapLive, this.#liveHeap);
     set(f.external, mem.external);
     const cpu = process.cpuUsage();
     set(f.cpu, (cpu.user + cpu.system) / 1e6);
@@ -166,5 +183,6 @@ export class ControlPlaneMetrics {
 
   stop(): void {
     this.#delay.disable();
+    this.#gc.disconnect();
   }
 }
