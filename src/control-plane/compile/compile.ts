@@ -128,7 +128,7 @@ export function compileSnapshot(
     clusters: view.clusterValues,
   };
   // On the wire: the same JSON as JSON.stringify(snapshot), made from the pieces' encodings.
-  setEncoding(snapshot, () => `{"version":${JSON.stringify(version)},${head},${view.encoding()}}`);
+  setEncoding(snapshot, () => [`{"version":${JSON.stringify(version)},${head},`, view.encoding(), "}"]);
   return snapshot;
 }
 

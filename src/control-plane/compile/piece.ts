@@ -1,7 +1,11 @@
 // A compiled piece of configuration (one Service's outbound entry, one cluster) with its JSON encoding
 // and a content hash, made once and shared by every proxy snapshot that uses it. A snapshot's version
 // is derived from its pieces' hashes plus its own parts (compile.ts), and its wire encoding is the
-// concatenation of its pieces' encodings (`encodeSnapshot`), so neither is redone per proxy.
+// concatenation of its pieces' encodings (`encodeSnapshot`), so neither is redone per proxy. On the
+// wire the shared part (a view's encoding) travels as one Buffer written by reference to every proxy's
+// stream (`snapshotParts`): writing it as a string would have each stream copy it into native memory
+// of its own until sent — proxies × mesh bytes of malloc during a push round, which the allocator
+// then keeps.
 
 import { createHash } from "node:crypto";
 import type { ProxySnapshot } from "../../model/snapshot.ts";
@@ -23,22 +27,32 @@ export function hashOf(text: string): string {
   return createHash("sha256").update(text).digest("hex").slice(0, 16);
 }
 
+/** A snapshot's JSON in consecutive parts: the proxy's own (strings), shared ones (UTF-8 Buffers). */
+export type EncodedParts = readonly (string | Buffer)[];
+
 /**
  * How to encode each snapshot from its pieces (a snapshot is never mutated). Only the recipe is kept,
  * not the encoded string: concatenating shared encodings is cheap, and holding every proxy's whole
  * encoding would make memory grow with proxies × mesh size.
  */
-const encodings = new WeakMap<ProxySnapshot, () => string>();
+const encodings = new WeakMap<ProxySnapshot, () => EncodedParts>();
 
 /** Registers how to encode `snapshot` without JSON.stringify of the whole value (compile.ts). */
-export function setEncoding(snapshot: ProxySnapshot, build: () => string): void {
+export function setEncoding(snapshot: ProxySnapshot, build: () => EncodedParts): void {
   encodings.set(snapshot, build);
+}
+
+/** JSON.stringify(snapshot) in parts, shared ones as the very Buffers every snapshot of a view uses. */
+export function snapshotParts(snapshot: ProxySnapshot): EncodedParts {
+  const build = encodings.get(snapshot);
+  return build === undefined ? [JSON.stringify(snapshot)] : build();
 }
 
 /** JSON.stringify(snapshot), from its pieces' cached encodings when the compiler registered them. */
 export function encodeSnapshot(snapshot: ProxySnapshot): string {
-  const build = encodings.get(snapshot);
-  return build === undefined ? JSON.stringify(snapshot) : build();
+  return snapshotParts(snapshot)
+    .map((p) => (typeof p === "string" ? p : p.toString("utf8")))
+    .join("");
 }
 
 /** `{"k1":json1,"k2":json2}` for pieces in order: JSON.stringify of the object they make up. */

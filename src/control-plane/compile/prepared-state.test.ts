@@ -9,7 +9,7 @@ import { test } from "node:test";
 import type { AnyResource, HTTPRoute, Service, Workload } from "../../model/resources.ts";
 import { encodeMessage } from "../../model/stream-protocol.ts";
 import { validateManifests } from "../../model/validate.ts";
-import { encodeSnapshotMessage } from "../stream/snapshot-pusher.ts";
+import { encodeSnapshotMessage, snapshotMessageParts } from "../stream/snapshot-pusher.ts";
 import { compileSnapshot, prepareState, type MeshState, type ProxyRequest } from "./compile.ts";
 import { encodeSnapshot } from "./piece.ts";
 import type { PreparedState } from "./prepared-state.ts";
@@ -250,13 +250,24 @@ test("what each kind touches: a TrafficPolicy its target's cluster, a FaultInjec
 });
 
 test("a snapshot message built from cached encodings is the protocol's line, byte for byte", () => {
-  const { before } = mesh();
+  const { before, resources, kept } = mesh();
   for (const s of before) {
     assert.equal(
       encodeSnapshotMessage(7, s),
       encodeMessage({ type: "snapshot", nonce: 7, version: s.version, snapshot: s }),
     );
   }
+  // Two proxies of one view: their messages differ, but carry the view's encoding as the very same
+  // Buffer (written by reference to each stream, not copied per proxy).
+  const peer = compileSnapshot(
+    stateOf(resources),
+    { workload: workload("svc9-a", "svc9"), appPort: 8080 },
+    kept,
+  );
+  const shared = (s: typeof peer) => snapshotMessageParts(1, s).filter((p) => Buffer.isBuffer(p));
+  assert.equal(shared(before[0]).length, 1);
+  assert.equal(shared(peer)[0], shared(before[0])[0]);
+  assert.notEqual(encodeSnapshotMessage(1, peer), encodeSnapshotMessage(1, before[0]));
 });
 
 test("a ReferenceGrant recomputes only the routes reaching into its namespace from another one", () => {

@@ -23,8 +23,11 @@ export interface View {
   /** The snapshot's `outbound` and `clusters` (shared by the snapshots of one view: never mutated). */
   outboundValues: Record<string, OutboundService>;
   clusterValues: Record<string, Cluster>;
-  /** `"outbound":{…},"clusters":{…}` in JSON, built on first use and kept with the view. */
-  encoding(): string;
+  /**
+   * `"outbound":{…},"clusters":{…}` in JSON (UTF-8), built on first use and kept with the view: one
+   * Buffer written by reference to the stream of every proxy of the view.
+   */
+  encoding(): Buffer;
 }
 
 /** Pieces rebuilt since this state was made (each counts once, however many proxies share it). */
@@ -123,12 +126,14 @@ export class PreparedState {
       digest += `o ${key} ${entry.hash}\n`;
     }
     for (const [k, p] of clusters) digest += `c ${k} ${p.hash}\n`;
-    let encoded: string | undefined;
+    let encoded: Buffer | undefined;
     return {
       outbound,
       clusters,
       encoding: () =>
-        (encoded ??= `"outbound":${encodeObject(outbound)},"clusters":${encodeObject(clusters)}`),
+        (encoded ??= Buffer.from(
+          `"outbound":${encodeObject(outbound)},"clusters":${encodeObject(clusters)}`,
+        )),
       hash: hashOf(digest),
       outboundValues: Object.fromEntries(outbound.map(([k, p]) => [k, p.value])),
       clusterValues: Object.fromEntries(clusters.map(([k, p]) => [k, p.value])),

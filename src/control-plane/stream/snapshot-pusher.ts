@@ -7,12 +7,12 @@
 //
 // The message is the protocol's usual line (stream-protocol.ts), with the snapshot's JSON taken from
 // the compiler's cached encoding (compile/piece.ts): pieces shared by many proxies are not encoded
-// again per proxy.
+// again per proxy, and their Buffer is written as is (by reference, not copied per stream).
 
 import type { Writable } from "node:stream";
 import type { SnapshotMessage } from "../../model/stream-protocol.ts";
 import type { ProxySnapshot } from "../../model/snapshot.ts";
-import { encodeSnapshot } from "../compile/piece.ts";
+import { snapshotParts, type EncodedParts } from "../compile/piece.ts";
 import type { PushStats } from "../metrics.ts";
 
 export interface SnapshotPusherOptions {
@@ -73,20 +73,38 @@ export class SnapshotPusher {
     if (this.#stopped || !this.#stream.writable) return;
     this.#sentVersion = snapshot.version;
     this.sent++;
-    const line = encodeSnapshotMessage(++this.#nonce, snapshot);
+    const parts = snapshotMessageParts(++this.#nonce, snapshot);
     if (this.#stats) {
       this.#stats.snapshots++;
-      this.#stats.bytes += Buffer.byteLength(line);
+      for (const p of parts) this.#stats.bytes += Buffer.byteLength(p);
     }
-    if (this.#stream.write(line)) queueMicrotask(() => this.#watch());
+    let room = true;
+    this.#stream.cork();
+    for (const p of parts) room = this.#stream.write(p);
+    this.#stream.uncork();
+    if (room) queueMicrotask(() => this.#watch());
     else this.#stream.once("drain", this.#onDrain);
   }
 
   readonly #onDrain = (): void => this.#watch();
 }
 
-/** encodeMessage's line for a SnapshotMessage, byte for byte, around the snapshot's cached encoding. */
-export function encodeSnapshotMessage(nonce: number, snapshot: ProxySnapshot): string {
+/** encodeMessage's line for a SnapshotMessage, in parts, around the snapshot's cached encoding. */
+export function snapshotMessageParts(nonce: number, snapshot: ProxySnapshot): EncodedParts {
   const head: Omit<SnapshotMessage, "snapshot"> = { type: "snapshot", nonce, version: snapshot.version };
-  return `${JSON.stringify(head).slice(0, -1)},"snapshot":${encodeSnapshot(snapshot)}}\n`;
+  const out: (string | Buffer)[] = [`${JSON.stringify(head).slice(0, -1)},"snapshot":`];
+  // Adjacent strings joined: one write per shared Buffer and per stretch of the proxy's own text.
+  for (const p of [...snapshotParts(snapshot), "}\n"]) {
+    const last = out.length - 1;
+    if (typeof p === "string" && typeof out[last] === "string") out[last] += p;
+    else out.push(p);
+  }
+  return out;
+}
+
+/** encodeMessage's line for a SnapshotMessage, byte for byte (snapshotMessageParts joined). */
+export function encodeSnapshotMessage(nonce: number, snapshot: ProxySnapshot): string {
+  return snapshotMessageParts(nonce, snapshot)
+    .map((p) => (typeof p === "string" ? p : p.toString("utf8")))
+    .join("");
 }
