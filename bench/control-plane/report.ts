@@ -94,10 +94,11 @@ export function shrinkTable(results: ScenarioResult[]): string {
 
 export const SHRINK_NOTES = `- shrink: the upper half of the Services goes — their proxies say bye and stop, the Services are
   deleted through the config API. Each reading is taken once no proxy was pushed anything for 2 s and
-  5 s more have passed (nothing forces a GC: V8 collects on its own, when it sees fit); heap used is
-  the control plane's own report (GET /metrics, nodejs_heap_size_used_bytes), live what its last major
-  collection left (nodejs_heap_live_bytes), external its memory outside the V8 heap (buffers); cache
-  entries the sum of its weft_cp_cache_entries (index maps, compiled pieces, views, proxy snapshots).`;
+  5 s more have passed; nothing forces a GC. Heap used is the control plane's own report (GET /metrics,
+  nodejs_heap_size_used_bytes), live what V8's last major collection left (nodejs_heap_live_bytes; the
+  after reading waits up to 60 s for V8's first major collection since the shrink), external its
+  memory outside the V8 heap (buffers); cache entries the sum of its weft_cp_cache_entries (index
+  maps, compiled pieces, views, proxy snapshots).`;
 
 export const TABLE_NOTES = `- connect all: from starting every proxy at once to the last one's ACK of its first snapshot (each
   proxy: identity, a CSR with its own key, the config stream, hello, first snapshot, ACK).

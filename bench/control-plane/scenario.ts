@@ -43,6 +43,8 @@ export const SETTLE_MS = 2000;
 export const MAX_SETTLE_MS = 30_000;
 /** Quiet time after settling before a memory reading of the shrink step. */
 export const IDLE_MS = 5000;
+/** Longest wait for V8's own major collection after the shrink (the "live" heap reading). */
+export const MAX_GC_WAIT_MS = 60_000;
 
 export interface ScenarioOptions {
   mesh: WeftMesh;
@@ -81,6 +83,8 @@ export interface MemoryReading {
   heapLiveMb: number;
   heapTotalMb: number;
   externalMb: number;
+  /** Major collections V8 had run by then (nodejs_gc_major_total). */
+  majorGcs: number;
   /** Entries of its caches and indexes (weft_cp_cache_entries, summed). */
   cacheEntries: number;
   connected: number;
@@ -311,6 +315,7 @@ async function memoryReading(admin: AdminTarget, pids: number[]): Promise<Memory
     heapLiveMb: Math.round((m.get("nodejs_heap_live_bytes") ?? 0) / 1048576),
     heapTotalMb: Math.round((m.get("nodejs_heap_size_total_bytes") ?? 0) / 1048576),
     externalMb: Math.round((m.get("nodejs_external_memory_bytes") ?? 0) / 1048576),
+    majorGcs: m.get("nodejs_gc_major_total") ?? 0,
     cacheEntries: cacheEntries(m),
     connected: m.get("weft_cp_connected_proxies") ?? 0,
     services: m.get('weft_cp_resources{kind="Service"}') ?? 0,
@@ -355,6 +360,13 @@ async function shrinkHalf(
     result.ms = Math.round(nowMs() - t0);
     result.finished = settled;
     await sleep(o.idleMs ?? IDLE_MS);
+    // The live heap is what a major collection left: wait (bounded) for V8's first one since the
+    // shrink, so the reading is not the one from before it.
+    const gcs = result.before.majorGcs;
+    await until(
+      async () => ((await scrapeControlPlane(admin)).get("nodejs_gc_major_total") ?? 0) > gcs,
+      o.idleMs === 0 ? 0 : MAX_GC_WAIT_MS,
+    );
     result.after = await memoryReading(admin, pids);
     o.log(`  shrink: after ${result.ms} ms: ${JSON.stringify(result.after)}`);
   } catch (err) {

@@ -52,6 +52,7 @@ export class ControlPlaneMetrics {
   readonly #gc: PerformanceObserver;
   /** V8 heap in use right after the last major collection: what is live, without the garbage. */
   #liveHeap = 0;
+  #majorGcs = 0;
 
   constructor(src: ControlPlaneMetricsSources) {
     this.#src = src;
@@ -121,6 +122,7 @@ export class ControlPlaneMetrics {
         "V8 heap in use right after the last major garbage collection (0 before the first).",
         [],
       ),
+      majorGcs: r.counter("nodejs_gc_major_total", "Major garbage collections (V8's own; none forced).", []),
       external: r.gauge("nodejs_external_memory_bytes", "Memory held outside the V8 heap (buffers).", []),
       cpu: r.counter("process_cpu_seconds_total", "User and system CPU time of the process.", []),
     };
@@ -129,8 +131,10 @@ export class ControlPlaneMetrics {
     // Nothing forces a collection: this only notes what a major one (V8's own) left.
     this.#gc = new PerformanceObserver((list) => {
       for (const e of list.getEntries())
-        if ((e as { detail?: { kind?: number } }).detail?.kind === constants.NODE_PERFORMANCE_GC_MAJOR)
+        if ((e as { detail?: { kind?: number } }).detail?.kind === constants.NODE_PERFORMANCE_GC_MAJOR) {
           this.#liveHeap = getHeapStatistics().used_heap_size;
+          this.#majorGcs++;
+        }
     });
     this.#gc.observe({ entryTypes: ["gc"] });
   }
@@ -175,6 +179,7 @@ export class ControlPlaneMetrics {
     set(f.heapUsed, mem.heapUsed);
     set(f.heapTotal, mem.heapTotal);
     set(f.heapLive, this.#liveHeap);
+    set(f.majorGcs, this.#majorGcs);
     set(f.external, mem.external);
     const cpu = process.cpuUsage();
     set(f.cpu, (cpu.user + cpu.system) / 1e6);
