@@ -35,7 +35,11 @@ function keysNamed(index: MeshIndex, name: string): readonly string[] {
 }
 
 /** The Service key `name` means for a proxy in `ownNamespace`, if any. */
-export function resolveSubscription(index: MeshIndex, name: string, ownNamespace: string): string | undefined {
+export function resolveSubscription(
+  index: MeshIndex,
+  name: string,
+  ownNamespace: string,
+): string | undefined {
   const parsed = parseSubscription(name);
   if (parsed === undefined) return undefined;
   if ("key" in parsed) return index.services.has(parsed.key) ? parsed.key : undefined;

@@ -61,7 +61,8 @@ function checkHelloFields(h: HelloMessage, peer: HelloPeer): string | undefined 
     const bad = h.reach.findIndex((r) => !SERVICE_REF.test(r));
     if (bad >= 0) return `hello.reach[${bad}] must be a service name ("name" or "name.namespace")`;
   }
-  if (h.onDemand !== undefined && typeof h.onDemand !== "boolean") return "hello.onDemand must be true or false";
+  if (h.onDemand !== undefined && typeof h.onDemand !== "boolean")
+    return "hello.onDemand must be true or false";
   if (h.subscriptions !== undefined) {
     if (h.onDemand !== true) return "hello.subscriptions needs hello.onDemand";
     const problem = checkNames("hello.subscriptions", h.subscriptions, MAX_SUBSCRIPTIONS);

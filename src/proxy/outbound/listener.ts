@@ -11,13 +11,15 @@
 // A request that never left the proxy (connect refused or timed out, TLS handshake failed, a
 // keep-alive connection found closed before anything was written) goes to another endpoint at once,
 // on every route and with no retry policy (attempt.ts' resend).
+// On demand (../agent/subscriptions.ts), a request or CONNECT for a host the config does not have
+// waits (bounded) for the control plane to send it, and is routed once more when it comes.
 
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { AddressInfo, Server, Socket } from "node:net";
 import type { ProxySnapshot } from "../../model/snapshot.ts";
 import { DEFAULT_TIMEOUT_LIMIT, DEFAULT_TIMEOUTS, type UpstreamTimeouts } from "../pipeline/timeouts.ts";
 import { run, type ListenerDefaults } from "./engine.ts";
-import type { Exchange } from "../pipeline/exchange.ts";
+import { DONE, type Exchange } from "../pipeline/exchange.ts";
 import { H1Exchange } from "../http/h1-exchange.ts";
 import { RequestEvents, type RequestObserver } from "../pipeline/events.ts";
 import { requestMetrics } from "../pipeline/request-metrics.ts";
@@ -47,6 +49,8 @@ import type { TcpProxy, TcpTarget } from "../tcp/tcp-proxy.ts";
 import { OutboundUpgrades } from "../upgrade/outbound-upgrade.ts";
 import { UpgradeExchange } from "../upgrade/upgrade-exchange.ts";
 import { isTunnelUpgrade } from "../upgrade/upgrade-head.ts";
+import { subscriptionName } from "../../model/subscription-names.ts";
+import type { Subscriptions } from "../agent/subscriptions.ts";
 
 export interface OutboundListenerOptions {
   config: Source<ProxySnapshot>;
@@ -71,6 +75,11 @@ export interface OutboundListenerOptions {
   h2c?: boolean;
   /** Idle timeout of upgraded (WebSocket, ...) connections, ms; default 1 h (../upgrade/tunnel.ts). */
   upgradeIdleTimeoutMs?: number;
+  /**
+   * On-demand config (../agent/subscriptions.ts): a request for a host the config does not have waits
+   * for the control plane to send it, then is served once more. Absent: such a request is no_route.
+   */
+  subscriptions?: Subscriptions;
 }
 
 /** One destination as the admin port's /clusters shows it. */
@@ -146,11 +155,7 @@ class Outbound {
       handler: (req, res) => this.handle(req, res),
       onUpgrade: (req, socket, head) => this.upgrades.accept(this.edge, req, socket, head),
       isUpgrade: isTunnelUpgrade,
-      onConnect: (req, socket, head) => {
-        const tcp = this.#tcpTarget(req.url ?? "");
-        if (tcp !== undefined) return openTcpTunnel(this.edge, socket, head, tcp[0], tcp[1]);
-        acceptConnect(this.edge, req, socket, head, (a) => this.#checkTunnel(a));
-      },
+      onConnect: (req, socket, head) => this.#connect(req, socket, head, true),
       ...opts.limits,
     });
     // Apps may speak h2c with prior knowledge on the same port: the sniffer routes by the preface.
@@ -203,6 +208,42 @@ class Outbound {
     };
   }
 
+  /**
+   * A CONNECT: a TCP tunnel to a `tcp` service port, else an HTTP tunnel to a mesh service. On demand,
+   * an authority the config does not have is first waited for (once: `mayWait`); the socket's early
+   * bytes stay unread meanwhile, and a client closing it ends the wait.
+   */
+  #connect(req: IncomingMessage, socket: Socket, head: Buffer, mayWait: boolean): void {
+    const authority = req.url ?? "";
+    const name = mayWait ? this.#discoverable(authority) : undefined;
+    if (name !== undefined) {
+      let cancel: (() => void) | undefined = undefined;
+      const onClose = () => cancel?.();
+      socket.once("close", onClose);
+      cancel = this.#opts.subscriptions!.wait(name, () => {
+        socket.off("close", onClose);
+        if (!socket.destroyed) this.#connect(req, socket, head, false);
+      });
+      return;
+    }
+    const tcp = this.#tcpTarget(authority);
+    if (tcp !== undefined) return openTcpTunnel(this.edge, socket, head, tcp[0], tcp[1]);
+    acceptConnect(this.edge, req, socket, head, (a) => this.#checkTunnel(a));
+  }
+
+  /**
+   * On demand: the subscription name of a host the running config does not have, if it is worth
+   * asking the control plane for (a possible mesh name, not already known to name nothing).
+   */
+  #discoverable(host: string): string | undefined {
+    const subs = this.#opts.subscriptions;
+    const t = this.table;
+    if (subs === undefined || t === undefined || this.#opts.upstream !== undefined) return undefined;
+    if (t.hosts.get(host) !== undefined) return undefined;
+    const name = subscriptionName(host);
+    return name === undefined || subs.isUnresolved(name) ? undefined : name;
+  }
+
   /** CONNECT to a `tcp` port of a mesh service: the TCP proxy and its target; undefined otherwise. */
   #tcpTarget(authority: string): [TcpProxy, TcpTarget] | undefined {
     const tcp = this.#opts.tcp;
@@ -210,6 +251,7 @@ class Outbound {
     if (tcp === undefined || t === undefined) return undefined;
     const svc = this.#opts.upstream === undefined ? t.hosts.get(authority) : this.fixed;
     if (svc === undefined) return undefined;
+    svc.used = true;
     const port =
       this.#opts.upstreamPort ??
       (this.#opts.upstream === undefined
@@ -251,6 +293,37 @@ class Outbound {
     const started = x.events.start;
     if (started !== undefined) started(x);
     if (x.grpcTimeout !== undefined) honourGrpcTimeout(x);
+    this.#route(x, true);
+  }
+
+  /**
+   * On demand: `x` waits for `name`'s config (the client leaving or its deadline ends the wait), then
+   * is routed once more — with the new table if it came, else answered no_route.
+   */
+  #discover(x: Exchange, host: string, name: string): void {
+    let cancel: (() => void) | undefined = undefined;
+    // What cancels the wait if the client goes or its deadline passes (a forward replaces it).
+    x.watchClient();
+    x.onConnect(() => cancel?.());
+    const subs = this.#opts.subscriptions!;
+    cancel = subs.wait(name, (result) => {
+      if (x.state === DONE) return;
+      if (result === "found") return this.#route(x, false);
+      const t = this.table;
+      if (result === "unresolved" || t === undefined)
+        return x.reply(
+          "no_route",
+          t?.hosts.explainMiss(host) ?? `${JSON.stringify(host)} is not a mesh service`,
+        );
+      x.reply(
+        "no_route",
+        `the control plane did not send config for ${JSON.stringify(host)} within ${subs.timeoutMs} ms`,
+      );
+    });
+  }
+
+  /** Routes `x`: service → route → backend → endpoint → forward. `mayWait`: on demand, a miss may wait once. */
+  #route(x: Exchange, mayWait: boolean): void {
     const t = this.table;
     if (t === undefined) return x.reply("not_ready", "the proxy has no config from the control plane yet");
 
@@ -258,6 +331,8 @@ class Outbound {
     const host = x.authority ?? (x.host as string);
     const svc = this.#opts.upstream === undefined ? t.hosts.get(host) : this.fixed;
     if (svc === undefined) {
+      const name = mayWait ? this.#discoverable(host) : undefined;
+      if (name !== undefined) return this.#discover(x, host, name);
       return x.reply(
         "no_route",
         this.#opts.upstream === undefined
@@ -266,6 +341,7 @@ class Outbound {
       );
     }
 
+    svc.used = true; // for on-demand expiry (../agent/subscriptions.ts)
     // A multi-port service: which of its ports (routes may be limited to one; its sidecar is told).
     const port =
       svc.ports === undefined
