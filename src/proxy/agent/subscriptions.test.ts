@@ -175,3 +175,15 @@ test("a name not used for the idle time is unsubscribed; one in use stays", () =
   assert.equal(metrics.subscriptions.series().value, 1);
   subs.stop();
 });
+
+test("an app calling ever new names cannot grow the set past its bound while they are waited for", () => {
+  const { sent, subs, results, wait, count } = setUp({ maxNames: 3 });
+  for (const n of ["a", "b", "c", "d", "e"]) wait(n);
+  assert.deepEqual(sent, ["+a", "+b", "+c"]);
+  assert.deepEqual(results, [
+    ["d", "busy"],
+    ["e", "busy"],
+  ]);
+  assert.equal(count("busy"), 2);
+  assert.equal(subs.names().length, 3);
+});

@@ -14,7 +14,8 @@
 import type { ProxySnapshot } from "../../model/snapshot.ts";
 import type { ProxyMetrics } from "../metrics/registry.ts";
 
-export type DiscoveryResult = "found" | "unresolved" | "timeout" | "gone";
+/** "busy": as many names as the bound allows are being waited for already; not subscribed. */
+export type DiscoveryResult = "found" | "unresolved" | "timeout" | "gone" | "busy";
 
 /** What the running config says of a name: a service (with its usage flag), or nothing. */
 export interface UsageFlag {
@@ -116,6 +117,12 @@ export class Subscriptions {
       return noop;
     }
     let p = this.#pending.get(name);
+    if (p === undefined && this.#pending.size >= this.maxNames) {
+      // An app calling ever new names faster than they are answered: the set stays bounded.
+      this.#count("busy", this.#clock.now());
+      done("busy");
+      return noop;
+    }
     if (p === undefined) {
       const now = this.#clock.now();
       p = { started: now, timer: undefined, waiters: new Set() };

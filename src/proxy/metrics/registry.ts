@@ -213,7 +213,7 @@ export class ProxyMetrics {
   // has no config for waits for the control plane to send it (or say it does not exist).
   readonly discoveryRequests: MetricFamily<CounterSeries> = this.registry.counter(
     "weft_discovery_requests_total",
-    "Requests that waited for an on-demand subscription, by result: found, unresolved (no such service), timeout, gone (the client left).",
+    "Requests that waited for an on-demand subscription, by result: found, unresolved (no such service), timeout, gone (the client left), busy (too many names waited for at once).",
     ["result"],
   );
   readonly discoveryWait: MetricFamily<HistogramSeries> = this.registry.histogram(

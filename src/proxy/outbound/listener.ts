@@ -309,6 +309,11 @@ class Outbound {
     cancel = subs.wait(name, (result) => {
       if (x.state === DONE) return;
       if (result === "found") return this.#route(x, false);
+      if (result === "busy")
+        return x.reply(
+          "no_route",
+          `too many destinations are being discovered at once; ${JSON.stringify(host)} was not asked for`,
+        );
       const t = this.table;
       if (result === "unresolved" || t === undefined)
         return x.reply(
