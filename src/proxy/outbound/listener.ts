@@ -19,7 +19,7 @@ import type { AddressInfo, Server, Socket } from "node:net";
 import type { ProxySnapshot } from "../../model/snapshot.ts";
 import { DEFAULT_TIMEOUT_LIMIT, DEFAULT_TIMEOUTS, type UpstreamTimeouts } from "../pipeline/timeouts.ts";
 import { run, type ListenerDefaults } from "./engine.ts";
-import { DONE, type Exchange } from "../pipeline/exchange.ts";
+import type { Exchange } from "../pipeline/exchange.ts";
 import { H1Exchange } from "../http/h1-exchange.ts";
 import { RequestEvents, type RequestObserver } from "../pipeline/events.ts";
 import { requestMetrics } from "../pipeline/request-metrics.ts";
@@ -49,8 +49,8 @@ import type { TcpProxy, TcpTarget } from "../tcp/tcp-proxy.ts";
 import { OutboundUpgrades } from "../upgrade/outbound-upgrade.ts";
 import { UpgradeExchange } from "../upgrade/upgrade-exchange.ts";
 import { isTunnelUpgrade } from "../upgrade/upgrade-head.ts";
-import { subscriptionName } from "../../model/subscription-names.ts";
 import type { Subscriptions } from "../agent/subscriptions.ts";
+import { discoverable, waitForConnect, waitForExchange } from "./on-demand.ts";
 
 export interface OutboundListenerOptions {
   config: Source<ProxySnapshot>;
@@ -215,33 +215,20 @@ class Outbound {
    */
   #connect(req: IncomingMessage, socket: Socket, head: Buffer, mayWait: boolean): void {
     const authority = req.url ?? "";
-    const name = mayWait ? this.#discoverable(authority) : undefined;
-    if (name !== undefined) {
-      let cancel: (() => void) | undefined = undefined;
-      const onClose = () => cancel?.();
-      socket.once("close", onClose);
-      cancel = this.#opts.subscriptions!.wait(name, () => {
-        socket.off("close", onClose);
-        if (!socket.destroyed) this.#connect(req, socket, head, false);
-      });
-      return;
-    }
+    const subs = this.#discovery();
+    const name = mayWait && subs !== undefined ? discoverable(subs, this.table!, authority) : undefined;
+    if (name !== undefined)
+      return waitForConnect(subs!, socket, name, () => this.#connect(req, socket, head, false));
     const tcp = this.#tcpTarget(authority);
     if (tcp !== undefined) return openTcpTunnel(this.edge, socket, head, tcp[0], tcp[1]);
     acceptConnect(this.edge, req, socket, head, (a) => this.#checkTunnel(a));
   }
 
-  /**
-   * On demand: the subscription name of a host the running config does not have, if it is worth
-   * asking the control plane for (a possible mesh name, not already known to name nothing).
-   */
-  #discoverable(host: string): string | undefined {
-    const subs = this.#opts.subscriptions;
-    const t = this.table;
-    if (subs === undefined || t === undefined || this.#opts.upstream !== undefined) return undefined;
-    if (t.hosts.get(host) !== undefined) return undefined;
-    const name = subscriptionName(host);
-    return name === undefined || subs.isUnresolved(name) ? undefined : name;
+  /** The subscriptions when a miss may wait for its config: on demand, with a table, not an --upstream port. */
+  #discovery(): Subscriptions | undefined {
+    return this.table === undefined || this.#opts.upstream !== undefined
+      ? undefined
+      : this.#opts.subscriptions;
   }
 
   /** CONNECT to a `tcp` port of a mesh service: the TCP proxy and its target; undefined otherwise. */
@@ -296,37 +283,6 @@ class Outbound {
     this.#route(x, true);
   }
 
-  /**
-   * On demand: `x` waits for `name`'s config (the client leaving or its deadline ends the wait), then
-   * is routed once more — with the new table if it came, else answered no_route.
-   */
-  #discover(x: Exchange, host: string, name: string): void {
-    let cancel: (() => void) | undefined = undefined;
-    // What cancels the wait if the client goes or its deadline passes (a forward replaces it).
-    x.watchClient();
-    x.onConnect(() => cancel?.());
-    const subs = this.#opts.subscriptions!;
-    cancel = subs.wait(name, (result) => {
-      if (x.state === DONE) return;
-      if (result === "found") return this.#route(x, false);
-      if (result === "busy")
-        return x.reply(
-          "no_route",
-          `too many destinations are being discovered at once; ${JSON.stringify(host)} was not asked for`,
-        );
-      const t = this.table;
-      if (result === "unresolved" || t === undefined)
-        return x.reply(
-          "no_route",
-          t?.hosts.explainMiss(host) ?? `${JSON.stringify(host)} is not a mesh service`,
-        );
-      x.reply(
-        "no_route",
-        `the control plane did not send config for ${JSON.stringify(host)} within ${subs.timeoutMs} ms`,
-      );
-    });
-  }
-
   /** Routes `x`: service → route → backend → endpoint → forward. `mayWait`: on demand, a miss may wait once. */
   #route(x: Exchange, mayWait: boolean): void {
     const t = this.table;
@@ -336,8 +292,17 @@ class Outbound {
     const host = x.authority ?? (x.host as string);
     const svc = this.#opts.upstream === undefined ? t.hosts.get(host) : this.fixed;
     if (svc === undefined) {
-      const name = mayWait ? this.#discoverable(host) : undefined;
-      if (name !== undefined) return this.#discover(x, host, name);
+      const subs = mayWait ? this.#discovery() : undefined;
+      const name = subs === undefined ? undefined : discoverable(subs, t, host);
+      if (name !== undefined)
+        return waitForExchange(
+          subs!,
+          x,
+          host,
+          name,
+          () => this.#route(x, false),
+          () => this.table,
+        );
       return x.reply(
         "no_route",
         this.#opts.upstream === undefined

@@ -105,6 +105,23 @@ test("a client leaving mid-wait is counted gone and leaves nothing waiting; a si
   assert.equal(count("timeout"), 1);
 });
 
+test("an Upgrade (WebSocket) request whose client left mid-wait ends at the bound, answered into nothing", async (t) => {
+  // Its connection is detached from the parser and paused (nothing is read before the 101), so the
+  // client's leaving is seen only when the wait ends: bounded by the discovery timeout.
+  const { port, count, subs } = await setUp(t);
+  const socket = net.connect(port, "127.0.0.1");
+  await once(socket, "connect");
+  socket.write(
+    "GET http://ws-later/ HTTP/1.1\r\nHost: ws-later\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n" +
+      "Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n",
+  );
+  await waitFor(() => subs.names().includes("ws-later"));
+  socket.destroy();
+  await waitFor(() => count("timeout") + count("gone") === 1);
+  // The listener still serves.
+  assert.equal((await viaProxy(port, "http://127.0.0.1:9/")).headers["x-weft-error"], "no_route");
+});
+
 test("IP literals and names that cannot be mesh names are answered at once, without subscribing", async (t) => {
   const { port, subscribed } = await setUp(t);
   for (const host of ["127.0.0.1:9", "[::1]:80", "a.b.c.d.e.f", "under_score", `${"x".repeat(300)}`]) {
