@@ -102,3 +102,34 @@ test("--upgrade-idle-timeout takes a duration, must be > 0, and defaults to the 
     delete process.env.WEFT_TOKEN;
   }
 });
+
+test("on-demand flags: --reach names or '*' alone, --discovery-timeout and --subscription-idle durations", async () => {
+  process.env.WEFT_TOKEN = "t";
+  try {
+    const withFlags = (flags: Record<string, unknown>) =>
+      resolveProxyOptions({ ...base, "ca-file": import.meta.filename, ...flags });
+    const d = await withFlags({});
+    assert.equal(d.reach, undefined, "on demand, nothing pre-loaded");
+    const o = await withFlags({
+      reach: ["api", "db.data"],
+      "discovery-timeout": "500ms",
+      "subscription-idle": "1h",
+    });
+    assert.deepEqual(o.reach, ["api", "db.data"]);
+    assert.equal(o.discoveryTimeoutMs, 500);
+    assert.equal(o.subscriptionIdleMs, 3_600_000);
+    assert.deepEqual((await withFlags({ reach: ["*"] })).reach, ["*"]);
+    for (const [flags, expected] of [
+      [{ reach: ["*", "api"] }, /--reach '\*' \(the whole mesh\) cannot be combined/],
+      [{ reach: ["Bad Name"] }, /--reach "Bad Name" is not a service name/],
+      [{ "discovery-timeout": "0s" }, /--discovery-timeout must be more than 0/],
+      [{ "subscription-idle": "soon" }, /--subscription-idle "soon" is not a duration/],
+    ] as [Record<string, unknown>, RegExp][])
+      await assert.rejects(
+        withFlags(flags),
+        (e: unknown) => e instanceof CliError && expected.test(e.message),
+      );
+  } finally {
+    delete process.env.WEFT_TOKEN;
+  }
+});

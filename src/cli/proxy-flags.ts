@@ -9,6 +9,7 @@ import { DEFAULT_DATA_DIR, readCliConfig } from "../client/cli-config.ts";
 import { DEFAULT_NAMESPACE } from "../model/resources.ts";
 import type { ProxyOptions } from "../proxy/agent/proxy.ts";
 import { DEFAULT_DRAIN_DELAY_MS } from "../proxy/agent/lifecycle-defaults.ts";
+import { DEFAULT_DISCOVERY_TIMEOUT_MS, DEFAULT_SUBSCRIPTION_IDLE_MS } from "../proxy/agent/subscriptions.ts";
 import { CliError, durationFlag, pairs, portFlag, type Options } from "./command.ts";
 
 export const proxyOptions: Options = {
@@ -26,6 +27,8 @@ export const proxyOptions: Options = {
   label: { type: "string", short: "l", multiple: true },
   zone: { type: "string" },
   reach: { type: "string", multiple: true },
+  "discovery-timeout": { type: "string" },
+  "subscription-idle": { type: "string" },
   "token-file": { type: "string" },
   config: { type: "string" },
   server: { type: "string" },
@@ -48,7 +51,18 @@ export const proxyFlags: [string, string][] = [
     "--app-port SVCPORT=PORT",
     "the app serves the Service port SVCPORT (number or name) on PORT; default: the first port on --port, others on their own number (repeatable)",
   ],
-  ["--reach SVC", "only receive config for these services (repeatable; default all)"],
+  [
+    "--reach SVC",
+    "pre-load this service's config (repeatable); others are fetched on their first call. '*' = the whole mesh up front",
+  ],
+  [
+    "--discovery-timeout DURATION",
+    `how long a first call to a service waits for its config (default ${DEFAULT_DISCOVERY_TIMEOUT_MS / 1000}s)`,
+  ],
+  [
+    "--subscription-idle DURATION",
+    `forget a service's config after it was not called for this long (default ${DEFAULT_SUBSCRIPTION_IDLE_MS / 60_000}m)`,
+  ],
   ["--inbound-port PORT", "mTLS inbound listener (default 15006; 0 = any free port)"],
   ["--outbound-port PORT", "outbound listener for HTTP_PROXY (default 15001; 0 = any)"],
   ["--admin-port PORT", "admin: /ready /metrics /config (default 15090; 0 = any)"],
@@ -146,12 +160,38 @@ export async function resolveProxyOptions(v: Record<string, unknown>): Promise<P
     appPorts: appPortsFlag(v["app-port"]),
     labels: Object.fromEntries(pairs(v.label, "--label")),
     zone: v.zone as string | undefined,
-    reach: v.reach as string[] | undefined,
+    reach: reachFlag(v.reach),
+    discoveryTimeoutMs: positiveDuration(v["discovery-timeout"], "--discovery-timeout"),
+    subscriptionIdleMs: positiveDuration(v["subscription-idle"], "--subscription-idle"),
     responseHeadersTimeoutMs,
     upgradeIdleTimeoutMs,
     controlPlane: { server, stream, ca },
     token,
   };
+}
+
+/** `--reach SVC` (repeatable): service names, or '*' alone for the whole mesh. */
+function reachFlag(v: unknown): string[] | undefined {
+  const list = v as string[] | undefined;
+  if (list === undefined) return undefined;
+  for (const r of list) {
+    if (r === "*") continue;
+    if (!/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?(\.[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?)?$/.test(r))
+      throw new CliError(
+        `--reach ${JSON.stringify(r)} is not a service name ("name" or "name.namespace") or '*'`,
+        undefined,
+        2,
+      );
+  }
+  if (list.includes("*") && list.length > 1)
+    throw new CliError("--reach '*' (the whole mesh) cannot be combined with service names", undefined, 2);
+  return list;
+}
+
+function positiveDuration(v: unknown, flag: string): number | undefined {
+  const ms = durationFlag(v, flag, undefined);
+  if (ms !== undefined && ms <= 0) throw new CliError(`${flag} must be more than 0`, undefined, 2);
+  return ms;
 }
 
 /** `--upstream SVC[:SVCPORT]=PORT`. */

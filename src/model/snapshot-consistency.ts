@@ -19,6 +19,7 @@ import {
   type SnapshotViolation,
 } from "./snapshot-walk.ts";
 import { HASH_BALANCERS, LOAD_BALANCER_TYPES, TRAFFIC_POLICY_LIMITS } from "./traffic-defaults.ts";
+import { subscriptionNameProblem } from "./subscription-names.ts";
 import { RETRY_CONDITIONS } from "./validate-httproute-retry.ts";
 
 export type { SnapshotViolation } from "./snapshot-walk.ts";
@@ -67,8 +68,21 @@ export function snapshotViolations(
         if (known?.has(svc as object)) checkReferences(w, `outbound${key(k)}`, svc as KnownService, exists);
         else checkService(w, `outbound${key(k)}`, svc, exists);
       }
+    checkUnresolved(w, s.unresolved);
   }
   return { violations: w.violations, more: w.dropped };
+}
+
+/** On-demand names that name no Service: sorted, distinct, each a subscription name. */
+function checkUnresolved(w: SnapshotWalk, v: unknown): void {
+  const list = w.array("unresolved", v, true);
+  if (list === undefined) return;
+  for (let i = 0; i < list.length; i++) {
+    const problem = subscriptionNameProblem(list[i]);
+    if (problem !== undefined) w.report(`unresolved[${i}]`, problem);
+    else if (i > 0 && !((list[i - 1] as string) < (list[i] as string)))
+      w.report(`unresolved[${i}]`, "must be sorted, without duplicates");
+  }
 }
 
 /** "path: message; path: message (and 3 more)": the violations in one line, for a NACK or a log. */

@@ -41,7 +41,9 @@ let client: ProxyProcess;
 before(async () => {
   cp = await startControlPlane();
   const callerApp = await startApp("caller");
-  client = await startProxy(cp, "caller", callerApp.port);
+  // The whole mesh up front: the scenarios watch a service's endpoints in the caller's config before
+  // it calls that service (on demand, it would have no config for it yet).
+  client = await startProxy(cp, "caller", callerApp.port, ["--reach", "*"]);
 });
 
 // ---------------------------------------------------------------------------------------------

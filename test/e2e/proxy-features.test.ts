@@ -124,17 +124,17 @@ test("certificates are renewed before they expire, and traffic keeps flowing acr
   assert.equal(failures, 0, `${failures} of ${requests} requests failed across renewals`);
 });
 
-test("a proxy started with --reach gets config only for the services it names", async () => {
+test("--reach pre-loads: the proxy has config for the services it names before any call, and only those", async () => {
   const app = await startApp("scoped");
   const scoped = await startProxy(cp, "scoped", app.port, ["--reach", "api"]);
+  const config = JSON.parse((await httpGet(scoped.adminPort, "/config")).body);
+  assert.deepEqual(Object.keys(config.outbound), ["api.default"]);
+  assert.deepEqual(config.subscriptions, []);
   await waitUntil(
     async () => (await httpGet(scoped.outboundPort, "http://api/")).status === 200,
     5000,
     "api reachable",
   );
-  const config = JSON.parse((await httpGet(scoped.adminPort, "/config")).body);
-  assert.deepEqual(Object.keys(config.outbound), ["api.default"]);
-  const r = await httpGet(scoped.outboundPort, "http://web/");
-  assert.equal(r.status, 404);
-  assert.equal(r.headers["x-weft-error"], "no_route");
+  // Pre-loaded: no request waited for it.
+  assert.doesNotMatch((await httpGet(scoped.adminPort, "/metrics")).body, /weft_discovery_requests_total\{/);
 });

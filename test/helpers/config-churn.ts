@@ -65,6 +65,8 @@ export async function runConfigChurn(opts: ChurnOptions): Promise<ChurnResult> {
     { ...cp, env: { ...cp.env, NODE_OPTIONS: PROBE_ENV.NODE_OPTIONS + heapFlag } },
     "observer",
     9,
+    // The whole mesh up front (not on demand): the churn is of config the sidecar holds.
+    ["--reach", "*"],
   );
   const conf = readConfig(cp);
   const api: ApiTarget = { server: conf.server, ca: conf.ca, token: conf.token };

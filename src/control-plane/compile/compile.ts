@@ -27,6 +27,7 @@ import { servicePort } from "./destinations.ts";
 import { MeshIndex } from "./mesh-index.ts";
 import { hashOf, setEncoding } from "./piece.ts";
 import { PreparedState } from "./prepared-state.ts";
+import { resolveSubscriptions } from "./subscriptions.ts";
 import { healthCheck, rateLimit } from "./traffic.ts";
 
 export { hostsOf } from "./destinations.ts";
@@ -55,8 +56,15 @@ export interface ProxyRequest {
    * Service's targetPort defaults to its port.
    */
   appPorts?: Record<string, number>;
-  /** Services ("name" or "name.namespace") this proxy reaches; undefined = every service in the mesh. */
+  /**
+   * Services ("name" or "name.namespace") this proxy reaches; undefined = every service in the mesh —
+   * unless `onDemand`, where it is what to pre-load (undefined = nothing).
+   */
   reach?: string[];
+  /** On-demand scoping: the proxy gets its pre-loads (`reach`) and its `subscriptions` only. */
+  onDemand?: boolean;
+  /** On-demand: host names the proxy subscribed to (subscriptions.ts resolves them). */
+  subscriptions?: readonly string[];
 }
 
 /** A PreparedState for one MeshState, from scratch (the control plane keeps one current instead). */
@@ -83,7 +91,14 @@ export function compileSnapshot(
   const self = proxy.workload;
   const namespace = self.metadata.namespace;
   const { index } = prepared;
-  const reach = proxy.reach && new Set(proxy.reach.map((r) => canonical(r, namespace)));
+  let reach = proxy.reach && new Set(proxy.reach.map((r) => canonical(r, namespace)));
+  // On demand: the pre-loads plus what its subscriptions name; the rest of them are `unresolved`.
+  let unresolved: string[] = [];
+  if (proxy.onDemand) {
+    const resolved = resolveSubscriptions(index, proxy.subscriptions ?? [], namespace);
+    reach = new Set([...(reach ?? []), ...resolved.keys]);
+    unresolved = resolved.unresolved;
+  }
 
   // What it reaches, as shared pieces: the same for every unscoped proxy of a namespace.
   const view = prepared.view(namespace, reach);
@@ -118,7 +133,9 @@ export function compileSnapshot(
   // piece's name and content hash, in snapshot order) — content-derived like a hash of the whole
   // body, without encoding the body.
   const head = `"proxy":${JSON.stringify(identity)},"mesh":${JSON.stringify(mesh)},"inbound":${JSON.stringify(inbound)}`;
-  const version = hashOf(`${head}\n${view.hash}`);
+  // `unresolved` only when there is one (snapshots of other proxies keep their versions).
+  const tail = unresolved.length === 0 ? "" : `,"unresolved":${JSON.stringify(unresolved)}`;
+  const version = hashOf(`${head}\n${view.hash}${tail}`);
   const snapshot: ProxySnapshot = {
     version,
     proxy: identity,
@@ -127,8 +144,13 @@ export function compileSnapshot(
     outbound: view.outboundValues,
     clusters: view.clusterValues,
   };
+  if (unresolved.length > 0) snapshot.unresolved = unresolved;
   // On the wire: the same JSON as JSON.stringify(snapshot), made from the pieces' encodings.
-  setEncoding(snapshot, () => [`{"version":${JSON.stringify(version)},${head},`, view.encoding(), "}"]);
+  setEncoding(snapshot, () => [
+    `{"version":${JSON.stringify(version)},${head},`,
+    view.encoding(),
+    `${tail}}`,
+  ]);
   return snapshot;
 }
 

@@ -1,10 +1,18 @@
 // The checks of what a proxy says on the config stream before anything is stored: its hello (shape,
 // bounds, and that the workload name belongs to the service its certificate names; the Workload
-// fields themselves by the model's validator, hello-workload.ts) and its health and serving reports.
+// fields themselves by the model's validator, hello-workload.ts), its health and serving reports, and
+// its on-demand subscribe / unsubscribe messages.
 // Each returns undefined when the message is fine, else what is wrong, naming the field.
 
 import { isIP } from "node:net";
-import type { HealthMessage, HelloMessage, ServingMessage } from "../../model/stream-protocol.ts";
+import type {
+  HealthMessage,
+  HelloMessage,
+  ServingMessage,
+  SubscribeMessage,
+  UnsubscribeMessage,
+} from "../../model/stream-protocol.ts";
+import { subscriptionNameProblem } from "../../model/subscription-names.ts";
 import { checkHelloWorkload, type HelloPeer } from "./hello-workload.ts";
 
 export function checkServing(m: ServingMessage): string | undefined {
@@ -53,11 +61,40 @@ function checkHelloFields(h: HelloMessage, peer: HelloPeer): string | undefined 
     const bad = h.reach.findIndex((r) => !SERVICE_REF.test(r));
     if (bad >= 0) return `hello.reach[${bad}] must be a service name ("name" or "name.namespace")`;
   }
+  if (h.onDemand !== undefined && typeof h.onDemand !== "boolean")
+    return "hello.onDemand must be true or false";
+  if (h.subscriptions !== undefined) {
+    if (h.onDemand !== true) return "hello.subscriptions needs hello.onDemand";
+    const problem = checkNames("hello.subscriptions", h.subscriptions, MAX_SUBSCRIPTIONS);
+    if (problem) return problem;
+  }
   if (h.version !== undefined && (typeof h.version !== "string" || h.version.length > 64))
     return "hello.version must be a snapshot version string";
   return checkHelloWorkload(h, peer);
 }
 
+/**
+ * A subscribe or unsubscribe message's names: a list of at most MAX_NAMES_PER_MESSAGE subscription
+ * names (lower-case host names of at most 5 labels and 253 characters).
+ */
+export function checkSubscription(m: SubscribeMessage | UnsubscribeMessage): string | undefined {
+  return checkNames(`${m.type}.names`, m.names, MAX_NAMES_PER_MESSAGE);
+}
+
+function checkNames(field: string, names: unknown, max: number): string | undefined {
+  if (!Array.isArray(names)) return `${field} must be a list of host names`;
+  if (names.length > max) return `${field} may hold at most ${max} names (has ${names.length})`;
+  for (let i = 0; i < names.length; i++) {
+    const problem = subscriptionNameProblem(names[i]);
+    if (problem) return `${field}[${i}] ${problem}`;
+  }
+  return undefined;
+}
+
+/** Names in one subscribe or unsubscribe message. */
+export const MAX_NAMES_PER_MESSAGE = 64;
+/** Names one proxy may hold subscribed (the proxy's own bound is the same by default). */
+export const MAX_SUBSCRIPTIONS = 1024;
 const MAX_REACH = 1000;
 const MAX_APP_PORTS = 100;
 const SERVICE_REF = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?(\.[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?)?$/;

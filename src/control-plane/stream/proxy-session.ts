@@ -6,7 +6,8 @@
 // is the only compiler, and this session one of its readers.
 //
 // A stream that never says hello is ended after the grace period; one that breaks the protocol gets
-// an error message naming what was wrong, and is ended.
+// an error message naming what was wrong, and is ended. An on-demand proxy's subscribe and
+// unsubscribe messages change what its snapshot holds (snapshot-cache.ts setSubscriptions).
 
 import type { ServerHttp2Stream } from "node:http2";
 import {
@@ -17,10 +18,12 @@ import {
   type ControlPlaneMessage,
   type HelloMessage,
   type ProxyMessage,
+  type SubscribeMessage,
+  type UnsubscribeMessage,
 } from "../../model/stream-protocol.ts";
 import { logSafe } from "../../model/log-safe.ts";
 import { systemClock } from "../../store/store.ts";
-import { checkHealth, checkServing } from "./hello-check.ts";
+import { checkHealth, checkServing, checkSubscription, MAX_SUBSCRIPTIONS } from "./hello-check.ts";
 import { Liveness } from "./liveness.ts";
 import { Registration, type Peer } from "./registration.ts";
 import type { StreamServerOptions } from "./server.ts";
@@ -35,6 +38,8 @@ export class ProxySession {
   readonly #opts: StreamServerOptions;
   readonly #registration: Registration;
   #hello?: HelloMessage;
+  /** On-demand subscriptions (host names) the proxy holds: from its hello, then subscribe/unsubscribe. */
+  readonly #subscriptions = new Set<string>();
   #liveness?: Liveness;
   #pusher?: SnapshotPusher;
   #helloDeadline?: NodeJS.Timeout;
@@ -98,6 +103,9 @@ export class ProxySession {
       case "hello":
         if (this.#hello) return this.#fail("bad_message", "hello sent twice");
         this.#hello = msg;
+        // Checked with the rest of the hello by the registration; held only if it passes there.
+        if (msg.onDemand === true && Array.isArray(msg.subscriptions))
+          for (const n of msg.subscriptions) if (typeof n === "string") this.#subscriptions.add(n);
         this.registration = this.#register(msg).catch((err) =>
           this.#fail("register_failed", (err as Error).message),
         );
@@ -128,6 +136,9 @@ export class ProxySession {
         this.#registration.recordServing(msg.serving);
         return;
       }
+      case "subscribe":
+      case "unsubscribe":
+        return this.#onSubscription(msg);
       case "bye":
         this.closed();
         this.#registration
@@ -141,6 +152,36 @@ export class ProxySession {
           `unknown message type ${JSON.stringify((msg as { type?: unknown })?.type)}`,
         );
     }
+  }
+
+  /**
+   * On-demand scoping: the proxy's subscriptions change, and its snapshot is compiled again at once.
+   * Only an on-demand proxy, after its hello, with valid names; past the bound of names held, the
+   * stream is ended (a proxy bounds its own set below it).
+   */
+  #onSubscription(msg: SubscribeMessage | UnsubscribeMessage): void {
+    if (!this.#hello) return this.#fail("bad_message", `${msg.type} before hello`);
+    if (this.#hello.onDemand !== true)
+      return this.#fail("bad_message", `${msg.type} from a proxy whose hello did not ask for onDemand`);
+    const problem = checkSubscription(msg);
+    if (problem) return this.#fail("bad_message", problem);
+    const set = this.#subscriptions;
+    const before = set.size;
+    if (msg.type === "subscribe") {
+      const fresh = msg.names.filter((n) => !set.has(n));
+      if (set.size + new Set(fresh).size > MAX_SUBSCRIPTIONS)
+        return this.#fail(
+          "too_many_subscriptions",
+          `a proxy may hold at most ${MAX_SUBSCRIPTIONS} subscriptions; unsubscribe some first`,
+        );
+      for (const n of fresh) set.add(n);
+      // Nothing new: the snapshot already answers these names; nothing to compile.
+      if (set.size === before) return;
+    } else {
+      for (const n of msg.names) set.delete(n);
+      if (set.size === before) return;
+    }
+    if (this.#key !== undefined) this.#opts.cache.setSubscriptions(this.#key, [...set]);
   }
 
   async #register(hello: HelloMessage): Promise<void> {
@@ -165,6 +206,7 @@ export class ProxySession {
       appPort: hello.appPort,
       appPorts: hello.appPorts,
       reach: hello.reach,
+      ...(hello.onDemand === true ? { onDemand: true, subscriptions: [...this.#subscriptions] } : {}),
     });
     const pusher = new SnapshotPusher({
       stream: this.#stream,

@@ -13,7 +13,8 @@
 //
 // A mesh change concerns only the proxies whose snapshot used what it touched (compile/mesh-index.ts):
 // each entry remembers the Services its snapshot depends on (its outbound entries, its clusters, its
-// own Service, what it asked to reach; an unscoped proxy also every Service appearing or going). Other
+// own Service, what it asked to reach or subscribed to; an unscoped proxy also every Service appearing
+// or going, an on-demand proxy a Service appearing or going that one of its subscriptions names). Other
 // proxies are not compiled again: their snapshot, version and wire encoding stay as they are.
 //
 // Every compiled snapshot passes the model's consistency check before it is stored. One that fails
@@ -25,6 +26,7 @@ import { logSafe } from "../../model/log-safe.ts";
 import { canonical, compileSnapshot, type ProxyRequest } from "../compile/compile.ts";
 import { emptyTouched, mergeTouched, type Touched } from "../compile/mesh-index.ts";
 import type { MeshStateCache } from "../mesh-state.ts";
+import { parseSubscription } from "../../model/subscription-names.ts";
 
 /** What a protocol server reads: a proxy's snapshots, as they change. */
 export interface SnapshotReader {
@@ -62,8 +64,12 @@ interface Entry {
   watches: Set<Watch>;
   /** Mesh changes that found no reader waiting: coalesced into the next compile. */
   deferred: number;
-  /** Service keys `snapshot` depends on (its view's, shared, and its own); undefined = unknown. */
-  deps?: { view: ReadonlySet<string>; own: readonly string[] };
+  /**
+   * Service keys `snapshot` depends on (its view's, shared, and its own); undefined = unknown. For an
+   * on-demand proxy, `bare`: the bare names it subscribed to (a Service of that name appearing or
+   * going anywhere may change what they mean).
+   */
+  deps?: { view: ReadonlySet<string>; own: readonly string[]; bare?: ReadonlySet<string> };
 }
 
 export interface SnapshotCacheOptions {
@@ -123,6 +129,19 @@ export class SnapshotCache implements SnapshotReader {
       entry.holders--;
       this.#dropIfUnused(key, entry);
     };
+  }
+
+  /**
+   * An on-demand proxy's subscriptions changed: compiled again at once (no debounce: its app's
+   * request waits for the answer) if a reader waits, else when it next asks.
+   */
+  setSubscriptions(key: string, names: readonly string[]): void {
+    const entry = this.#entries.get(key);
+    if (entry?.node === undefined) return;
+    entry.node = { ...entry.node, subscriptions: [...names] };
+    entry.deps = undefined;
+    entry.stale = true;
+    if (entry.watches.size > 0) this.#refresh(key, entry);
   }
 
   watch(key: string, knownVersion: string | undefined, onSnapshot: (s: ProxySnapshot) => void): () => void {
@@ -238,7 +257,7 @@ export class SnapshotCache implements SnapshotReader {
       this.#views.set(snapshot.outbound, (view = { clusters: snapshot.clusters, keys }));
     }
     entry.snapshot = snapshot;
-    entry.deps = { view: view.keys, own: ownDependencies(entry.node) };
+    entry.deps = { view: view.keys, ...ownDependencies(entry.node) };
   }
 
   #bug(msg: string): void {
@@ -247,10 +266,22 @@ export class SnapshotCache implements SnapshotReader {
   }
 }
 
-/** The Service keys a proxy's snapshot depends on besides its view's: its own, what it asked to reach. */
-function ownDependencies(node: ProxyRequest): string[] {
+/**
+ * The Service keys a proxy's snapshot depends on besides its view's: its own, what it asked to reach
+ * or subscribed to by a qualified name; and the bare names it subscribed to.
+ */
+function ownDependencies(node: ProxyRequest): { own: string[]; bare?: Set<string> } {
   const ns = node.workload.metadata.namespace;
-  return [`${node.workload.spec.service}.${ns}`, ...(node.reach ?? []).map((r) => canonical(r, ns))];
+  const own = [`${node.workload.spec.service}.${ns}`, ...(node.reach ?? []).map((r) => canonical(r, ns))];
+  if (!node.onDemand) return { own };
+  const bare = new Set<string>();
+  for (const name of node.subscriptions ?? []) {
+    const parsed = parseSubscription(name);
+    if (parsed === undefined) continue;
+    if ("key" in parsed) own.push(parsed.key);
+    else bare.add(parsed.bare);
+  }
+  return { own, bare };
 }
 
 /** Whether mesh changes that touched `t` can change `entry`'s snapshot. */
@@ -258,8 +289,11 @@ function concerns(t: Touched, entry: Entry): boolean {
   const deps = entry.deps;
   if (deps === undefined || t.allProxies || t.allRoutes) return true;
   // An unscoped proxy reaches every Service: one appearing or going changes its outbound list.
-  if (entry.node?.reach === undefined && t.membership.size > 0) return true;
+  if (entry.node?.reach === undefined && !entry.node?.onDemand && t.membership.size > 0) return true;
   for (const set of [t.clusters, t.routes, t.membership])
     for (const k of set) if (deps.view.has(k) || deps.own.includes(k)) return true;
+  // On demand: a Service of a subscribed bare name appearing or going may change what it means.
+  if (deps.bare !== undefined && deps.bare.size > 0)
+    for (const k of t.membership) if (deps.bare.has(k.slice(0, k.indexOf(".")))) return true;
   return false;
 }

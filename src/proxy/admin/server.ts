@@ -24,6 +24,8 @@ export interface AdminServerOptions {
   token: string;
   /** Destinations with their endpoints' live state (load, ejections); absent = not served. */
   clusters?(): unknown;
+  /** On-demand: the names the proxy subscribed to, shown in /config beside the snapshot. */
+  subscriptions?(): string[];
 }
 
 export interface AdminServer {
@@ -107,7 +109,8 @@ export function createAdminServer(opts: AdminServerOptions): AdminServer {
       case "/config": {
         if (!read) return text(res, 405, "use GET\n", ["allow", "GET"]);
         const s = opts.config.current();
-        return s ? json(res, 200, s) : text(res, 503, "no config snapshot yet\n");
+        if (!s) return text(res, 503, "no config snapshot yet\n");
+        return json(res, 200, opts.subscriptions ? { ...s, subscriptions: opts.subscriptions() } : s);
       }
       case "/clusters": {
         if (!read) return text(res, 405, "use GET\n", ["allow", "GET"]);

@@ -10,6 +10,8 @@
 // health (health-check.ts) goes up the same stream; the latest state is re-sent after every hello,
 // because a new session registers the Workload afresh, without the status the old one recorded.
 // Whether the instance is serving (serving.ts) rides in every hello, and changes go up as `serving`.
+// So do on-demand subscriptions (subscriptions.ts): subscribe/unsubscribe as they change, and the
+// whole set in every hello.
 
 import { connect, type ClientHttp2Session, type ClientHttp2Stream } from "node:http2";
 import { logSafe } from "../../model/log-safe.ts";
@@ -39,6 +41,9 @@ export interface Rejection {
   error: string;
 }
 
+/** Names per subscribe / unsubscribe message (the control plane's limit). */
+const SUBSCRIPTION_BATCH = 64;
+
 /** NACK messages are bounded: a snapshot's violations can be many and long. */
 const MAX_NACK_ERROR_CHARS = 2048;
 
@@ -52,6 +57,8 @@ export interface ConfigClientOptions {
   log: (msg: string) => void;
   /** Each rejected snapshot (metrics count them by reason). */
   onReject?: (r: Rejection) => void;
+  /** On-demand: the names subscribed now, re-sent in every hello (hello.onDemand must be set). */
+  subscriptions?: () => string[];
   /** Backoff bounds (ms). */
   minBackoffMs?: number;
   maxBackoffMs?: number;
@@ -136,6 +143,7 @@ export class ConfigClient {
       ...this.#opts.hello,
       serving: this.#serving,
       version: this.snapshot.current()?.version,
+      ...(this.#opts.subscriptions ? { subscriptions: this.#opts.subscriptions() } : {}),
     });
     if (this.#health) this.#send(this.#health);
   }
@@ -153,6 +161,18 @@ export class ConfigClient {
   reportServing(serving: boolean): void {
     this.#serving = serving;
     this.#send({ type: "serving", serving });
+  }
+
+  /** On-demand: asks for these names' config (sent now if connected; hellos carry the rest). */
+  subscribe(names: string[]): void {
+    for (let i = 0; i < names.length; i += SUBSCRIPTION_BATCH)
+      this.#send({ type: "subscribe", names: names.slice(i, i + SUBSCRIPTION_BATCH) });
+  }
+
+  /** On-demand: these names are no longer used. */
+  unsubscribe(names: string[]): void {
+    for (let i = 0; i < names.length; i += SUBSCRIPTION_BATCH)
+      this.#send({ type: "unsubscribe", names: names.slice(i, i + SUBSCRIPTION_BATCH) });
   }
 
   #onMessage(msg: ControlPlaneMessage): void {

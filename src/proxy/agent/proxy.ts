@@ -38,6 +38,7 @@ import { tuneHeapForProxy } from "./heap-tuning.ts";
 import { DEFAULT_DRAIN_DELAY_MS, DEFAULT_DRAIN_TIMEOUT_MS } from "./lifecycle-defaults.ts";
 import { ServingGate } from "./serving.ts";
 import { SnapshotCell } from "./snapshot-cell.ts";
+import { Subscriptions } from "./subscriptions.ts";
 
 export interface ProxyOptions {
   service: string;
@@ -62,7 +63,15 @@ export interface ProxyOptions {
   appPorts?: Record<string, number>;
   labels?: Record<string, string>;
   zone?: string;
+  /**
+   * Services to pre-load ("name" or "name.namespace"); any other destination is subscribed to on its
+   * first request (subscriptions.ts). ["*"]: the whole mesh, pushed up front (no on-demand).
+   */
   reach?: string[];
+  /** On demand: how long a first request waits for its destination's config (ms, default 3 s). */
+  discoveryTimeoutMs?: number;
+  /** On demand: a destination not called for this long is unsubscribed (ms, default 10 min). */
+  subscriptionIdleMs?: number;
   controlPlane: { server: string; stream: string; ca: string };
   token: string;
   log?: (msg: string) => void;
@@ -151,7 +160,24 @@ export async function startProxy(opts: ProxyOptions): Promise<RunningProxy> {
   const inbound = createInboundListener({ ...listenerOpts, alpn: tunnels });
   // TCP to tcp service ports, shared by the outbound listener (CONNECT) and the --upstream ports.
   const tcp = new TcpProxy({ config: snapshot, tls: certs.material, metrics, log });
-  const outbound = createOutboundListener({ ...listenerOpts, tcp });
+  // On demand unless told to take the whole mesh: the pre-loads are --reach and the --upstream ports' services.
+  const onDemand = !(opts.reach ?? []).includes("*");
+  const preload = [...new Set([...(opts.reach ?? []), ...(opts.upstreams ?? []).map((u) => u.service)])];
+  let client: ConfigClient | undefined = undefined;
+  const subscriptions = onDemand
+    ? new Subscriptions({
+        config: snapshot,
+        send: {
+          subscribe: (names) => client?.subscribe(names),
+          unsubscribe: (names) => client?.unsubscribe(names),
+        },
+        lookup: (name) => outbound.table?.hosts.get(name),
+        metrics,
+        timeoutMs: opts.discoveryTimeoutMs,
+        idleMs: opts.subscriptionIdleMs,
+      })
+    : undefined;
+  const outbound = createOutboundListener({ ...listenerOpts, tcp, subscriptions });
   const upstreams = (opts.upstreams ?? []).map((u) => {
     const http = createOutboundListener({
       ...listenerOpts,
@@ -178,6 +204,7 @@ export async function startProxy(opts: ProxyOptions): Promise<RunningProxy> {
     isReady,
     onDrain: () => drain(),
     clusters: () => outbound.describeClusters(),
+    subscriptions: subscriptions && (() => subscriptions.names()),
   });
 
   const outAddr = await outbound.listen(opts.outboundPort ?? 15001, "127.0.0.1");
@@ -210,7 +237,7 @@ export async function startProxy(opts: ProxyOptions): Promise<RunningProxy> {
   const inPort = opts.inboundPort === 0 ? await bindInbound(0) : (opts.inboundPort ?? 15006);
 
   const workload = `${opts.service}-${createHash("sha256").update(`${hostname()}:${address}:${inPort}`).digest("hex").slice(0, 8)}`;
-  const client: ConfigClient = new ConfigClient({
+  client = new ConfigClient({
     snapshot,
     url: opts.controlPlane.stream,
     ca: opts.controlPlane.ca,
@@ -225,21 +252,23 @@ export async function startProxy(opts: ProxyOptions): Promise<RunningProxy> {
       appPorts: opts.appPorts,
       labels: opts.labels,
       zone: opts.zone,
-      reach: opts.reach,
+      ...(onDemand ? { reach: preload, onDemand: true } : {}),
       serving: false,
     },
+    subscriptions: subscriptions && (() => subscriptions.names()),
   });
+  const stream = client;
   const appHealth = new AppHealth({
     config: snapshot,
     metrics,
     log,
-    report: (healthy, detail) => client.reportHealth(healthy, detail),
+    report: (healthy, detail) => stream.reportHealth(healthy, detail),
   });
   const gate = new ServingGate({
     sidecarReady: isReady,
     config: snapshot,
     log,
-    report: (serving) => client.reportServing(serving),
+    report: (serving) => stream.reportServing(serving),
   });
   const whenReady = firstConfig.then(async () => {
     if (!inboundUp && !draining) await bindInbound(inPort);
@@ -247,7 +276,7 @@ export async function startProxy(opts: ProxyOptions): Promise<RunningProxy> {
     gate.poke();
   });
   whenReady.catch(() => {}); // the caller awaits it; a failure also surfaces there
-  client.start();
+  stream.start();
   gate.start();
 
   let app: ManagedApp | undefined;
@@ -275,7 +304,8 @@ export async function startProxy(opts: ProxyOptions): Promise<RunningProxy> {
     if (app) await app.stop();
     // 4.
     appHealth.stop();
-    await client.stop(true);
+    subscriptions?.stop();
+    await stream.stop(true);
     certs.stop();
     const timeout = opts.drainTimeoutMs ?? DEFAULT_DRAIN_TIMEOUT_MS;
     await Promise.race([

@@ -209,6 +209,24 @@ export class ProxyMetrics {
     "Active health checks of the local app, by result.",
     ["result"],
   );
+  // On-demand subscriptions (../agent/subscriptions.ts): a first request to a destination the proxy
+  // has no config for waits for the control plane to send it (or say it does not exist).
+  readonly discoveryRequests: MetricFamily<CounterSeries> = this.registry.counter(
+    "weft_discovery_requests_total",
+    "Requests that waited for an on-demand subscription, by result: found, unresolved (no such service), timeout, gone (the client left), busy (too many names waited for at once).",
+    ["result"],
+  );
+  readonly discoveryWait: MetricFamily<HistogramSeries> = this.registry.histogram(
+    "weft_discovery_wait_seconds",
+    "How long a request waited for an on-demand subscription to be answered.",
+    [],
+    [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+  );
+  readonly subscriptions: MetricFamily<CounterSeries> = this.registry.gauge(
+    "weft_subscriptions",
+    "Destinations the proxy holds an on-demand subscription for.",
+    [],
+  );
   readonly appHealthy: MetricFamily<CounterSeries> = this.registry.gauge(
     "weft_app_healthy",
     "1 when the active health check finds the local app healthy, 0 when not (absent: no check).",

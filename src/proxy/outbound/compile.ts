@@ -206,6 +206,11 @@ export interface CompiledService {
   readonly firstPort: number;
   /** Local replies for this service when no route matched. */
   readonly stats: StatsByCode;
+  /**
+   * Set by the listener on each request routed here; read and cleared by on-demand expiry
+   * (../agent/subscriptions.ts). A plain field: no cost on the hot path beyond the write.
+   */
+  used: boolean;
 }
 
 export interface OutboundTable {
@@ -300,6 +305,7 @@ export function compileOutbound(
       ports: declared.length > 1 ? declared : undefined,
       firstPort: svc.port,
       stats: new StatsByCode(metrics, "outbound", source, name, ""),
+      used: previous?.services.get(name)?.used ?? false,
     };
     services.set(key, compiled);
     services.set(name, compiled);

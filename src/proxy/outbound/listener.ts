@@ -11,6 +11,8 @@
 // A request that never left the proxy (connect refused or timed out, TLS handshake failed, a
 // keep-alive connection found closed before anything was written) goes to another endpoint at once,
 // on every route and with no retry policy (attempt.ts' resend).
+// On demand (../agent/subscriptions.ts), a request or CONNECT for a host the config does not have
+// waits (bounded) for the control plane to send it, and is routed once more when it comes.
 
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { AddressInfo, Server, Socket } from "node:net";
@@ -47,6 +49,8 @@ import type { TcpProxy, TcpTarget } from "../tcp/tcp-proxy.ts";
 import { OutboundUpgrades } from "../upgrade/outbound-upgrade.ts";
 import { UpgradeExchange } from "../upgrade/upgrade-exchange.ts";
 import { isTunnelUpgrade } from "../upgrade/upgrade-head.ts";
+import type { Subscriptions } from "../agent/subscriptions.ts";
+import { discoverable, waitForConnect, waitForExchange } from "./on-demand.ts";
 
 export interface OutboundListenerOptions {
   config: Source<ProxySnapshot>;
@@ -71,6 +75,11 @@ export interface OutboundListenerOptions {
   h2c?: boolean;
   /** Idle timeout of upgraded (WebSocket, ...) connections, ms; default 1 h (../upgrade/tunnel.ts). */
   upgradeIdleTimeoutMs?: number;
+  /**
+   * On-demand config (../agent/subscriptions.ts): a request for a host the config does not have waits
+   * for the control plane to send it, then is served once more. Absent: such a request is no_route.
+   */
+  subscriptions?: Subscriptions;
 }
 
 /** One destination as the admin port's /clusters shows it. */
@@ -146,11 +155,7 @@ class Outbound {
       handler: (req, res) => this.handle(req, res),
       onUpgrade: (req, socket, head) => this.upgrades.accept(this.edge, req, socket, head),
       isUpgrade: isTunnelUpgrade,
-      onConnect: (req, socket, head) => {
-        const tcp = this.#tcpTarget(req.url ?? "");
-        if (tcp !== undefined) return openTcpTunnel(this.edge, socket, head, tcp[0], tcp[1]);
-        acceptConnect(this.edge, req, socket, head, (a) => this.#checkTunnel(a));
-      },
+      onConnect: (req, socket, head) => this.#connect(req, socket, head, true),
       ...opts.limits,
     });
     // Apps may speak h2c with prior knowledge on the same port: the sniffer routes by the preface.
@@ -203,6 +208,29 @@ class Outbound {
     };
   }
 
+  /**
+   * A CONNECT: a TCP tunnel to a `tcp` service port, else an HTTP tunnel to a mesh service. On demand,
+   * an authority the config does not have is first waited for (once: `mayWait`); the socket's early
+   * bytes stay unread meanwhile, and a client closing it ends the wait.
+   */
+  #connect(req: IncomingMessage, socket: Socket, head: Buffer, mayWait: boolean): void {
+    const authority = req.url ?? "";
+    const subs = this.#discovery();
+    const name = mayWait && subs !== undefined ? discoverable(subs, this.table!, authority) : undefined;
+    if (name !== undefined)
+      return waitForConnect(subs!, socket, name, () => this.#connect(req, socket, head, false));
+    const tcp = this.#tcpTarget(authority);
+    if (tcp !== undefined) return openTcpTunnel(this.edge, socket, head, tcp[0], tcp[1]);
+    acceptConnect(this.edge, req, socket, head, (a) => this.#checkTunnel(a));
+  }
+
+  /** The subscriptions when a miss may wait for its config: on demand, with a table, not an --upstream port. */
+  #discovery(): Subscriptions | undefined {
+    return this.table === undefined || this.#opts.upstream !== undefined
+      ? undefined
+      : this.#opts.subscriptions;
+  }
+
   /** CONNECT to a `tcp` port of a mesh service: the TCP proxy and its target; undefined otherwise. */
   #tcpTarget(authority: string): [TcpProxy, TcpTarget] | undefined {
     const tcp = this.#opts.tcp;
@@ -210,6 +238,7 @@ class Outbound {
     if (tcp === undefined || t === undefined) return undefined;
     const svc = this.#opts.upstream === undefined ? t.hosts.get(authority) : this.fixed;
     if (svc === undefined) return undefined;
+    svc.used = true;
     const port =
       this.#opts.upstreamPort ??
       (this.#opts.upstream === undefined
@@ -251,6 +280,11 @@ class Outbound {
     const started = x.events.start;
     if (started !== undefined) started(x);
     if (x.grpcTimeout !== undefined) honourGrpcTimeout(x);
+    this.#route(x, true);
+  }
+
+  /** Routes `x`: service → route → backend → endpoint → forward. `mayWait`: on demand, a miss may wait once. */
+  #route(x: Exchange, mayWait: boolean): void {
     const t = this.table;
     if (t === undefined) return x.reply("not_ready", "the proxy has no config from the control plane yet");
 
@@ -258,6 +292,17 @@ class Outbound {
     const host = x.authority ?? (x.host as string);
     const svc = this.#opts.upstream === undefined ? t.hosts.get(host) : this.fixed;
     if (svc === undefined) {
+      const subs = mayWait ? this.#discovery() : undefined;
+      const name = subs === undefined ? undefined : discoverable(subs, t, host);
+      if (name !== undefined)
+        return waitForExchange(
+          subs!,
+          x,
+          host,
+          name,
+          () => this.#route(x, false),
+          () => this.table,
+        );
       return x.reply(
         "no_route",
         this.#opts.upstream === undefined
@@ -266,6 +311,7 @@ class Outbound {
       );
     }
 
+    svc.used = true; // for on-demand expiry (../agent/subscriptions.ts)
     // A multi-port service: which of its ports (routes may be limited to one; its sidecar is told).
     const port =
       svc.ports === undefined
