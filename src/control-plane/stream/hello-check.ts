@@ -5,6 +5,7 @@
 
 import { isIP } from "node:net";
 import type { HealthMessage, HelloMessage, ServingMessage } from "../../model/stream-protocol.ts";
+import { resourceVersionsProblem } from "../../model/resource-versions.ts";
 import { checkHelloWorkload, type HelloPeer } from "./hello-workload.ts";
 
 export function checkServing(m: ServingMessage): string | undefined {
@@ -55,9 +56,18 @@ function checkHelloFields(h: HelloMessage, peer: HelloPeer): string | undefined 
   }
   if (h.version !== undefined && (typeof h.version !== "string" || h.version.length > 64))
     return "hello.version must be a snapshot version string";
+  if (h.resources !== undefined) {
+    if (h.version === undefined) return "hello.resources needs hello.version";
+    const problem = resourceVersionsProblem(h.resources, "hello.resources", {
+      maxEntries: MAX_HELLO_ENTRIES,
+    });
+    if (problem) return problem;
+  }
   return checkHelloWorkload(h, peer);
 }
 
 const MAX_REACH = 1000;
+/** Entries per section of hello.resources (the 64 KiB message holds about 1500 anyway). */
+const MAX_HELLO_ENTRIES = 4096;
 const MAX_APP_PORTS = 100;
 const SERVICE_REF = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?(\.[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?)?$/;
