@@ -154,7 +154,9 @@ test("a resuming proxy's own account (hello resources) is diffed: only what diff
   m.change(workload("svc-5", 2, 30_000));
   const after = m.compile("svc-0-1");
   const fresh = new DeltaEncoder(); // a restarted control plane: nothing shared with the first
-  const delta = JSON.parse(fresh.encode(1, after, fresh.fromHello(before.version, told)).line) as DeltaMessage;
+  const delta = JSON.parse(
+    fresh.encode(1, after, fresh.fromHello(before.version, told)).line,
+  ) as DeltaMessage;
   assert.equal(delta.type, "delta");
   assert.equal(delta.base, before.version);
   assert.deepEqual(Object.keys(delta.clusters), ["svc-5.default"]);
