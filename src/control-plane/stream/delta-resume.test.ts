@@ -193,3 +193,16 @@ test("resume after reconnect: nothing sent when nothing changed, one delta with 
   assert.ok(applied3.error === undefined, applied3.error);
   assert.deepEqual(applied3.snapshot, newest());
 });
+
+test("a proxy whose hello does not take deltas (one that predates them) gets every push whole", async (t) => {
+  const h = await startHarness(t, { debounceMs: 2 });
+  await meshOf(h);
+  const p = await h.open("shop", { deltas: undefined });
+  const first = (await p.next((m) => m.type === "snapshot")) as SnapshotMessage;
+  p.send({ type: "ack", nonce: first.nonce, version: first.version });
+  await waitUntil(() => h.cp.stream.sessions().some((s) => s.ackedVersion === first.version), 5000, "ACK");
+  await join(h, "svc-5", 30_005);
+  const second = await p.next((m) => m.type !== "error" && m.nonce > first.nonce);
+  assert.equal(second.type, "snapshot");
+  assert.equal(second.type === "snapshot" && second.snapshot.clusters["svc-5.default"]?.endpoints.length, 1);
+});

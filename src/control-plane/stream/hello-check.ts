@@ -33,6 +33,7 @@ export function checkHello(h: HelloMessage, peer: HelloPeer): string | undefined
   if (h.reach !== undefined && (!Array.isArray(h.reach) || h.reach.some((r) => typeof r !== "string")))
     return "hello.reach must be a list of service names";
   if (h.serving !== undefined && typeof h.serving !== "boolean") return "hello.serving must be true or false";
+  if (h.deltas !== undefined && typeof h.deltas !== "boolean") return "hello.deltas must be true or false";
   if (h.appPorts !== undefined) {
     if (typeof h.appPorts !== "object" || h.appPorts === null || Array.isArray(h.appPorts))
       return "hello.appPorts must map service ports (number or name) to app ports";

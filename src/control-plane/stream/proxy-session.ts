@@ -179,6 +179,7 @@ export class ProxySession {
           this.#markStarted();
         }),
       deltas: cache.deltas,
+      acceptsDeltas: hello.deltas === true,
       initialVersion: resumeFrom,
       // Checked with the hello (hello-check.ts): a delta against what the proxy says it runs.
       initialHeld:

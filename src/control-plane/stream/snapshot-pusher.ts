@@ -33,12 +33,15 @@ export interface SnapshotPusherOptions {
   initialVersion?: string;
   /** What the proxy holds by its hello (its version and resources), if it said. */
   initialHeld?: Held;
+  /** The proxy takes delta messages (its hello said so); else every push is whole. */
+  acceptsDeltas: boolean;
 }
 
 export class SnapshotPusher {
   readonly #stream: Writable;
   readonly #next: SnapshotPusherOptions["next"];
   readonly #deltas: DeltaEncoder;
+  readonly #acceptsDeltas: boolean;
   #sentVersion: string | undefined;
   /** What the proxy holds once it applied everything written; undefined = unknown (send whole). */
   #held: Held | undefined;
@@ -61,6 +64,7 @@ export class SnapshotPusher {
     this.#stream = opts.stream;
     this.#next = opts.next;
     this.#deltas = opts.deltas;
+    this.#acceptsDeltas = opts.acceptsDeltas;
     this.#sentVersion = opts.initialVersion;
     this.#held = opts.initialHeld;
   }
@@ -123,7 +127,11 @@ export class SnapshotPusher {
   #write(snapshot: ProxySnapshot): void {
     if (this.#stopped || !this.#stream.writable) return;
     const nonce = ++this.#nonce;
-    const { line, delta } = this.#deltas.encode(nonce, snapshot, this.#held);
+    const { line, delta } = this.#deltas.encode(
+      nonce,
+      snapshot,
+      this.#acceptsDeltas ? this.#held : undefined,
+    );
     this.#lastWasDelta = delta;
     this.#sentVersion = snapshot.version;
     this.#held = this.#deltas.held(snapshot);

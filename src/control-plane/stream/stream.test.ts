@@ -88,6 +88,7 @@ async function open(service: string, hello: Partial<HelloMessage> = {}) {
     address: "127.0.0.1",
     port: 15006,
     appPort: 8080,
+    deltas: true,
     ...hello,
   });
   return { stream, messages, applied, send, closed, session };

@@ -178,6 +178,7 @@ export class ConfigClient {
       type: "hello",
       ...this.#opts.hello,
       serving: this.#serving,
+      deltas: true,
       version: this.snapshot.current()?.version,
     };
     if (hello.version === undefined || this.#resources === undefined) return hello;
