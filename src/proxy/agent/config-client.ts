@@ -2,7 +2,11 @@
 // mesh certificate. Each snapshot is checked for consistency (model/snapshot-consistency.ts), then
 // compiled in every listener and swapped in all at once (snapshot-cell.ts), and only then ACKed; a
 // snapshot that fails either step is NACKed with the reason (the violations, or the listener and its
-// compile error) and the proxy keeps running the previous one everywhere. When the
+// compile error) and the proxy keeps running the previous one everywhere. A delta message is applied
+// to the snapshot it runs (model/snapshot-delta.ts: a delta for another base is NACKed, and the control
+// plane sends the whole snapshot) and the result goes through the same check, swap and ACK. The
+// entries' versions the control plane gives are kept, and a reconnecting hello carries them, so a
+// control plane that lost track of this proxy (a restart) can answer with a delta. When the
 // control plane goes away the proxy keeps its last good snapshot and reconnects with exponential backoff
 // and full jitter (backoff.ts) — a fleet that lost the same control plane does not come back in step —
 // waiting at least what a busy control plane asked for (503 with Retry-After on the stream), and
