@@ -45,6 +45,8 @@ export interface FleetStats {
   lastFirstAckAt: number;
   lastPublishAt: number;
   disconnects: number;
+  /** Bytes of config messages all its proxies received so far. */
+  bytesReceived: number;
   errors: Record<string, number>;
   watches: Record<string, WatchProgress>;
   /** Encoded size of each proxy's running snapshot (only when asked: it costs a serialisation each). */
@@ -118,6 +120,7 @@ export class Fleet implements FleetHandle {
     let acked = 0;
     let failed = 0;
     let disconnects = 0;
+    let bytesReceived = 0;
     let startRetries = 0;
     let lastStartError: string | undefined;
     let lastFirstAckAt = 0;
@@ -133,6 +136,7 @@ export class Fleet implements FleetHandle {
         firstFailure ??= p.failed;
       }
       disconnects += p.disconnects;
+      bytesReceived += p.bytesReceived();
       startRetries += p.startRetries;
       if (p.startRetries > 0) lastStartError = p.lastStartError;
       for (const [code, n] of p.errors) errors[code] = (errors[code] ?? 0) + n;
@@ -152,6 +156,7 @@ export class Fleet implements FleetHandle {
       lastFirstAckAt,
       lastPublishAt: this.#lastPublishAt,
       disconnects,
+      bytesReceived,
       errors,
       watches,
       snapshotBytes: withSizes ? this.proxies.map((p) => p.snapshotBytes()) : undefined,
@@ -199,6 +204,7 @@ export function mergeStats(all: FleetStats[]): FleetStats {
     lastFirstAckAt: max((s) => s.lastFirstAckAt),
     lastPublishAt: max((s) => s.lastPublishAt),
     disconnects: sum((s) => s.disconnects),
+    bytesReceived: sum((s) => s.bytesReceived),
     errors,
     watches,
     snapshotBytes: sizes,

@@ -32,7 +32,7 @@ function changeCell(c: ChangeResult, timeoutS: number): string {
   if (c.error) return `${c.error} (${c.reached}/${c.affected} ACKed)`;
   if (!c.finished)
     return `did not finish in ${timeoutS} s: ${c.reached}/${c.affected} ACKed, ${pair(c.p50, c.p99)} of those${apply}`;
-  return `${pair(c.p50, c.p99)} (${c.affected} proxies${apply})`;
+  return `${pair(c.p50, c.p99)} (${c.affected} proxies${apply}; ${bytes(c.bytes)} pushed)`;
 }
 
 function lossCell(r: ScenarioResult): string {
@@ -110,7 +110,8 @@ export const TABLE_NOTES = `- connect all: from starting every proxy at once to 
 - snapshot: the encoded size (JSON) of the snapshot each proxy runs once settled.
 - apply → ACK: from just before the apply request is sent to each affected proxy's ACK of the first
   snapshot that shows the change (affected = the proxies whose snapshot had the service when the apply
-  was sent); p50 / p99 over those proxies, with how many there were and how long the apply took to return.
+  was sent); p50 / p99 over those proxies, with how many there were, how long the apply took to return,
+  and the config bytes all proxies received from the apply to the last ACK (snapshots and deltas).
 - lease lost / streams lost: streams the control plane ended with \`lease_lost\` (other codes in brackets),
   and config streams the proxies lost (each one reconnects, as a real proxy does); then starts that failed
   before the certificate came (reset, timeout, 5xx), each retried with backoff as a supervisor would.`;

@@ -72,6 +72,8 @@ export interface ChangeResult {
   max?: number;
   /** Every affected proxy ACKed within the timeout. */
   finished: boolean;
+  /** Bytes of config the proxies received from the apply until the last affected one ACKed. */
+  bytes: number;
   error?: string;
 }
 
@@ -225,6 +227,7 @@ export async function runScenario(o: ScenarioOptions): Promise<ScenarioResult> {
   const target = serviceName(0);
   const change = async (id: string, yaml: string, check: ChangeCheck): Promise<ChangeResult> => {
     await Promise.all(o.fleets.map((f) => f.watch({ id, service: `${target}.${NAMESPACE}`, check })));
+    const bytes0 = (await allStats(o.fleets)).bytesReceived;
     const start = nowMs();
     let applyMs: number | undefined;
     let error: string | undefined;
@@ -234,11 +237,13 @@ export async function runScenario(o: ScenarioOptions): Promise<ScenarioResult> {
     } catch (err) {
       error = `apply failed: ${(err as Error).message}`;
     }
-    let w = (await allStats(o.fleets)).watches[id];
+    let stats = await allStats(o.fleets);
+    let w = stats.watches[id];
     const finished =
       error === undefined &&
       (await until(async () => {
-        w = (await allStats(o.fleets)).watches[id];
+        stats = await allStats(o.fleets);
+        w = stats.watches[id];
         return w.reachedAt.length >= w.affected;
       }, timeoutMs));
     const lat = w.reachedAt.map((at) => at - start).sort((a, b) => a - b);
@@ -252,8 +257,11 @@ export async function runScenario(o: ScenarioOptions): Promise<ScenarioResult> {
       max: r(lat.at(-1)),
       finished,
       error,
+      bytes: stats.bytesReceived - bytes0,
     };
-    o.log(`  ${id}: ${result.reached}/${result.affected} ACKed, p50 ${result.p50} ms, p99 ${result.p99} ms`);
+    o.log(
+      `  ${id}: ${result.reached}/${result.affected} ACKed, p50 ${result.p50} ms, p99 ${result.p99} ms, ${result.bytes} bytes pushed`,
+    );
     return result;
   };
   const marker = `sim-${o.proxies}-${Date.now().toString(36)}`;

@@ -144,6 +144,11 @@ export class SimProxy {
     return this.snapshot.current();
   }
 
+  /** Bytes of config messages (snapshots and deltas) the control plane sent it. */
+  bytesReceived(): number {
+    return this.#client?.bytesReceived ?? 0;
+  }
+
   /** The encoded size of the snapshot it runs (the JSON the stream carried, without the envelope). */
   snapshotBytes(): number {
     const s = this.snapshot.current();

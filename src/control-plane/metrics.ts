@@ -20,12 +20,14 @@ export { PROMETHEUS_CONTENT_TYPE } from "../proxy/metrics/exposition.ts";
 export interface PushStats {
   /** Whole snapshots written. */
   snapshots: number;
+  /** Deltas written (what changed since what the proxy holds). */
+  deltas: number;
   /** Bytes of those messages (UTF-8). */
   bytes: number;
 }
 
 export function newPushStats(): PushStats {
-  return { snapshots: 0, bytes: 0 };
+  return { snapshots: 0, deltas: 0, bytes: 0 };
 }
 
 /** Where each series is read from at scrape time. */
@@ -152,6 +154,7 @@ export class ControlPlaneMetrics {
     set(f.recomputed, recomputed.clusters, "cluster");
     set(f.recomputed, recomputed.routes, "route_table");
     set(f.pushes, src.pushes.snapshots, "snapshot");
+    set(f.pushes, src.pushes.deltas, "delta");
     set(f.pushedBytes, src.pushes.bytes);
     set(f.coalesced, src.snapshots.coalesced);
     for (const [queue, stats] of [

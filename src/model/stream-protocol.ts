@@ -42,6 +42,11 @@ export interface HelloMessage {
   onDemand?: boolean;
   /** On-demand subscriptions the proxy holds already (after a reconnect): host names, as in subscribe. */
   subscriptions?: string[];
+  /**
+   * The proxy applies delta messages. Without it (proxies that predate deltas) every push is a whole
+   * snapshot, as xDS clients choose the incremental protocol themselves.
+   */
+  deltas?: boolean;
   /** Version of the snapshot the proxy already runs (after a reconnect), if any. */
   version?: string;
   /**

@@ -129,6 +129,7 @@ export async function startHarness(
         address: "127.0.0.1",
         port: 15006,
         appPort: 8080,
+        deltas: true,
         ...hello,
       });
     return { session, stream, messages, send, closed, next };

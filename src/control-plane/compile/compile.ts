@@ -25,7 +25,7 @@ import {
 import type { InboundConfig, InboundPort, ProxyIdentity, ProxySnapshot } from "../../model/snapshot.ts";
 import { servicePort } from "./destinations.ts";
 import { MeshIndex } from "./mesh-index.ts";
-import { hashOf, setEncoding } from "./piece.ts";
+import { hashOf, setEncoding, setPieces } from "./piece.ts";
 import { PreparedState } from "./prepared-state.ts";
 import { resolveSubscriptions } from "./subscriptions.ts";
 import { healthCheck, rateLimit } from "./traffic.ts";
@@ -151,6 +151,8 @@ export function compileSnapshot(
     view.encoding(),
     `${tail}}`,
   ]);
+  // Delta pushes diff the view's pieces by hash (stream/delta-encoder.ts).
+  setPieces(snapshot, view);
   return snapshot;
 }
 

@@ -55,6 +55,27 @@ export function encodeSnapshot(snapshot: ProxySnapshot): string {
     .join("");
 }
 
+/** A snapshot's entry maps as pieces, in snapshot order (a prepared-state.ts View satisfies it). */
+export interface SnapshotPieces {
+  readonly outbound: readonly (readonly [string, Piece<unknown>])[];
+  readonly clusters: readonly (readonly [string, Piece<unknown>])[];
+  /** `"outbound":{…},"clusters":{…}` in JSON. */
+  encoding(): string | Buffer;
+}
+
+/** Each compiled snapshot's pieces (shared by the snapshots of one view), for delta pushes. */
+const pieces = new WeakMap<ProxySnapshot, SnapshotPieces>();
+
+/** Registers the pieces `snapshot.outbound` and `snapshot.clusters` are made of (compile.ts). */
+export function setPieces(snapshot: ProxySnapshot, of: SnapshotPieces): void {
+  pieces.set(snapshot, of);
+}
+
+/** The pieces the compiler registered for `snapshot`, if any. */
+export function piecesOf(snapshot: ProxySnapshot): SnapshotPieces | undefined {
+  return pieces.get(snapshot);
+}
+
 /** `{"k1":json1,"k2":json2}` for pieces in order: JSON.stringify of the object they make up. */
 export function encodeObject(entries: readonly (readonly [string, Piece<unknown>])[]): string {
   let out = "{";

@@ -9,7 +9,7 @@ import { test } from "node:test";
 import type { AnyResource, HTTPRoute, Service, Workload } from "../../model/resources.ts";
 import { encodeMessage } from "../../model/stream-protocol.ts";
 import { validateManifests } from "../../model/validate.ts";
-import { encodeSnapshotMessage, snapshotMessageParts } from "../stream/snapshot-pusher.ts";
+import { encodeSnapshotMessage, snapshotMessageParts } from "../stream/delta-encoder.ts";
 import { compileSnapshot, prepareState, type MeshState, type ProxyRequest } from "./compile.ts";
 import { encodeSnapshot } from "./piece.ts";
 import type { PreparedState } from "./prepared-state.ts";

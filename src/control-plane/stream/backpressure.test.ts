@@ -1,11 +1,14 @@
-// Pushes respect the proxy's reading pace: a proxy that stops reading (a paused reader: its HTTP/2
-// flow-control window fills) is not sent a snapshot per change. The control plane holds at most the
-// one snapshot already written, and when the proxy reads again it gets only the newest.
+// Pushes respect the proxy's pace: a proxy that stops reading (a paused reader: it neither reads nor
+// answers) is not sent a message per change. The control plane holds at most the one message already
+// written, and when the proxy reads and ACKs again it gets one delta from what it holds to the newest
+// state — not one per change — which applied in order gives exactly the control plane's snapshot.
 
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { resourceKey } from "../../model/resources.ts";
-import type { SnapshotMessage } from "../../model/stream-protocol.ts";
+import type { ProxySnapshot } from "../../model/snapshot.ts";
+import { applyDelta } from "../../model/snapshot-delta.ts";
+import type { ControlPlaneMessage, ResourceVersions, SnapshotMessage } from "../../model/stream-protocol.ts";
 import { startHarness } from "../../../test/helpers/stream-client.ts";
 
 const service = (name: string) =>
@@ -16,11 +19,10 @@ const service = (name: string) =>
     spec: { ports: [{ port: 8080, protocol: "http" }] },
   });
 
-test("a stalled proxy gets only the newest snapshot once it reads again; buffered bytes stay bounded", async (t) => {
+test("a stalled proxy gets one delta to the newest state once it reads again; buffered bytes stay bounded", async (t) => {
   const h = await startHarness(t, { debounceMs: 1 });
-  // Enough services that one snapshot is larger than the stream's flow-control window.
   await h.store.txn({
-    success: Array.from({ length: 300 }, (_, i) => ({
+    success: Array.from({ length: 50 }, (_, i) => ({
       type: "put" as const,
       key: resourceKey("Service", "default", `base-${i}`),
       value: service(`base-${i}`),
@@ -28,33 +30,51 @@ test("a stalled proxy gets only the newest snapshot once it reads again; buffere
   });
   const p = await h.open("slow");
   const first = (await p.next((m) => m.type === "snapshot")) as SnapshotMessage;
-  const snapshotBytes = JSON.stringify(first).length;
-  assert.ok(snapshotBytes > 65_535, `one snapshot (${snapshotBytes} bytes) overflows the window`);
+  let running: ProxySnapshot = first.snapshot;
+  let resources: ResourceVersions | undefined = first.resources;
+  p.send({ type: "ack", nonce: first.nonce, version: first.version });
   const [session] = h.cp.stream.sessions();
+  const key = "default/slow-1";
 
   p.stream.pause();
   const before = p.messages.length;
   let maxBuffered = 0;
-  const changes = 1000;
+  const changes = 200;
   for (let i = 0; i < changes; i++) {
     await h.store.put(resourceKey("Service", "default", `churn-${i}`), service(`churn-${i}`));
     // Let the debounced push run before the next change.
-    await new Promise((r) => setTimeout(r, i % 50 === 0 ? 5 : 0));
+    await new Promise((r) => setTimeout(r, i % 20 === 0 ? 5 : 0));
     maxBuffered = Math.max(maxBuffered, session.bufferedBytes);
   }
-  const { sent, coalesced } = session.pushes;
-  assert.ok(coalesced > 0, "changes while the proxy was behind were coalesced");
-  assert.ok(sent <= 3, `at most the snapshot in flight was written while stalled (sent ${sent})`);
-  // Whatever the number of changes, the control plane holds about one snapshot for this proxy.
-  const newestBytes = snapshotBytes + changes * 700;
-  assert.ok(maxBuffered <= newestBytes, `buffered ${maxBuffered} bytes (one snapshot: ≤ ${newestBytes})`);
+  const stalled = session.pushes;
+  assert.ok(stalled.coalesced > 0, "changes while the proxy was behind were coalesced");
+  assert.ok(stalled.sent <= 2, `at most one message in flight while stalled (sent ${stalled.sent})`);
+  assert.ok(maxBuffered <= stalled.bytes, `buffered ${maxBuffered} bytes: at most what was written`);
 
+  // It reads again, and answers what it gets, as a proxy does.
   p.stream.resume();
-  const last = (await p.next(
-    (m) => m.type === "snapshot" && Object.keys(m.snapshot.outbound).includes(`churn-${changes - 1}.default`),
-  )) as SnapshotMessage;
-  const received = p.messages.slice(before).filter((m) => m.type === "snapshot");
-  assert.ok(received.length <= 3, `after resuming: ${received.length} snapshots, not one per change`);
-  assert.equal(received.at(-1), last, "the newest is the last one received");
-  assert.equal(Object.keys(last.snapshot.outbound).filter((k) => k.startsWith("churn-")).length, changes);
+  const last = `churn-${changes - 1}.default`;
+  const apply = (m: ControlPlaneMessage) => {
+    if (m.type === "snapshot") [running, resources] = [m.snapshot, m.resources];
+    else if (m.type === "delta") {
+      const r = applyDelta(running, resources, m);
+      assert.ok(r.error === undefined, r.error);
+      [running, resources] = [r.snapshot, r.resources];
+    } else return;
+    p.send({ type: "ack", nonce: m.nonce, version: m.version });
+  };
+  let seen = before;
+  while (running.outbound[last] === undefined) {
+    await p.next((m) => p.messages.indexOf(m) >= seen);
+    for (; seen < p.messages.length; seen++) apply(p.messages[seen]);
+  }
+  const received = p.messages.slice(before);
+  assert.ok(
+    received.length <= 2 && received.every((m) => m.type === "delta"),
+    `after resuming: ${received.map((m) => m.type).join(", ")} — the one in flight and one to the newest`,
+  );
+  assert.deepEqual(running, h.cp.snapshots.get(key), "the deltas applied give the control plane's snapshot");
+  assert.equal(Object.keys(running.outbound).filter((k) => k.startsWith("churn-")).length, changes);
+  const lastDelta = received.at(-1);
+  assert.ok(lastDelta?.type === "delta" && Object.keys(lastDelta.outbound).length < changes + 50);
 });

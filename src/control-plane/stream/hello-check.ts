@@ -13,6 +13,7 @@ import type {
   UnsubscribeMessage,
 } from "../../model/stream-protocol.ts";
 import { subscriptionNameProblem } from "../../model/subscription-names.ts";
+import { resourceVersionsProblem } from "../../model/resource-versions.ts";
 import { checkHelloWorkload, type HelloPeer } from "./hello-workload.ts";
 
 export function checkServing(m: ServingMessage): string | undefined {
@@ -40,6 +41,7 @@ export function checkHello(h: HelloMessage, peer: HelloPeer): string | undefined
   if (h.reach !== undefined && (!Array.isArray(h.reach) || h.reach.some((r) => typeof r !== "string")))
     return "hello.reach must be a list of service names";
   if (h.serving !== undefined && typeof h.serving !== "boolean") return "hello.serving must be true or false";
+  if (h.deltas !== undefined && typeof h.deltas !== "boolean") return "hello.deltas must be true or false";
   if (h.appPorts !== undefined) {
     if (typeof h.appPorts !== "object" || h.appPorts === null || Array.isArray(h.appPorts))
       return "hello.appPorts must map service ports (number or name) to app ports";
@@ -70,6 +72,13 @@ function checkHelloFields(h: HelloMessage, peer: HelloPeer): string | undefined 
   }
   if (h.version !== undefined && (typeof h.version !== "string" || h.version.length > 64))
     return "hello.version must be a snapshot version string";
+  if (h.resources !== undefined) {
+    if (h.version === undefined) return "hello.resources needs hello.version";
+    const problem = resourceVersionsProblem(h.resources, "hello.resources", {
+      maxEntries: MAX_HELLO_ENTRIES,
+    });
+    if (problem) return problem;
+  }
   return checkHelloWorkload(h, peer);
 }
 
@@ -96,5 +105,7 @@ export const MAX_NAMES_PER_MESSAGE = 64;
 /** Names one proxy may hold subscribed (the proxy's own bound is the same by default). */
 export const MAX_SUBSCRIPTIONS = 1024;
 const MAX_REACH = 1000;
+/** Entries per section of hello.resources (the 64 KiB message holds about 1500 anyway). */
+const MAX_HELLO_ENTRIES = 4096;
 const MAX_APP_PORTS = 100;
 const SERVICE_REF = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?(\.[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?)?$/;

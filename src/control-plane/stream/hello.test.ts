@@ -43,6 +43,43 @@ test("labels and zone are checked by the Workload validator, naming the hello fi
     ],
     ["reach entries", { reach: ["ok", "x".repeat(200)] }, /^hello\.reach\[1\] must be a service name/],
     ["version", { version: { not: "a string" } }, /^hello\.version must be a snapshot version string/],
+    [
+      "resources without a version",
+      { resources: { outbound: {}, clusters: {} } },
+      /^hello\.resources needs hello\.version/,
+    ],
+    ["resources as a list", { version: "v", resources: [] }, /^hello\.resources must be an object/],
+    [
+      "resources with another section",
+      { version: "v", resources: { outbound: {}, clusters: {}, secrets: {} } },
+      /^hello\.resources has an unknown section "secrets"/,
+    ],
+    [
+      "a resource version that is no string",
+      { version: "v", resources: { outbound: { "a.default": { deep: 1 } }, clusters: {} } },
+      /^hello\.resources\.outbound\["a\.default"\] must be a version string/,
+    ],
+    [
+      "a resource version too long",
+      { version: "v", resources: { outbound: {}, clusters: { c: "f".repeat(65) } } },
+      /^hello\.resources\.clusters\["c"\] must be a version string/,
+    ],
+    [
+      "a resource key too long",
+      { version: "v", resources: { outbound: { ["k".repeat(300)]: "h" }, clusters: {} } },
+      /^hello\.resources\.outbound has a key of 300 characters/,
+    ],
+    [
+      "too many resources",
+      {
+        version: "v",
+        resources: {
+          outbound: Object.fromEntries(Array.from({ length: 5000 }, (_, i) => [i, "h"])),
+          clusters: {},
+        },
+      },
+      /^hello\.resources\.outbound may hold at most 4096 entries/,
+    ],
   ];
   for (const [what, hello, expected] of cases) {
     const p = await h.open("alpha", hello);

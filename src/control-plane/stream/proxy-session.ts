@@ -111,10 +111,14 @@ export class ProxySession {
         );
         return;
       case "ack":
-        if (this.#pusher && msg.nonce === this.#pusher.nonce) this.ackedVersion = this.#pusher.version;
+        if (this.#pusher && msg.nonce === this.#pusher.nonce) {
+          this.ackedVersion = this.#pusher.version;
+          this.#pusher.acked(msg.nonce);
+        }
         return;
       case "nack": {
         const current = this.#pusher && msg.nonce === this.#pusher.nonce;
+        if (typeof msg.nonce === "number") this.#pusher?.nacked(msg.nonce);
         this.lastNack = typeof msg.error === "string" ? msg.error.slice(0, 4096) : "(no reason given)";
         this.lastNackVersion = current ? this.#pusher?.version : undefined;
         console.error(
@@ -208,6 +212,7 @@ export class ProxySession {
       reach: hello.reach,
       ...(hello.onDemand === true ? { onDemand: true, subscriptions: [...this.#subscriptions] } : {}),
     });
+    const resumeFrom = typeof hello.version === "string" ? hello.version : undefined;
     const pusher = new SnapshotPusher({
       stream: this.#stream,
       next: (version, onSnapshot) =>
@@ -215,21 +220,35 @@ export class ProxySession {
           onSnapshot(s);
           this.#markStarted();
         }),
-      initialVersion: typeof hello.version === "string" ? hello.version : undefined,
+      deltas: cache.deltas,
+      acceptsDeltas: hello.deltas === true,
+      initialVersion: resumeFrom,
+      // Checked with the hello (hello-check.ts): a delta against what the proxy says it runs.
+      initialHeld:
+        resumeFrom !== undefined && hello.resources !== undefined
+          ? cache.deltas.fromHello(resumeFrom, hello.resources)
+          : undefined,
       stats: this.#opts.pushStats,
     });
     this.#pusher = pusher;
     this.#stopFollowing = release;
     pusher.start();
+    // Resumed with the newest version: it holds the cache's snapshot, whose pieces other proxies share.
+    const current = cache.get(key);
+    if (current !== undefined) pusher.resumed(current);
     // Its snapshot is compiled (and sent, unless the proxy resumed with that very version): the
     // expensive part of joining is done, and its admission turn can go to the next proxy.
     if (cache.get(key) !== undefined) this.#markStarted();
   }
 
-  /** Snapshot pushes: written, and mesh changes coalesced because the proxy had not read the last one yet. */
-  get pushes(): { sent: number; coalesced: number } {
+  /**
+   * Pushes: messages written (and how many were deltas, and their bytes), and mesh changes coalesced
+   * because the proxy had not read the last one yet.
+   */
+  get pushes(): { sent: number; deltas: number; bytes: number; coalesced: number } {
     const coalesced = this.#key === undefined ? 0 : this.#opts.cache.deferred(this.#key);
-    return { sent: this.#pusher?.sent ?? 0, coalesced };
+    const p = this.#pusher;
+    return { sent: p?.sent ?? 0, deltas: p?.deltas ?? 0, bytes: p?.bytes ?? 0, coalesced };
   }
 
   /** Bytes written to this proxy's stream that it has not read yet. */

@@ -27,6 +27,7 @@ import { canonical, compileSnapshot, type ProxyRequest } from "../compile/compil
 import { emptyTouched, mergeTouched, type Touched } from "../compile/mesh-index.ts";
 import type { MeshStateCache } from "../mesh-state.ts";
 import { parseSubscription } from "../../model/subscription-names.ts";
+import { DeltaEncoder } from "./delta-encoder.ts";
 
 /** What a protocol server reads: a proxy's snapshots, as they change. */
 export interface SnapshotReader {
@@ -97,6 +98,8 @@ export class SnapshotCache implements SnapshotReader {
   readonly #views = new WeakMap<object, { clusters: object; keys: Set<string> }>();
   /** What the mesh changes since the last debounce touched. */
   #touched: Touched = emptyTouched();
+  /** Encodes what streams send of these snapshots: deltas between them made once per pair of views. */
+  readonly deltas = new DeltaEncoder();
   /** Snapshots compiled, and ones refused by the consistency check (compiler bugs), since start. */
   compiled = 0;
   inconsistent = 0;

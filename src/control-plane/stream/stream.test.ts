@@ -16,7 +16,10 @@ import {
   STREAM_PATH,
   type ControlPlaneMessage,
   type HelloMessage,
+  type ResourceVersions,
 } from "../../model/stream-protocol.ts";
+import type { ProxySnapshot } from "../../model/snapshot.ts";
+import { applyDelta } from "../../model/snapshot-delta.ts";
 import { Cell } from "../../proxy/agent/cell.ts";
 import { SnapshotCell } from "../../proxy/agent/snapshot-cell.ts";
 import { ConfigClient } from "../../proxy/agent/config-client.ts";
@@ -55,8 +58,26 @@ async function open(service: string, hello: Partial<HelloMessage> = {}) {
   session.on("error", () => {});
   const stream = session.request({ ":method": "POST", ":path": STREAM_PATH }, { endStream: false });
   const messages: ControlPlaneMessage[] = [];
+  // As a proxy does: each snapshot or delta applied in order (`applied`) and ACKed (a delta that does
+  // not apply is NACKed: one for a proxy that resumed by version alone, holding no content here).
+  const applied: ProxySnapshot[] = [];
+  let resources: ResourceVersions | undefined;
   const decoder = new LineDecoder(MAX_SNAPSHOT_MESSAGE_BYTES);
-  stream.on("data", (c: Buffer) => decoder.push(c, (m) => messages.push(m as ControlPlaneMessage)));
+  const onMessage = (m: ControlPlaneMessage) => {
+    messages.push(m);
+    if (m.type === "snapshot") {
+      applied.push(m.snapshot);
+      resources = m.resources;
+    } else if (m.type === "delta") {
+      const r = applyDelta(applied.at(-1), resources, m);
+      if (r.error !== undefined)
+        return send({ type: "nack", nonce: m.nonce, version: m.version, error: r.error });
+      applied.push(r.snapshot);
+      resources = r.resources;
+    } else return;
+    send({ type: "ack", nonce: m.nonce, version: m.version });
+  };
+  stream.on("data", (c: Buffer) => decoder.push(c, (m) => onMessage(m as ControlPlaneMessage)));
   stream.on("error", () => {});
   stream.on("end", () => stream.end());
   const closed = new Promise<void>((r) => stream.on("close", () => r()));
@@ -67,9 +88,10 @@ async function open(service: string, hello: Partial<HelloMessage> = {}) {
     address: "127.0.0.1",
     port: 15006,
     appPort: 8080,
+    deltas: true,
     ...hello,
   });
-  return { stream, messages, send, closed, session };
+  return { stream, messages, applied, send, closed, session };
 }
 
 async function until<T>(fn: () => T | undefined | Promise<T | undefined>, ms = 3000): Promise<T> {
@@ -94,10 +116,10 @@ test("a proxy registers its workload and receives its snapshot; changes are push
   p.send({ type: "ack", nonce: first.nonce, version: first.version });
   const b = await open("beta");
   // alpha hears about beta's arrival.
-  const pushed = await until(() =>
-    p.messages.find((m) => m.type === "snapshot" && m.snapshot.outbound["beta.default"]),
-  );
-  assert.notEqual((pushed as { version: string }).version, first.version);
+  const pushed = await until(() => p.messages.find((m) => m.type === "delta"));
+  assert.ok(pushed.type === "delta" && pushed.outbound["beta.default"], "a delta with beta's entry");
+  assert.notEqual(pushed.version, first.version);
+  assert.ok(p.applied.at(-1)?.outbound["beta.default"]);
   b.send({ type: "bye" });
   await until(async () => !(await store.get(resourceKey("Workload", "default", "beta-1"))) || undefined);
 });
@@ -317,11 +339,8 @@ test("the proxy's config client reports health, and re-sends it after a reconnec
 
 test("an instance registers as not serving, joins the endpoints when it says so, and leaves them before it says bye", async () => {
   const endpointsSeenBy = (p: Awaited<ReturnType<typeof open>>) => {
-    const snaps = p.messages.filter((m) => m.type === "snapshot");
-    const last = snaps.at(-1);
-    return last?.type === "snapshot"
-      ? (last.snapshot.clusters["lambda.default"]?.endpoints.map((e) => e.workload) ?? [])
-      : undefined;
+    const last = p.applied.at(-1);
+    return last ? (last.clusters["lambda.default"]?.endpoints.map((e) => e.workload) ?? []) : undefined;
   };
   const caller = await open("mu");
   const server = await open("lambda", { serving: false });

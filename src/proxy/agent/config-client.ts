@@ -2,7 +2,11 @@
 // mesh certificate. Each snapshot is checked for consistency (model/snapshot-consistency.ts), then
 // compiled in every listener and swapped in all at once (snapshot-cell.ts), and only then ACKed; a
 // snapshot that fails either step is NACKed with the reason (the violations, or the listener and its
-// compile error) and the proxy keeps running the previous one everywhere. When the
+// compile error) and the proxy keeps running the previous one everywhere. A delta message is applied
+// to the snapshot it runs (model/snapshot-delta.ts: a delta for another base is NACKed, and the control
+// plane sends the whole snapshot) and the result goes through the same check, swap and ACK. The
+// entries' versions the control plane gives are kept, and a reconnecting hello carries them, so a
+// control plane that lost track of this proxy (a restart) can answer with a delta. When the
 // control plane goes away the proxy keeps its last good snapshot and reconnects with exponential backoff
 // and full jitter (backoff.ts) — a fleet that lost the same control plane does not come back in step —
 // waiting at least what a busy control plane asked for (503 with Retry-After on the stream), and
@@ -21,18 +25,27 @@ import {
   MAX_SNAPSHOT_MESSAGE_BYTES,
   STREAM_PATH,
   type ControlPlaneMessage,
+  type DeltaMessage,
   type HealthMessage,
   type HelloMessage,
   type ProxyMessage,
+  type ResourceVersions,
   type SnapshotMessage,
 } from "../../model/stream-protocol.ts";
+import type { ProxySnapshot } from "../../model/snapshot.ts";
+import { coversEntries, resourceVersionsProblem } from "../../model/resource-versions.ts";
+import { applyDelta, MAX_SNAPSHOT_ENTRIES } from "../../model/snapshot-delta.ts";
 import { describeViolations, snapshotViolations } from "../../model/snapshot-consistency.ts";
 import type { Source, TlsMaterial } from "../types.ts";
 import type { SnapshotCell } from "./snapshot-cell.ts";
 import { parseRetryAfter, retryDelayMs } from "./backoff.ts";
 
-/** Why a snapshot was NACKed: it failed the consistency check, or a listener could not compile it. */
-export type RejectReason = "inconsistent" | "compile_failed";
+/**
+ * Why a snapshot was NACKed: it failed the consistency check (or a delta was malformed), a listener
+ * could not compile it, or a delta did not apply to the snapshot the proxy runs (the control plane
+ * then sends the whole snapshot).
+ */
+export type RejectReason = "inconsistent" | "compile_failed" | "base_mismatch";
 
 export interface Rejection {
   version: string;
@@ -46,6 +59,16 @@ const SUBSCRIPTION_BATCH = 64;
 
 /** NACK messages are bounded: a snapshot's violations can be many and long. */
 const MAX_NACK_ERROR_CHARS = 2048;
+
+/** A hello with entry versions bigger than this goes without them (a changed snapshot then comes whole). */
+export const MAX_HELLO_BYTES = 48 * 1024;
+
+/** A message that passed its own checks, and the snapshot it makes, not yet in service. */
+interface Pending {
+  msg: SnapshotMessage | DeltaMessage;
+  snapshot: ProxySnapshot;
+  resources: ResourceVersions | undefined;
+}
 
 export interface ConfigClientOptions {
   /** Where accepted snapshots are put into service (compiled and swapped in every listener). */
@@ -81,6 +104,10 @@ export class ConfigClient {
   #health?: HealthMessage;
   /** Whether peers may send to this instance; every hello carries it. */
   #serving: boolean | undefined;
+  /** The running snapshot's entry versions, when the control plane gave them (hello resumes with them). */
+  #resources?: ResourceVersions;
+  /** Bytes of config messages read from the control plane (diagnostics; the simulator sums them). */
+  bytesReceived = 0;
 
   constructor(opts: ConfigClientOptions) {
     this.#opts = opts;
@@ -118,9 +145,8 @@ export class ConfigClient {
         this.#lost(session, `bad message from control plane: ${(err as Error).message}`);
         return;
       }
-      // Snapshots are whole values: when several arrived together, only the newest is worth compiling.
-      const newest = messages.findLast((m) => m?.type === "snapshot");
-      for (const m of messages) if (m?.type !== "snapshot" || m === newest) this.#onMessage(m);
+      this.bytesReceived += chunk.length;
+      this.#onMessages(messages);
     };
     // Messages are read only once the answer is known to be 200: node:http2 may hand over DATA read
     // with the head before it emits 'response' (a later tick), so 'data' is not listened to earlier.
@@ -138,13 +164,7 @@ export class ConfigClient {
     stream.on("end", () => stream.end());
     stream.on("error", (err) => this.#lost(session, err.message));
     stream.on("close", () => this.#lost(session, "stream closed"));
-    this.#send({
-      type: "hello",
-      ...this.#opts.hello,
-      serving: this.#serving,
-      version: this.snapshot.current()?.version,
-      ...(this.#opts.subscriptions ? { subscriptions: this.#opts.subscriptions() } : {}),
-    });
+    this.#send(this.#hello());
     if (this.#health) this.#send(this.#health);
   }
 
@@ -175,29 +195,79 @@ export class ConfigClient {
       this.#send({ type: "unsubscribe", names: names.slice(i, i + SUBSCRIPTION_BATCH) });
   }
 
-  #onMessage(msg: ControlPlaneMessage): void {
-    if (msg?.type === "error") {
-      this.#opts.log(`control plane refused the stream: ${logSafe(msg.code, 64)}: ${logSafe(msg.message)}`);
-      return;
+  /** The hello: who it is, and what it runs — with each entry's version unless that makes it too big. */
+  #hello(): HelloMessage {
+    const hello: HelloMessage = {
+      type: "hello",
+      ...this.#opts.hello,
+      serving: this.#serving,
+      deltas: true,
+      version: this.snapshot.current()?.version,
+    };
+    if (hello.version === undefined || this.#resources === undefined) return hello;
+    const withResources = { ...hello, resources: this.#resources };
+    return Buffer.byteLength(encodeMessage(withResources)) <= MAX_HELLO_BYTES ? withResources : hello;
+  }
+
+  /**
+   * Messages that arrived together, in order. A whole snapshot makes everything before it moot (only
+   * the newest is worth compiling); deltas after it are applied in order on top of it. What results
+   * is checked and put into service once, and the last message that went into it ACKed.
+   */
+  #onMessages(messages: ControlPlaneMessage[]): void {
+    const newest = messages.findLastIndex((m) => m?.type === "snapshot");
+    let pending: Pending | undefined;
+    for (const [i, m] of messages.entries()) {
+      if (m?.type === "error") {
+        this.#opts.log(`control plane refused the stream: ${logSafe(m.code, 64)}: ${logSafe(m.message)}`);
+      } else if (m?.type === "snapshot" && i === newest) {
+        pending = { msg: m, snapshot: m.snapshot, resources: this.#snapshotResources(m) };
+      } else if (m?.type === "delta" && i > newest) {
+        const base = pending ?? { snapshot: this.snapshot.current(), resources: this.#resources };
+        const r = applyDelta(base.snapshot, base.resources, m);
+        if (r.error !== undefined) {
+          // What came before it still runs; what comes after it builds on it, and fails the same way.
+          if (pending) this.#run(pending);
+          pending = undefined;
+          this.#reject(m, r.baseMismatch ? "base_mismatch" : "inconsistent", `delta not applied: ${r.error}`);
+          continue;
+        }
+        pending = { msg: m, snapshot: r.snapshot, resources: r.resources };
+      }
     }
-    if (msg?.type !== "snapshot") return;
-    const check = snapshotViolations(msg.snapshot);
-    if (check.violations.length === 0 && msg.snapshot.version !== msg.version)
+    if (pending) this.#run(pending);
+  }
+
+  /** A snapshot message's entry versions, if well-formed and covering exactly its entries. */
+  #snapshotResources(m: SnapshotMessage): ResourceVersions | undefined {
+    if (m.resources === undefined) return undefined;
+    const problem = resourceVersionsProblem(m.resources, "snapshot.resources", {
+      maxEntries: MAX_SNAPSHOT_ENTRIES,
+    });
+    const ok = problem === undefined && coversEntries(m.resources, m.snapshot);
+    return ok ? m.resources : undefined;
+  }
+
+  /** Checks, puts into service and ACKs a snapshot (received whole or built from deltas), or NACKs it. */
+  #run({ msg, snapshot, resources }: Pending): void {
+    const check = snapshotViolations(snapshot);
+    if (check.violations.length === 0 && snapshot.version !== msg.version)
       check.violations.push({ path: "version", message: "differs from the message's version" });
     if (check.violations.length > 0)
       return this.#reject(msg, "inconsistent", `inconsistent snapshot: ${describeViolations(check)}`);
     let problem: string | undefined;
     try {
-      problem = this.snapshot.publish(msg.snapshot);
+      problem = this.snapshot.publish(snapshot);
     } catch (err) {
       // A subscriber's bug must not take the proxy down; the control plane hears of it.
       problem = `publishing failed: ${(err as Error).message}`;
     }
     if (problem) return this.#reject(msg, "compile_failed", `not applied: ${problem}`);
+    this.#resources = resources;
     this.#send({ type: "ack", nonce: msg.nonce, version: msg.version });
   }
 
-  #reject(msg: SnapshotMessage, reason: RejectReason, error: string): void {
+  #reject(msg: SnapshotMessage | DeltaMessage, reason: RejectReason, error: string): void {
     const bounded =
       error.length > MAX_NACK_ERROR_CHARS ? `${error.slice(0, MAX_NACK_ERROR_CHARS)}...` : error;
     const version = typeof msg.version === "string" ? msg.version.slice(0, 128) : String(msg.version);

@@ -125,7 +125,7 @@ export class ProxyMetrics {
   );
   readonly configRejected: MetricFamily<CounterSeries> = this.registry.counter(
     "weft_config_rejected_total",
-    "Config snapshots the proxy NACKed and did not run: inconsistent, or compile_failed in a listener.",
+    "Config snapshots the proxy NACKed and did not run: inconsistent, compile_failed in a listener, or base_mismatch (a delta for another version; resent whole).",
     ["reason"],
   );
 

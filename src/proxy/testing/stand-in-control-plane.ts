@@ -18,7 +18,7 @@ import type { TlsMaterial } from "../types.ts";
 export async function standIn(
   t: TestContext,
   onStream: (s: ServerHttp2Stream, received: unknown[]) => void,
-  opts: Pick<ConfigClientOptions, "onReject"> & { snapshot?: SnapshotCell } = {},
+  opts: Pick<ConfigClientOptions, "onReject"> & { snapshot?: SnapshotCell; backoffMs?: number } = {},
 ) {
   const dir = mkdtempSync(join(tmpdir(), "weft-cc-"));
   t.after(() => rmSync(dir, { recursive: true, force: true }));
@@ -58,8 +58,8 @@ export async function standIn(
     tls,
     log: (m) => logs.push(m),
     hello: { workload: "web-1", address: "127.0.0.1", port: 15006, appPort: 8080 },
-    minBackoffMs: 60_000,
-    maxBackoffMs: 60_000,
+    minBackoffMs: opts.backoffMs ?? 60_000,
+    maxBackoffMs: opts.backoffMs ?? 60_000,
   });
   t.after(() => client.stop(false));
   return { client, received, logs };
