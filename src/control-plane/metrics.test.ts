@@ -77,7 +77,7 @@ test("GET /metrics needs the admin credential and counts connections, signing, c
   // A proxy joins: its CSR signed with its join token, then its stream and first snapshot.
   const { csrPem } = await generateWorkloadKeyAndCsr("spiffe://weft.local/ns/default/sa/web");
   await callApi({ server: cp.apiUrl, ca, token }, "POST", "/api/v1/certificates", { csr: csrPem });
-  const proxy = await h.open("web");
+  const proxy = await h.open("web", {}, { autoAck: true });
   const first = await proxy.next((m) => m.type === "snapshot");
   const joined = await scrape();
   assert.equal(joined.get("weft_cp_certificates_signed_total"), 1);
@@ -100,9 +100,11 @@ test("GET /metrics needs the admin credential and counts connections, signing, c
     "/api/v1/apply",
     "apiVersion: weft.dev/v1alpha1\nkind: Service\nmetadata: {name: api}\nspec: {ports: [{port: 8080, protocol: http}]}\n",
   );
-  await proxy.next((m) => m.type === "snapshot" && m !== first);
+  // The change reaches the proxy as a delta from the snapshot it ACKed.
+  await proxy.next((m) => m.type === "delta");
   const changed = await scrape();
-  assert.equal(changed.get('weft_cp_pushes_total{type="snapshot"}'), 2);
+  assert.equal(changed.get('weft_cp_pushes_total{type="snapshot"}'), 1);
+  assert.equal(changed.get('weft_cp_pushes_total{type="delta"}'), 1);
   assert.ok(changed.get("weft_cp_pushed_bytes_total")! > joined.get("weft_cp_pushed_bytes_total")!);
   assert.ok(
     changed.get("weft_cp_snapshots_compiled_total")! > joined.get("weft_cp_snapshots_compiled_total")!,

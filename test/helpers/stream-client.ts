@@ -28,8 +28,15 @@ import type { Clock, Store } from "../../src/store/store.ts";
 export interface Harness {
   cp: ControlPlane;
   store: Store;
-  /** Opens a stream as `service` and sends hello (unless hello is null). */
-  open(service: string, hello?: Partial<HelloMessage> | null, opts?: { url?: string }): Promise<RawProxy>;
+  /**
+   * Opens a stream as `service` and sends hello (unless hello is null). `autoAck`: every snapshot or
+   * delta is ACKed as it arrives (the control plane sends the next one only once the last is answered).
+   */
+  open(
+    service: string,
+    hello?: Partial<HelloMessage> | null,
+    opts?: { url?: string; autoAck?: boolean },
+  ): Promise<RawProxy>;
   /** The stored Workload, if any. */
   workload(name: string): Promise<Workload | undefined>;
 }
@@ -79,7 +86,7 @@ export async function startHarness(
   async function open(
     service: string,
     hello: Partial<HelloMessage> | null = {},
-    o: { url?: string } = {},
+    o: { url?: string; autoAck?: boolean } = {},
   ): Promise<RawProxy> {
     const id = `spiffe://weft.local/ns/default/sa/${service}`;
     const cert = await cp.ca.issueWorkloadCertificate(id);
@@ -97,7 +104,10 @@ export async function startHarness(
     const decoder = new LineDecoder(MAX_SNAPSHOT_MESSAGE_BYTES);
     stream.on("data", (c: Buffer) =>
       decoder.push(c, (m) => {
-        messages.push(m as ControlPlaneMessage);
+        const msg = m as ControlPlaneMessage;
+        messages.push(msg);
+        if (o.autoAck && (msg.type === "snapshot" || msg.type === "delta"))
+          send({ type: "ack", nonce: msg.nonce, version: msg.version });
         for (const w of waiters) w();
       }),
     );

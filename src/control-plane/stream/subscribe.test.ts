@@ -24,7 +24,8 @@ function snapshotAfter(p: RawProxy, pred: (m: SnapshotMessage) => boolean): Prom
 test("an on-demand proxy starts with its pre-loads; a subscribe is answered found or unresolved; hello carries them", async (t) => {
   const h = await startHarness(t);
   await h.store.put(resourceKey("Service", "default", "api"), SERVICE);
-  const p = await h.open("web", { onDemand: true });
+  // Whole snapshots, each ACKed: what each subscription brings is read from the snapshot itself.
+  const p = await h.open("web", { onDemand: true, deltas: false }, { autoAck: true });
   const first = await snapshotAfter(p, () => true);
   assert.deepEqual(Object.keys(first.snapshot.outbound), []);
   p.send({ type: "subscribe", names: ["api", "ghost.default.svc"] });
@@ -41,7 +42,11 @@ test("an on-demand proxy starts with its pre-loads; a subscribe is answered foun
   p.session.destroy();
 
   // After a reconnect, the hello's subscriptions are compiled in from the first snapshot.
-  const again = await h.open("web", { workload: "web-2", onDemand: true, subscriptions: ["api", "nope"] });
+  const again = await h.open(
+    "web",
+    { workload: "web-2", onDemand: true, deltas: false, subscriptions: ["api", "nope"] },
+    { autoAck: true },
+  );
   const resumed = await snapshotAfter(again, () => true);
   assert.deepEqual(Object.keys(resumed.snapshot.outbound), ["api.default"]);
   assert.deepEqual(resumed.snapshot.unresolved, ["nope"]);
@@ -110,7 +115,8 @@ test("hostile subscribe messages end the stream with an error naming what was wr
 
 test("past the bound of names held, the stream is ended with too_many_subscriptions", async (t) => {
   const h = await startHarness(t);
-  const p = await h.open("web", { onDemand: true });
+  // Whole snapshots, each ACKed: what each subscription brings is read from the snapshot itself.
+  const p = await h.open("web", { onDemand: true, deltas: false }, { autoAck: true });
   await snapshotAfter(p, () => true);
   for (let i = 0; i < MAX_SUBSCRIPTIONS; i += MAX_NAMES_PER_MESSAGE)
     p.send({
