@@ -17,6 +17,9 @@ import { healthCheck, policyIndex } from "./compile/traffic.ts";
 import type { MeshStateCache } from "./mesh-state.ts";
 import { decodeResource } from "./mesh-state.ts";
 
+/** How long changes are gathered before the probed set is brought up to date (ms). */
+const SYNC_DEBOUNCE_MS = 100;
+
 interface Running {
   checker: HealthChecker;
   settings: string;
@@ -33,6 +36,7 @@ export class StaticHealth {
   readonly #opts: StaticHealthOptions;
   readonly #running = new Map<string, Running>();
   #unsubscribe: (() => void) | undefined;
+  #pending: NodeJS.Timeout | undefined;
 
   constructor(opts: StaticHealthOptions) {
     this.#opts = opts;
@@ -40,10 +44,19 @@ export class StaticHealth {
 
   start(): void {
     this.#sync();
-    this.#unsubscribe = this.#opts.state.onChange(() => this.#sync());
+    // Changes come in bursts (a start storm is thousands of registrations) and a sync walks every
+    // Workload: one sync per burst, not one per change.
+    this.#unsubscribe = this.#opts.state.onChange(() => {
+      this.#pending ??= setTimeout(() => {
+        this.#pending = undefined;
+        this.#sync();
+      }, SYNC_DEBOUNCE_MS);
+    });
   }
 
   stop(): void {
+    clearTimeout(this.#pending);
+    this.#pending = undefined;
     this.#unsubscribe?.();
     for (const r of this.#running.values()) r.checker.stop();
     this.#running.clear();

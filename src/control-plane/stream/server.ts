@@ -78,10 +78,6 @@ export function createStreamServer(opts: StreamServerOptions): StreamServer {
     requestCert: true,
     rejectUnauthorized: true,
     minVersion: "TLSv1.2",
-    // A proxy opens one stream per connection and sends small messages: a few streams at most (so
-    // one certificate cannot open hundreds on one connection), no HPACK table for its one request,
-    // a small receive window. A few KB less per connected proxy.
-    settings: { maxConcurrentStreams: 8, headerTableSize: 0, initialWindowSize: 16 * 1024 },
   });
   const h2sessions = new Set<Http2Session>();
   let closing = false;
