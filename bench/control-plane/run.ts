@@ -7,8 +7,8 @@
 //                                  [--timeout-s 120] [--per-worker 500] [--keep-going]
 //                                  [--cpu-prof DIR] [--heap-snapshot DIR]
 //
-// --cpu-prof writes the control plane's V8 CPU profile into DIR when it stops; --heap-snapshot writes a
-// heap snapshot of it into DIR once the proxies have connected (SIGUSR2, --heapsnapshot-signal).
+// --cpu-prof writes the control plane's V8 CPU profile into DIR when it stops; --heap-snapshot makes
+// it write a heap snapshot into DIR each time it gets SIGUSR2 (`kill -USR2 <pid>` during a run).
 //
 // A step that does not finish within --timeout-s is reported with how far it got, and the larger Ns
 // of that scoping are skipped (they would only fall over later), unless --keep-going.

@@ -92,10 +92,6 @@ export function createApiServer(deps: ApiDeps): ApiServer {
   // Headers are waited for by the lag-aware deadline below, not by node's wall-clock check.
   server.headersTimeout = 0;
   server.requestTimeout = 120_000;
-  // A proxy calls twice in a row when it starts (identity, then its CSR: one connection) and then not
-  // for hours; the CLI once per process. Idle connections are closed after 1 s instead of node's
-  // 5 s, so a start storm does not hold thousands of finished TLS connections (~90 KB each) open.
-  server.keepAliveTimeout = 1_000;
   const clock = deps.clock ?? systemClock;
   const ownLag = deps.lag ? undefined : new LoopLag({ clock }).start();
   const lag = deps.lag ?? ownLag!;
