@@ -58,6 +58,8 @@ test("every truncation, length lie and byte flip of a CSR is a PkiError, never a
     42,
     "",
     "x".repeat(20_000),
+    " ".repeat(16_000), // and a PEM start with no end, both under the size cap
+    `-----BEGIN CERTIFICATE REQUEST-----${" \n".repeat(7_000)}`,
     "-----BEGIN CERTIFICATE REQUEST-----\n!!\n-----END CERTIFICATE REQUEST-----",
   ])
     assert.throws(

@@ -50,13 +50,7 @@ export interface WorkloadCsr {
 export function readWorkloadCsr(csrPem: unknown): WorkloadCsr {
   if (typeof csrPem !== "string" || csrPem.length > MAX_CSR_LENGTH)
     throw new PkiError("csr_invalid", "CSR is missing or too large");
-  const m =
-    /^\s*-----BEGIN CERTIFICATE REQUEST-----\s+([A-Za-z0-9+/=\s]+?)\s*-----END CERTIFICATE REQUEST-----\s*$/.exec(
-      csrPem,
-    );
-  if (!m)
-    throw new PkiError("csr_invalid", "CSR is not a readable PKCS#10 request (no PEM CERTIFICATE REQUEST)");
-  const der = Buffer.from(m[1].replace(/\s+/g, ""), "base64");
+  const der = pemBody(csrPem);
   let info: DerElement, spkiEl: DerElement, algOid: DerElement, sig: DerElement, uris: string[];
   try {
     let sigAlg: DerElement;
@@ -95,6 +89,24 @@ export function readWorkloadCsr(csrPem: unknown): WorkloadCsr {
   const ok = verify("sha256", encodingOf(der, info), { key, dsaEncoding: "der" }, sigBits.subarray(1));
   if (!ok) throw new PkiError("csr_invalid", "CSR signature does not verify");
   return { spki, uris };
+}
+
+const PEM_BEGIN = "-----BEGIN CERTIFICATE REQUEST-----";
+const PEM_END = "-----END CERTIFICATE REQUEST-----";
+
+/** The DER inside one PEM CERTIFICATE REQUEST block (found by its markers: no regex to backtrack). */
+function pemBody(pem: string): Buffer {
+  const text = pem.trim();
+  if (
+    !text.startsWith(PEM_BEGIN) ||
+    !text.endsWith(PEM_END) ||
+    text.length < PEM_BEGIN.length + PEM_END.length
+  )
+    throw new PkiError("csr_invalid", "CSR is not a readable PKCS#10 request (no PEM CERTIFICATE REQUEST)");
+  const b64 = text.slice(PEM_BEGIN.length, text.length - PEM_END.length).replace(/\s/g, "");
+  if (!/^[A-Za-z0-9+/]*={0,2}$/.test(b64))
+    throw new PkiError("csr_invalid", "CSR is not a readable PKCS#10 request (bad base64)");
+  return Buffer.from(b64, "base64");
 }
 
 /** URI SANs across every extensionRequest attribute's SAN extensions. */
