@@ -51,6 +51,8 @@ export interface FleetStats {
   watches: Record<string, WatchProgress>;
   /** Encoded size of each proxy's running snapshot (only when asked: it costs a serialisation each). */
   snapshotBytes?: number[];
+  /** The proxy that connected last (or has not yet): when it got there and what happened on the way. */
+  slowest?: { firstAckAt: number; trace: string[] };
   heapUsedMb: number;
   rssMb: number;
   /** CPU time (user + system) the fleet's process has used so far, in seconds. */
@@ -141,6 +143,11 @@ export class Fleet implements FleetHandle {
       if (p.startRetries > 0) lastStartError = p.lastStartError;
       for (const [code, n] of p.errors) errors[code] = (errors[code] ?? 0) + n;
     }
+    let slowest: FleetStats["slowest"];
+    for (const p of this.proxies) {
+      const at = p.firstAckAt ?? Infinity;
+      if (!slowest || at > slowest.firstAckAt) slowest = { firstAckAt: at, trace: p.trace };
+    }
     const watches: Record<string, WatchProgress> = {};
     for (const [id, a] of this.#watches) watches[id] = { affected: a.affected, reachedAt: [...a.reachedAt] };
     const mem = process.memoryUsage();
@@ -160,6 +167,7 @@ export class Fleet implements FleetHandle {
       errors,
       watches,
       snapshotBytes: withSizes ? this.proxies.map((p) => p.snapshotBytes()) : undefined,
+      slowest,
       heapUsedMb: Math.round(mem.heapUsed / 1048576),
       rssMb: Math.round(mem.rss / 1048576),
       cpuS: (cpu.user + cpu.system) / 1e6,
@@ -208,6 +216,10 @@ export function mergeStats(all: FleetStats[]): FleetStats {
     errors,
     watches,
     snapshotBytes: sizes,
+    slowest: all.reduce<FleetStats["slowest"]>(
+      (m, s) => (s.slowest && (!m || s.slowest.firstAckAt > m.firstAckAt) ? s.slowest : m),
+      undefined,
+    ),
     heapUsedMb: sum((s) => s.heapUsedMb),
     rssMb: sum((s) => s.rssMb),
     cpuS: sum((s) => s.cpuS),

@@ -5,6 +5,10 @@
 //
 //   npm run bench:control-plane -- [--proxies 100,500,1000,2000] [--scoping full|reach|full,reach]
 //                                  [--timeout-s 120] [--per-worker 500] [--keep-going]
+//                                  [--cpu-prof DIR] [--heap-snapshot DIR]
+//
+// --cpu-prof writes the control plane's V8 CPU profile into DIR when it stops; --heap-snapshot makes
+// it write a heap snapshot into DIR each time it gets SIGUSR2 (`kill -USR2 <pid>` during a run).
 //
 // A step that does not finish within --timeout-s is reported with how far it got, and the larger Ns
 // of that scoping are skipped (they would only fall over later), unless --keep-going.
@@ -13,7 +17,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { cpus, loadavg, tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
-import { stopAll } from "../lib/proc.ts";
+import { setStopGrace, stopAll } from "../lib/proc.ts";
 import { WeftMesh } from "../lib/weft.ts";
 import { WorkerFleet } from "./fleet-worker.ts";
 import type { Scoping } from "./mesh-shape.ts";
@@ -36,6 +40,8 @@ const { values } = parseArgs({
     "per-worker": { type: "string", default: "500" },
     "worker-heap-mb": { type: "string", default: "2048" },
     "keep-going": { type: "boolean", default: false },
+    "cpu-prof": { type: "string" },
+    "heap-snapshot": { type: "string" },
     out: { type: "string", default: join(ROOT, "bench", "results") },
   },
 });
@@ -64,6 +70,14 @@ for (const sig of ["SIGINT", "SIGTERM"] as const)
     log(`${sig}: stopping`);
     void stopAll().finally(() => process.exit(130));
   });
+
+const cpNodeArgs = [
+  ...(values["cpu-prof"] ? ["--cpu-prof", `--cpu-prof-dir=${resolve(values["cpu-prof"])}`] : []),
+  ...(values["heap-snapshot"]
+    ? ["--heapsnapshot-signal=SIGUSR2", `--diagnostic-dir=${resolve(values["heap-snapshot"])}`]
+    : []),
+];
+if (values["cpu-prof"]) setStopGrace(60_000);
 
 const started = new Date();
 const load = loadavg()[0].toFixed(1);
@@ -114,7 +128,7 @@ for (const scoping of scopings as Scoping[]) {
     const fleets = Array.from({ length: Math.ceil(n / perWorker) }, () => new WorkerFleet(SIM_CORE, heapMb));
     let mesh: WeftMesh | undefined;
     try {
-      mesh = await WeftMesh.start(workDir, CP_CORE);
+      mesh = await WeftMesh.start(workDir, CP_CORE, cpNodeArgs);
       const r = await runScenario({ mesh, proxies: n, scoping, timeoutS, fleets, log });
       results.push(r);
       if (!r.connect.finished) fellOver = n;

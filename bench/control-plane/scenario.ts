@@ -214,6 +214,7 @@ export async function runScenario(o: ScenarioOptions): Promise<ScenarioResult> {
   };
   const cpuConnectS = (cpuMicros(pids) - cpu0) / 1e6;
   o.log(`  connect: ${connect.acked}/${o.proxies} ACKed in ${connect.ms} ms`);
+  if (s.slowest) o.log(`  the last proxy to connect: ${s.slowest.trace.join("; ")}`);
 
   // 3. Settle.
   const s0 = performance.now();

@@ -67,6 +67,8 @@ export class SimProxy {
   /** Calls that failed before the certificate came (reset, timeout, 5xx) and were retried. */
   startRetries = 0;
   lastStartError?: string;
+  /** What happened when, in ms from the start (for the slowest proxy's story in the log). */
+  readonly trace: string[] = [];
   #stopped = false;
   #certs?: CertificateManager;
   #client?: ConfigClient;
@@ -83,9 +85,10 @@ export class SimProxy {
       try {
         // As startProxy does: a busy control plane (503 + Retry-After, a reset) is retried in the
         // proxy itself with full jitter; each such retry is counted with the restarts.
-        const onStartRetry = (err: Error) => {
+        const onStartRetry = (err: Error, delayMs: number) => {
           this.startRetries++;
           this.lastStartError = err.message;
+          this.#note(`start call failed (${err.message.slice(0, 80)}), retry in ${Math.round(delayMs)} ms`);
         };
         const { identity } = await withRetry(
           () => callApi<{ identity: string }>(target, "GET", "/api/v1/identity"),
@@ -104,14 +107,17 @@ export class SimProxy {
           return;
         }
         this.startRetries++;
+        this.#note(`start failed (${this.lastStartError.slice(0, 80)}), restarting`);
         const base = Math.min(MAX_RESTART_BACKOFF_MS, 1000 * 2 ** attempt);
         await new Promise((r) => setTimeout(r, base / 2 + Math.random() * (base / 2)));
       }
     }
     this.certAt = nowMs();
+    this.#note("certificate");
     const first = this.snapshot.subscribe(() => {
       first();
       this.firstAckAt = nowMs();
+      this.#note("first snapshot ACKed");
       client.reportServing(true);
     });
     const client = new ConfigClient({
@@ -135,9 +141,14 @@ export class SimProxy {
 
   /** Counts what the config client reports: refusals by code, and lost streams. */
   #log(m: string): void {
+    this.#note(m.slice(0, 100));
     const refused = /^control plane refused the stream: ([a-z_]+):/.exec(m);
     if (refused) this.errors.set(refused[1], (this.errors.get(refused[1]) ?? 0) + 1);
     else if (m.startsWith("lost control plane")) this.disconnects++;
+  }
+
+  #note(what: string): void {
+    if (this.trace.length < 40) this.trace.push(`${Math.round(nowMs() - this.startedAt)} ms ${what}`);
   }
 
   current(): ProxySnapshot | undefined {

@@ -36,11 +36,12 @@ export class WeftMesh {
     this.dir = dir;
   }
 
-  /** Starts a control plane on `core`, with its data in `workDir`/weft. */
-  static async start(workDir: string, core: number): Promise<WeftMesh> {
+  /** Starts a control plane on `core`, with its data in `workDir`/weft (`nodeArgs`: e.g. --cpu-prof). */
+  static async start(workDir: string, core: number, nodeArgs: string[] = []): Promise<WeftMesh> {
     const dir = join(workDir, "weft");
     mkdirSync(dir, { recursive: true });
     const cp = spawnPinned("weft control-plane", core, process.execPath, [
+      ...nodeArgs,
       WEFT,
       "control-plane",
       "--data-dir",

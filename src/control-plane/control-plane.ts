@@ -165,6 +165,8 @@ async function loadOrCreateAdminToken(dir: string): Promise<string> {
   return token;
 }
 
+const LISTEN_BACKLOG = 4096;
+
 function listen(server: Server, hostPort: string): Promise<AddressInfo> {
   const i = hostPort.lastIndexOf(":");
   const host = i > 0 ? hostPort.slice(0, i) : "127.0.0.1";
@@ -177,6 +179,8 @@ function listen(server: Server, hostPort: string): Promise<AddressInfo> {
         ),
       ),
     );
-    server.listen(port, host, () => resolve(server.address() as AddressInfo));
+    // A deep accept backlog: after a restart every proxy connects at once, and connections the kernel
+    // drops for a full backlog come back as failed handshakes and retries (it caps this at somaxconn).
+    server.listen({ port, host, backlog: LISTEN_BACKLOG }, () => resolve(server.address() as AddressInfo));
   });
 }

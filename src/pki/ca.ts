@@ -1,15 +1,16 @@
 // The mesh CA: certifies workload keys (from CSRs) with SPIFFE IDs, and issues the control plane's
 // own server certificates. It never sees a workload's private key except in issueWorkloadCertificate,
 // which exists for the control plane itself and for tests.
-import { createPublicKey, randomBytes } from "node:crypto";
+import { randomBytes } from "node:crypto";
 import { readFile } from "node:fs/promises";
 import { isIP } from "node:net";
-import { x509, OID } from "./x509.ts";
+import { x509 } from "./x509.ts";
 import { generateP256, pemOf } from "./keys.ts";
 import { generateWorkloadKeyAndCsr } from "./csr.ts";
 import { parseSpiffeId } from "./spiffe.ts";
 import { loadCaMaterial, loadOrCreateOwnRoot, type CaMaterial } from "./ca-material.ts";
 import { PkiError } from "./errors.ts";
+import { LeafSigner, readWorkloadCsr } from "./workload-cert.ts";
 
 export interface CaOptions {
   trustDomain: string;
@@ -32,7 +33,6 @@ export interface IssuedCertificate {
 
 export const DEFAULT_WORKLOAD_TTL_SECONDS = 24 * 3600;
 const CLOCK_SKEW_MS = 60_000;
-const MAX_CSR_LENGTH = 16 * 1024;
 
 function checkTtl(ttlSeconds: number): void {
   if (!Number.isFinite(ttlSeconds) || ttlSeconds <= 0) {
@@ -52,12 +52,20 @@ export class CertificateAuthority {
   readonly trustBundlePem: string;
   readonly #ca: CaMaterial;
   readonly #now: () => number;
+  /** Workload leaves: node:crypto and DER (workload-cert.ts), not the ASN.1 library. */
+  readonly #leaves: LeafSigner;
 
   private constructor(trustDomain: string, material: CaMaterial, now: () => number) {
     this.trustDomain = trustDomain;
     this.trustBundlePem = material.trustBundlePem;
     this.#ca = material;
     this.#now = now;
+    const ski = material.cert.getExtension(x509.SubjectKeyIdentifierExtension);
+    this.#leaves = new LeafSigner(
+      new Uint8Array(material.cert.rawData),
+      material.signing.keyObject,
+      ski ? Buffer.from(ski.keyId, "hex") : undefined,
+    );
   }
 
   /** The user's CA when certFile/keyFile are given; otherwise weft's root in <dir>/ca/, made if absent. */
@@ -104,21 +112,35 @@ export class CertificateAuthority {
     }
     const ttlSeconds = opts.ttlSeconds ?? DEFAULT_WORKLOAD_TTL_SECONDS;
     checkTtl(ttlSeconds);
-    const csr = await this.#readCsr(csrPem);
-    let requested: string[];
-    try {
-      requested = csrUriSans(csr);
-    } catch (cause) {
-      throw new PkiError("csr_invalid", "CSR extensionRequest is malformed", { cause });
-    }
-    if (requested.length !== 1 || requested[0] !== opts.spiffeId) {
-      const got = requested.length === 0 ? "no URI SAN" : requested.map((u) => JSON.stringify(u)).join(", ");
+    const csr = readWorkloadCsr(csrPem);
+    if (csr.uris.length !== 1 || csr.uris[0] !== opts.spiffeId) {
+      const got = csr.uris.length === 0 ? "no URI SAN" : csr.uris.map((u) => JSON.stringify(u)).join(", ");
       throw new PkiError(
         "csr_identity_mismatch",
         `CSR asks for ${got}; caller is entitled to ${opts.spiffeId}`,
       );
     }
-    return this.#issue(csr.publicKey, [{ type: "url", value: opts.spiffeId }], ttlSeconds, true);
+    const { notBefore, notAfter } = this.#validity(ttlSeconds);
+    const serial = randomSerial();
+    const certPem = this.#leaves.issue({
+      serialHex: serial,
+      notBefore,
+      notAfter,
+      spki: csr.spki,
+      spiffeId: opts.spiffeId,
+    });
+    return { certPem, chainPem: certPem + this.#ca.intermediatesPem, notBefore, notAfter, serial };
+  }
+
+  /** Certificates carry whole seconds; rounded here so the returned dates equal the encoded ones. */
+  #validity(ttlSeconds: number): { notBefore: Date; notAfter: Date } {
+    const nowMs = this.#now();
+    return {
+      notBefore: new Date(Math.floor((nowMs - CLOCK_SKEW_MS) / 1000) * 1000),
+      notAfter: new Date(
+        Math.floor(Math.min(nowMs + ttlSeconds * 1000, this.#ca.cert.notAfter.getTime()) / 1000) * 1000,
+      ),
+    };
   }
 
   /** Key + certificate for the control plane's own TLS endpoints (DNS and IP SANs, serverAuth). */
@@ -151,44 +173,14 @@ export class CertificateAuthority {
     return { keyPem, ...(await this.signWorkloadCsr(csrPem, { spiffeId, ttlSeconds })) };
   }
 
-  async #readCsr(csrPem: string): Promise<x509.Pkcs10CertificateRequest> {
-    if (typeof csrPem !== "string" || csrPem.length > MAX_CSR_LENGTH) {
-      throw new PkiError("csr_invalid", "CSR is missing or too large");
-    }
-    let csr: x509.Pkcs10CertificateRequest;
-    let ok: boolean;
-    try {
-      csr = new x509.Pkcs10CertificateRequest(csrPem);
-      ok = await csr.verify();
-    } catch (cause) {
-      throw new PkiError("csr_invalid", "CSR is not a readable PKCS#10 request", { cause });
-    }
-    if (!ok) throw new PkiError("csr_invalid", "CSR signature does not verify");
-    let key;
-    try {
-      key = createPublicKey({ key: Buffer.from(csr.publicKey.rawData), format: "der", type: "spki" });
-    } catch (cause) {
-      throw new PkiError("csr_key_unsupported", "CSR public key is not readable", { cause });
-    }
-    if (key.asymmetricKeyType !== "ec" || key.asymmetricKeyDetails?.namedCurve !== "prime256v1") {
-      throw new PkiError("csr_key_unsupported", "CSR key must be ECDSA P-256");
-    }
-    return csr;
-  }
-
   async #issue(
     publicKey: x509.PublicKey,
     names: x509.JsonGeneralName[],
     ttlSeconds: number,
     workload: boolean,
   ): Promise<IssuedCertificate> {
-    const nowMs = this.#now();
     const caCert = this.#ca.cert;
-    // Certificates carry whole seconds; round here so the returned dates equal the encoded ones.
-    const notBefore = new Date(Math.floor((nowMs - CLOCK_SKEW_MS) / 1000) * 1000);
-    const notAfter = new Date(
-      Math.floor(Math.min(nowMs + ttlSeconds * 1000, caCert.notAfter.getTime()) / 1000) * 1000,
-    );
+    const { notBefore, notAfter } = this.#validity(ttlSeconds);
     const caSki = caCert.getExtension(x509.SubjectKeyIdentifierExtension);
     const aki = caSki
       ? new x509.AuthorityKeyIdentifierExtension(caSki.keyId)
@@ -225,18 +217,4 @@ export class CertificateAuthority {
       serial,
     };
   }
-}
-
-/** Every URI SAN the CSR requests, across all SAN extensions in its extensionRequest. */
-function csrUriSans(csr: x509.Pkcs10CertificateRequest): string[] {
-  const uris: string[] = [];
-  for (const ext of csr.extensions) {
-    if (ext.type !== OID.subjectAltName) continue;
-    const san =
-      ext instanceof x509.SubjectAlternativeNameExtension
-        ? ext
-        : new x509.SubjectAlternativeNameExtension(ext.rawData);
-    for (const n of san.names.toJSON()) if (n.type === "url") uris.push(n.value);
-  }
-  return uris;
 }

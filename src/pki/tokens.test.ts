@@ -179,3 +179,18 @@ test("tokenFingerprint is short, stable and does not contain the token", () => {
   assert.equal(fp, tokenFingerprint("header.payload.signature"));
   assert.notEqual(fp, tokenFingerprint("header.payload.signaturf"));
 });
+
+test("a verified token is remembered until it expires: later checks agree, and no caller can alter it", async () => {
+  await withTempDir(async (dir) => {
+    const c = clock();
+    const issuer = await TokenIssuer.loadOrCreate(dir, { now: c.now });
+    const token = issuer.create({ service: "web", namespace: "shop", ttlSeconds: 600 });
+    const first = issuer.verify(token);
+    first.service = "db"; // a caller's copy, not the remembered identity
+    assert.equal(issuer.verify(token).service, "web");
+    const [h, p, s] = parts(token);
+    rejects(issuer, `${h}.${p}.${s.slice(0, -2)}AA`, "token_invalid"); // another string: checked afresh
+    c.t = T0 + 600_000;
+    rejects(issuer, token, "token_expired");
+  });
+});

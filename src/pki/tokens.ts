@@ -40,6 +40,9 @@ function invalid(reason: string): PkiError {
   return new PkiError("token_invalid", `join token rejected: ${reason}`);
 }
 
+/** Verified tokens remembered (a few hundred bytes each). */
+const MAX_VERIFIED_TOKENS = 4096;
+
 export class TokenIssuer {
   readonly issuer: string;
   /** Key id placed in token headers: a fingerprint of the public key. */
@@ -47,6 +50,14 @@ export class TokenIssuer {
   readonly #privateKey: KeyObject;
   readonly #publicKey: KeyObject;
   readonly #now: () => number;
+  /**
+   * Tokens whose signature and claims already checked out, until they expire: a starting proxy
+   * presents its token on every call (identity, CSR, each retry during a storm), and verifying an
+   * ES256 signature each time is a large part of what a join costs the control plane. A token valid
+   * once stays valid until its `exp` (iat and nbf only become more true), and tokens are revoked only
+   * by a new key — a new issuer, hence an empty cache. Bounded; the oldest entries go first.
+   */
+  readonly #verified = new Map<string, TokenIdentity>();
 
   private constructor(privateKey: KeyObject, issuer: string, now: () => number) {
     this.#privateKey = privateKey;
@@ -118,6 +129,19 @@ export class TokenIssuer {
    * Callers must still compare that identity with what the presenter asks for.
    */
   verify(token: string): TokenIdentity {
+    const known = this.#verified.get(token);
+    if (known) {
+      if (this.#now() / 1000 < known.exp) return { ...known };
+      this.#verified.delete(token);
+    }
+    const identity = this.#verifyAfresh(token);
+    if (this.#verified.size >= MAX_VERIFIED_TOKENS)
+      this.#verified.delete(this.#verified.keys().next().value as string);
+    this.#verified.set(token, identity);
+    return { ...identity };
+  }
+
+  #verifyAfresh(token: string): TokenIdentity {
     const r = verifyEs256(token, this.#publicKey);
     if (!r.ok) throw invalid(r.reason);
     const { header, payload: c } = r;

@@ -33,8 +33,8 @@ export const controlPlaneCommand: Command = {
       "--grace-period SECONDS",
       "how long a disconnected or unresponsive proxy's workload stays registered (default 10)",
     ],
-    ["--sign-rate N", "certificates signed per second at most, sustained (default 50)"],
-    ["--sign-burst N", "certificates that may be signed at once after a quiet spell (default 50)"],
+    ["--sign-rate N", "certificates signed per second at most, sustained (default 500)"],
+    ["--sign-burst N", "certificates that may be signed at once after a quiet spell (default 100)"],
   ],
   options: {
     "data-dir": { type: "string" },

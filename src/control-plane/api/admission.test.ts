@@ -161,7 +161,7 @@ test("the token bucket paces starts: a burst goes at once, then one per 1/rate",
   assert.deepEqual(startedAt, [0, 0, 0, 500, 1000, 1500, 2000]);
 });
 
-test("the crowd refused lately lengthens the Retry-After, and it is forgotten as time passes", async () => {
+test("refused callers are each told a turn of their own, one per 1/rate after the queue; unused turns pass", async () => {
   const clock = new ManualClock();
   const admission = new Admission({
     name: "signing",
@@ -176,15 +176,55 @@ test("the crowd refused lately lengthens the Retry-After, and it is forgotten as
   void held;
   const queued = admission.run("b", async () => {}).catch(() => {});
   const refusal = () => admission.run("c", async () => 0).catch((e: Overloaded) => e.retryAfterMs);
-  const first = await refusal();
-  for (let i = 0; i < 40; i++) await refusal();
-  const crowded = await refusal();
-  assert.equal(first, 1000, "two ahead at 10 per second: the 1 s floor");
-  assert.ok(crowded >= 4000 && crowded <= 4400, `42 refused lately: about 4.2 s, got ${crowded}`);
-  clock.advance(60_000); // a minute later the crowd is forgotten (and the queued one timed out)
+  const told: number[] = [];
+  for (let i = 0; i < 40; i++) told.push(await refusal());
+  // Two ahead at 10 per second drain in 200 ms (the 1 s floor); then each refused caller gets the
+  // next turn, 100 ms apart: the 40th comes back 0.2 + 3.9 s from now.
+  assert.equal(told[0], 1000);
+  assert.equal(told[39], 4100);
+  for (let i = 1; i < told.length; i++) assert.ok(told[i] >= told[i - 1], `turns in order: ${told}`);
+  assert.equal(new Set(told.filter((t) => t > 1000)).size, told.filter((t) => t > 1000).length);
+  clock.advance(60_000); // a minute later every turn has passed (and the queued one timed out)
   await queued;
   const queuedAgain = admission.run("d", async () => {}).catch(() => {});
-  assert.equal(await refusal(), 1000);
+  assert.equal(await refusal(), 1000, "nobody booked any more: back to the floor");
   clock.advance(60_000);
   await queuedAgain;
+});
+
+test("the pace counts the work actually finished: one slow turn does not park a crowd that is served fast", async () => {
+  const clock = new ManualClock();
+  const admission = new Admission({
+    name: "registration",
+    concurrency: 2,
+    maxQueued: 20,
+    maxQueuedPerKey: 20,
+    maxWaitMs: 60_000,
+    clock,
+  });
+  const tick = () => new Promise((r) => setImmediate(r));
+  // One slot runs quick units of 10 ms, 100 per second, for 5 s; the other one unit that takes all
+  // 5 s (a turn that ran into its hold limit) and finishes last, inflating the mean service time.
+  const slow = admission.run("slow", () => new Promise<void>((r) => clock.setTimeout(r, 5_000)));
+  await tick();
+  for (let i = 0; i < 499; i++) {
+    const quick = admission.run(`q${i}`, () => new Promise<void>((r) => clock.setTimeout(r, 10)));
+    await tick();
+    clock.advance(10);
+    await quick;
+  }
+  clock.advance(10);
+  await slow;
+  // 20 queued behind two held slots, then one more refused: at ~100 finished per second the queue
+  // drains in ~0.2 s (the 1 s floor); by slots ÷ mean service time it would be several seconds.
+  const hold = () => admission.run("h", () => new Promise<void>(() => {})).catch(() => {});
+  void hold();
+  void hold();
+  const queued = Array.from({ length: 20 }, (_, i) => admission.run(`w${i}`, async () => {}).catch(() => {}));
+  await tick();
+  const err = await admission.run("late", async () => 0).catch((e: Overloaded) => e);
+  assert.ok(err instanceof Overloaded);
+  assert.equal(err.retryAfterMs, 1000);
+  clock.advance(60_000);
+  await Promise.all(queued);
 });

@@ -8,8 +8,10 @@
 //     round, and cannot starve the others. A key may hold at most `maxQueuedPerKey` waiters.
 //   - Bounded: at most `maxQueued` wait in all, and no more than the recent pace can serve within
 //     `maxWaitMs`; beyond that, and beyond a key's share, a request is refused at once with an
-//     `Overloaded` carrying how long to stay away (the time to serve the queue and the callers
-//     refused lately, 1–30 s), which the API writes as 503 + Retry-After and the stream server
+//     `Overloaded` carrying when to come back: a turn of its own after the queue has drained and
+//     after every caller refused before it, one turn per 1/pace (come-back.ts), so a refused crowd
+//     returns as a steady stream at the rate it can be served instead of in lumps that leave the
+//     control plane idle in between. The API writes it as 503 + Retry-After and the stream server
 //     likewise. A waiter still queued after `maxWaitMs` is refused the same way, so nobody waits
 //     unanswered.
 //   - A waiter whose caller went away (its AbortSignal) leaves the queue and costs nothing more.
@@ -18,6 +20,7 @@
 // the recent service time.
 
 import type { Clock } from "../../store/store.ts";
+import { ComeBackSchedule } from "./come-back.ts";
 import type { TokenBucket } from "./token-bucket.ts";
 
 export interface AdmissionOptions {
@@ -36,6 +39,8 @@ export interface AdmissionOptions {
 }
 
 export const DEFAULT_MAX_RETRY_AFTER_MS = 30_000;
+/** The window over which the pace of finished work is measured (ms, an exponential decay's constant). */
+const RATE_WINDOW_MS = 5_000;
 
 /** Refused for load: try again after `retryAfterMs`. */
 export class Overloaded extends Error {
@@ -75,11 +80,14 @@ export class Admission {
   /** Moving average of how long one unit of work takes (ms), for the drain estimate. */
   #serviceMs = 50;
   #bucketTimer: unknown;
-  #refusals = 0;
-  #refusalsAt = 0;
+  readonly #comeBack: ComeBackSchedule;
+  /** Units finished lately, decaying with RATE_WINDOW_MS as time constant, and when last counted. */
+  #finished = 0;
+  #finishedAt = 0;
 
   constructor(opts: AdmissionOptions) {
     this.#opts = opts;
+    this.#comeBack = new ComeBackSchedule(opts.clock, opts.maxRetryAfterMs ?? DEFAULT_MAX_RETRY_AFTER_MS);
   }
 
   get stats(): AdmissionStats {
@@ -98,28 +106,45 @@ export class Admission {
     try {
       return await work();
     } finally {
-      const took = this.#opts.clock.now() - started;
-      this.#serviceMs = this.#serviceMs * 0.9 + took * 0.1;
+      const now = this.#opts.clock.now();
+      this.#serviceMs = this.#serviceMs * 0.9 + (now - started) * 0.1;
+      this.#finished = this.#finishedRecently(now) + 1;
+      this.#finishedAt = now;
       this.#running--;
       this.#pump();
     }
   }
 
   /**
-   * How long a newcomer should stay away: the time the queue ahead of it takes to drain, at least 1 s
-   * and at most `maxRetryAfterMs` — the queue is bounded, so a refused caller is better back soon (with
-   * its jitter on top) than parked behind an estimate that a slow spell inflated.
+   * Books a turn for a caller refused now and says how long it should stay away (ms, 1 s to
+   * `maxRetryAfterMs`): after the queue ahead has drained and after every caller refused before it,
+   * at the recent pace. Callers refused elsewhere for the same work (the API's body reader when it is
+   * busy) book theirs here too, so they are counted in the schedule.
    */
   retryAfterMs(): number {
-    const drain = this.#expectedWaitMs(this.#queued + this.#running + this.#crowd());
-    return Math.min(this.#opts.maxRetryAfterMs ?? DEFAULT_MAX_RETRY_AFTER_MS, Math.max(1000, drain));
+    return this.#comeBack.book(this.#expectedWaitMs(this.#queued + this.#running), this.#perSecond());
   }
 
-  /** How long `ahead` units of work take at the recent pace (slots ÷ service time, capped by the rate). */
-  #expectedWaitMs(ahead: number): number {
+  /**
+   * Units of work per second at the recent pace, capped by the rate: the better of slots ÷ service
+   * time and the units actually finished lately. Under a storm the first alone misleads: a few turns
+   * that run into their hold limit inflate the service time while the rest finish quickly, and the
+   * refused would be told to stay away far longer than the work ahead takes.
+   */
+  #perSecond(): number {
     const bySlots = (this.#opts.concurrency * 1000) / Math.max(1, this.#serviceMs);
-    const perSecond = this.#opts.bucket ? Math.min(this.#opts.bucket.ratePerSecond, bySlots) : bySlots;
-    return Math.ceil((ahead / perSecond) * 1000);
+    const finished = (this.#finishedRecently(this.#opts.clock.now()) * 1000) / RATE_WINDOW_MS;
+    const pace = Math.max(bySlots, finished);
+    return this.#opts.bucket ? Math.min(this.#opts.bucket.ratePerSecond, pace) : pace;
+  }
+
+  #finishedRecently(now: number): number {
+    return this.#finished * Math.exp(-(now - this.#finishedAt) / RATE_WINDOW_MS);
+  }
+
+  /** How long `ahead` units of work take at the recent pace. */
+  #expectedWaitMs(ahead: number): number {
+    return Math.ceil((ahead / this.#perSecond()) * 1000);
   }
 
   #admit(key: string, signal?: AbortSignal): Promise<void> {
@@ -179,19 +204,8 @@ export class Admission {
     });
   }
 
-  /**
-   * The callers refused lately, who will be back: refusals decaying with a 10 s time constant. Each
-   * newcomer is told to stay away long enough for them too, so a crowd of thousands spreads out
-   * instead of retrying every second (each retry costs a TLS handshake).
-   */
-  #crowd(): number {
-    return this.#refusals * Math.exp(-(this.#opts.clock.now() - this.#refusalsAt) / 10_000);
-  }
-
   #refuse(reason: Overloaded["reason"], message: string): Overloaded {
     this.#refused[reason]++;
-    this.#refusals = this.#crowd() + 1;
-    this.#refusalsAt = this.#opts.clock.now();
     return new Overloaded(
       `${message}; the control plane is busy, try again later`,
       reason,

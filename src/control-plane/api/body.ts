@@ -6,7 +6,9 @@
 //   - a deadline for the whole body (408): a body that trickles or never finishes is cut;
 //   - for JSON, a nesting limit checked on the bytes as they arrive (400), before JSON.parse runs;
 //   - a limit on bodies being read at once, server-wide (503 with Retry-After): the memory held by
-//     reads in progress is at most that many caps.
+//     reads in progress is at most that many caps. The Retry-After is a turn booked in the server's
+//     come-back schedule (come-back.ts, through `retryAfterMs`), so a caller refused here is counted
+//     with the crowd and told a time of its own, not "1 s" with everyone else.
 // A request refused here is answered with `Connection: close`, so the rest of its body is never read.
 
 import type { IncomingMessage, ServerResponse } from "node:http";
@@ -24,6 +26,8 @@ export interface BodyReaderOptions {
   deadlineMs: number;
   /** Bodies read at the same time, server-wide. */
   maxConcurrent: number;
+  /** When a caller refused for being one body too many should come back (ms); books its turn. */
+  retryAfterMs?: () => number;
 }
 
 export const DEFAULT_BODY_DEADLINE_MS = 10_000;
@@ -47,7 +51,7 @@ export class BodyReader {
       throw tooLarge(limits.maxBytes, `Content-Length is ${declared}`);
     if (this.#reading >= this.#opts.maxConcurrent)
       throw new ApiError(503, "busy", "too many request bodies being received; try again shortly", {
-        retryAfterSeconds: 1,
+        retryAfterSeconds: Math.max(1, Math.ceil((this.#opts.retryAfterMs?.() ?? 1000) / 1000)),
       });
     this.#reading++;
     try {

@@ -158,8 +158,9 @@ test("a body that never finishes is cut at the deadline with 408", async (t) => 
   assert.ok(elapsed >= 140 && elapsed < 5000, `cut after ${elapsed} ms`);
 });
 
-test("body reads at once are bounded: the next caller gets 503 with Retry-After, then a slot frees", async (t) => {
-  const api = await startApi(t, { maxConcurrentBodies: 2 });
+test("body reads at once are bounded: the next callers get 503 with a turn each to come back, then a slot frees", async (t) => {
+  // Signing's pace (one per 10 s here) sets how far apart the turns of refused callers are.
+  const api = await startApi(t, { maxConcurrentBodies: 2, signing: { ratePerSecond: 0.1, burst: 1 } });
   const stalled = [];
   for (let i = 0; i < 2; i++) {
     const raw = await new Raw(api.port, api.ca).ready();
@@ -176,7 +177,20 @@ test("body reads at once are bounded: the next caller gets 503 with Retry-After,
   raw.socket.write(head("POST", "/api/v1/tokens", { authorization: `Bearer ${ADMIN}`, "content-length": 2 }));
   const response = await raw.closed;
   assert.equal(status(response), 503, response);
-  assert.match(response, /retry-after: 1/i);
+  assert.match(response, /retry-after: 1\r\n/i);
+  // Each refused caller books a turn in the same schedule as signing's refusals: told about 10, 20,
+  // 30 s (whole seconds, less the time the test took), not "1 s" all together.
+  const told = [];
+  for (let i = 0; i < 3; i++) {
+    raw = await new Raw(api.port, api.ca).ready();
+    raw.socket.write(
+      head("POST", "/api/v1/tokens", { authorization: `Bearer ${ADMIN}`, "content-length": 2 }),
+    );
+    const refused = await raw.closed;
+    assert.equal(status(refused), 503, refused);
+    told.push(Number(/retry-after: (\d+)/i.exec(refused)?.[1]));
+  }
+  assert.ok(told[0] >= 8 && told[1] - told[0] >= 9 && told[2] - told[1] >= 9, `told ${told}`);
 
   stalled[0].socket.destroy();
   await stalled[0].closed;

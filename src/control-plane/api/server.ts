@@ -114,6 +114,8 @@ export function createApiServer(deps: ApiDeps): ApiServer {
   const bodies = new BodyReader({
     deadlineMs: deps.bodyDeadlineMs ?? DEFAULT_BODY_DEADLINE_MS,
     maxConcurrent: deps.maxConcurrentBodies ?? DEFAULT_MAX_CONCURRENT_BODIES,
+    // Most bodies are CSRs: a caller refused here books its turn with signing's refused crowd.
+    retryAfterMs: () => signing.retryAfterMs(),
   });
   const readJsonBody = async (req: IncomingMessage, res: ServerResponse, limits: BodyLimits) =>
     parseJson<Record<string, unknown>>(await bodies.read(req, res, limits));

@@ -1,8 +1,9 @@
 // Certificate signing's limits: how many signatures run at once, how many may start per second (a
-// token bucket with a burst), and how many requests may wait, in all and per identity. The defaults
-// keep signing under about 40 % of a core (a signature costs ~8 ms of CPU here) so the API stays
-// responsive to everything else. They are not what bounds a start storm today: 2000 proxies starting
-// together connected in 78 s in the simulator at 50/s and at 100/s alike (docs/benchmarks.md).
+// token bucket with a burst), and how many requests may wait, in all and per identity. A signature
+// (CSR check included) costs ~0.45 ms of CPU here since the CA signs with node:crypto
+// (pki/workload-cert.ts): one core signs ~2000 per second. The default, 500 per second (burst 100),
+// keeps signing under about a quarter of a core, and is far from what bounds a start storm (2000
+// proxies' certificates in a few seconds: the TLS handshakes and API calls around them cost more).
 // `weft control-plane --sign-rate/--sign-burst` change the rate. docs/security.md describes them.
 
 import { availableParallelism } from "node:os";
@@ -27,8 +28,8 @@ export interface SigningLimits {
 }
 
 export const DEFAULT_SIGNING_LIMITS: SigningLimits = {
-  ratePerSecond: 50,
-  burst: 50,
+  ratePerSecond: 500,
+  burst: 100,
   concurrency: Math.max(2, availableParallelism() * 2),
   maxQueued: 1000,
   maxQueuedPerIdentity: 128,

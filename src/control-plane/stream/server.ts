@@ -58,7 +58,9 @@ export const DEFAULT_STREAM_ADMISSION: StreamAdmissionLimits = {
   concurrency: 64,
   maxQueued: 4000,
   maxQueuedPerIdentity: 500,
-  maxWaitMs: 20_000,
+  // A queued stream costs the control plane little (an idle h2 stream, no lease yet) and its proxy has
+  // no deadline on the answer; a refusal costs a new TLS handshake later. So streams wait long.
+  maxWaitMs: 60_000,
   maxHoldMs: 5_000,
 };
 

@@ -2,8 +2,10 @@
 // control plane at the same moment must not come back in step: each wait is drawn uniformly from
 // [0, min(cap, base·2^attempt)] ("full jitter"), so retries spread over the whole window instead of
 // bunching at its edges. A control plane that says how long to stay away (503 + Retry-After, or the
-// same on the config stream) is obeyed: the jittered wait is added on top of what it asked for, so
-// the proxies that were told "in 4 s" do not all return at exactly 4 s either.
+// same on the config stream) is obeyed, with a jitter of at most one second on top: the control
+// plane already spread its refused crowd by giving each caller a turn of its own (whole seconds), so
+// the jitter only spreads those told the same second within it — an exponential window on top would
+// leave the control plane idle while the crowd sits out waits nobody asked for.
 //
 // What is worth retrying is decided here too, once: an overloaded or unreachable control plane
 // (5xx, 429, 408, a reset or timed-out connection) is; a refusal (401, 403, 422, ...) is not.
@@ -19,6 +21,8 @@ export interface BackoffPolicy {
 
 /** Retry-After is honoured up to this (a hostile or confused server cannot park a proxy for a day). */
 export const MAX_RETRY_AFTER_MS = 5 * 60_000;
+/** The widest jitter added to a wait the server asked for (Retry-After has whole-second resolution). */
+export const RETRY_AFTER_JITTER_MS = 1000;
 
 /** The jittered wait before retry number `attempt` (0 = the first retry). */
 export function fullJitter(
@@ -37,9 +41,9 @@ export function retryDelayMs(
   retryAfterMs: number | undefined,
   random: () => number = Math.random,
 ): number {
-  const asked =
-    retryAfterMs !== undefined && retryAfterMs > 0 ? Math.min(retryAfterMs, MAX_RETRY_AFTER_MS) : 0;
-  return asked + fullJitter(attempt, policy, random);
+  if (retryAfterMs === undefined || !(retryAfterMs > 0)) return fullJitter(attempt, policy, random);
+  const jitter = { baseMs: Math.min(policy.baseMs, RETRY_AFTER_JITTER_MS), capMs: RETRY_AFTER_JITTER_MS };
+  return Math.min(retryAfterMs, MAX_RETRY_AFTER_MS) + fullJitter(attempt, jitter, random);
 }
 
 /** Parses a Retry-After value (seconds, or an HTTP date) into ms from `now`; undefined if absent or bad. */
