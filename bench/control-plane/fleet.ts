@@ -43,6 +43,16 @@ export interface FleetStats {
   lastStartError?: string;
   /** Epoch ms of the latest first ACK and of the latest snapshot published on any proxy. */
   lastFirstAckAt: number;
+  /**
+   * Proxies ready to serve their app's calls (on demand: every called destination in its config;
+   * otherwise its first ACK), and when the last of them got there.
+   */
+  ready: number;
+  lastReadyAt: number;
+  /** On demand: each first call's wait for its destination (ms; only when sizes are asked for). */
+  discoveryMs?: number[];
+  /** On demand: first calls that did not get their destination. */
+  discoveryMissed: number;
   lastPublishAt: number;
   disconnects: number;
   /** Bytes of config messages all its proxies received so far. */
@@ -126,6 +136,9 @@ export class Fleet implements FleetHandle {
     let startRetries = 0;
     let lastStartError: string | undefined;
     let lastFirstAckAt = 0;
+    let ready = 0;
+    let lastReadyAt = 0;
+    let discoveryMissed = 0;
     let firstFailure: string | undefined;
     for (const p of this.proxies) {
       if (p.certAt !== undefined) certs++;
@@ -133,6 +146,11 @@ export class Fleet implements FleetHandle {
         acked++;
         lastFirstAckAt = Math.max(lastFirstAckAt, p.firstAckAt);
       }
+      if (p.readyAt !== undefined) {
+        ready++;
+        lastReadyAt = Math.max(lastReadyAt, p.readyAt);
+      }
+      discoveryMissed += p.discoveryMissed;
       if (p.failed !== undefined) {
         failed++;
         firstFailure ??= p.failed;
@@ -161,6 +179,10 @@ export class Fleet implements FleetHandle {
       startRetries,
       lastStartError,
       lastFirstAckAt,
+      ready,
+      lastReadyAt,
+      discoveryMs: withSizes ? this.proxies.flatMap((p) => p.discoveryMs) : undefined,
+      discoveryMissed,
       lastPublishAt: this.#lastPublishAt,
       disconnects,
       bytesReceived,
@@ -210,6 +232,10 @@ export function mergeStats(all: FleetStats[]): FleetStats {
     startRetries: sum((s) => s.startRetries),
     lastStartError: all.find((s) => s.lastStartError)?.lastStartError,
     lastFirstAckAt: max((s) => s.lastFirstAckAt),
+    ready: sum((s) => s.ready),
+    lastReadyAt: max((s) => s.lastReadyAt),
+    discoveryMs: all.some((s) => s.discoveryMs) ? all.flatMap((s) => s.discoveryMs ?? []) : undefined,
+    discoveryMissed: sum((s) => s.discoveryMissed),
     lastPublishAt: max((s) => s.lastPublishAt),
     disconnects: sum((s) => s.disconnects),
     bytesReceived: sum((s) => s.bytesReceived),

@@ -3,7 +3,8 @@
 // `--reach` list when the run scopes by reach. The changes measured are made on service 0: an
 // HTTPRoute that sets a header carrying a fresh marker, and a static Workload on a fresh port.
 
-export type Scoping = "full" | "reach";
+/** on-demand: the default of `weft proxy`; full: `--reach '*'`; reach: `--reach` its 3 services. */
+export type Scoping = "on-demand" | "full" | "reach";
 
 export const CALLS_PER_PROXY = 3;
 export const NAMESPACE = "default";

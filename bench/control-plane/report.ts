@@ -17,9 +17,18 @@ export function bytes(n: number): string {
 
 function connectCell(r: ScenarioResult): string {
   const c = r.connect;
-  if (c.finished) return duration(c.ms);
+  const d = c.discovery;
+  const waits = d
+    ? `; first calls ${pair(d.p50, d.p99)}${d.missed ? `, ${d.missed} of ${d.calls} missed` : ""}`
+    : "";
+  if (c.finished) return `${duration(c.ms)}${waits}`;
   const failed = c.failed ? `, ${c.failed} failed: ${c.firstFailure ?? "?"}` : "";
-  return `did not finish in ${r.timeoutS} s (${c.acked}/${r.proxies} ACKed, ${c.certs} certificates${failed})`;
+  return `did not finish in ${r.timeoutS} s (${c.acked}/${r.proxies} ACKed, ${c.ready} ready, ${c.certs} certificates${failed})${waits}`;
+}
+
+/** How the table names a scoping. */
+export function scopingName(s: ScenarioResult["scoping"]): string {
+  return s === "reach" ? "`--reach` 3" : s === "full" ? "full (`--reach '*'`)" : "on demand (3 called)";
 }
 
 function pair(p50?: number, p99?: number): string {
@@ -53,7 +62,7 @@ export function markdownTable(results: ScenarioResult[]): string {
     [
       "",
       `${r.proxies} (S = ${r.services})`,
-      r.scoping === "reach" ? "`--reach` 3" : "full",
+      scopingName(r.scoping),
       connectCell(r),
       `${r.cp.cpuS.toFixed(1)} (${r.simulator.cpuS.toFixed(1)})`,
       `${r.cp.rssPeakMb} / ${r.cp.rssSettledMb} MB`,
@@ -87,7 +96,7 @@ export function shrinkTable(results: ScenarioResult[]): string {
       : s.finished
         ? duration(s.ms)
         : `did not settle (${duration(s.ms)})`;
-    return `| ${r.proxies} | ${r.scoping === "reach" ? "`--reach` 3" : "full"} | ${s.servicesRemoved} / ${s.proxiesRemoved} | ${reading(s.before)} | ${reading(s.after)} | ${done} |`;
+    return `| ${r.proxies} | ${scopingName(r.scoping)} | ${s.servicesRemoved} / ${s.proxiesRemoved} | ${reading(s.before)} | ${reading(s.after)} | ${done} |`;
   });
   return [head, ...rows].join("\n");
 }
@@ -100,8 +109,10 @@ export const SHRINK_NOTES = `- shrink: the upper half of the Services goes — t
   memory outside the V8 heap (buffers); cache entries the sum of its weft_cp_cache_entries (index
   maps, compiled pieces, views, proxy snapshots).`;
 
-export const TABLE_NOTES = `- connect all: from starting every proxy at once to the last one's ACK of its first snapshot (each
-  proxy: identity, a CSR with its own key, the config stream, hello, first snapshot, ACK).
+export const TABLE_NOTES = `- connect all: from starting every proxy at once to the last one's being ready for its app (each
+  proxy: identity, a CSR with its own key, the config stream, hello, first snapshot, ACK; on demand,
+  then its app's first call to each of its 3 services, which subscribes and waits for that service's
+  config, as the outbound listener does). "first calls": those waits, p50 / p99, during the storm.
 - CP CPU s (sim): the control plane's user + system CPU from the start of the connect step to the end of
   the run, and in brackets the simulator's over the same time (all its proxies share one core: when that
   nears the run's wall time, the simulator, not the control plane, set the pace);

@@ -3,7 +3,7 @@
 // code; no data plane) in a few worker processes pinned to the other; see scenario.ts for the steps
 // and what each number means. Results go to bench/results/control-plane-latest.{md,json}.
 //
-//   npm run bench:control-plane -- [--proxies 100,500,1000,2000] [--scoping full|reach|full,reach]
+//   npm run bench:control-plane -- [--proxies 100,500,1000,2000] [--scoping on-demand|full|reach,...]
 //                                  [--timeout-s 120] [--per-worker 500] [--keep-going]
 //                                  [--cpu-prof DIR] [--heap-snapshot DIR]
 //
@@ -35,7 +35,7 @@ function fail(msg: string): never {
 const { values } = parseArgs({
   options: {
     proxies: { type: "string", default: "100,500,1000,2000" },
-    scoping: { type: "string", default: "full" },
+    scoping: { type: "string", default: "on-demand" },
     "timeout-s": { type: "string", default: "120" },
     "per-worker": { type: "string", default: "500" },
     "worker-heap-mb": { type: "string", default: "2048" },
@@ -51,8 +51,8 @@ if (counts.some((n) => !Number.isInteger(n) || n < 2 || n > 20_000))
   fail(`--proxies takes whole numbers from 2 to 20000, comma-separated; got "${values.proxies}"`);
 const scopings = values.scoping.split(",").map((v) => v.trim());
 for (const s of scopings)
-  if (s !== "full" && s !== "reach")
-    fail(`--scoping takes full, reach or full,reach; got "${values.scoping}"`);
+  if (s !== "on-demand" && s !== "full" && s !== "reach")
+    fail(`--scoping takes on-demand, full and reach, comma-separated; got "${values.scoping}"`);
 const timeoutS = Number(values["timeout-s"]);
 if (!(timeoutS >= 5 && timeoutS <= 3600))
   fail(`--timeout-s must be 5 to 3600 seconds; got "${values["timeout-s"]}"`);

@@ -114,8 +114,12 @@ export interface ScenarioResult {
     ms: number;
     certs: number;
     acked: number;
+    /** Ready for its app: on demand, its called destinations in its config; else its first ACK. */
+    ready: number;
     failed: number;
     firstFailure?: string;
+    /** On demand: the first call to each destination, waiting for its config (ms during the storm). */
+    discovery?: { calls: number; p50: number; p99: number; max: number; missed: number };
   };
   settle: { finished: boolean; ms: number };
   cp: { cpuS: number; cpuConnectS: number; rssPeakMb: number; rssSettledMb: number; rssEndMb: number };
@@ -178,6 +182,7 @@ export async function runScenario(o: ScenarioOptions): Promise<ScenarioResult> {
     service: serviceOf(index, services),
     token: tokens[Math.floor(index / 2) % services],
     reach: o.scoping === "reach" ? callsOf(index, services) : undefined,
+    onDemand: o.scoping === "on-demand" ? callsOf(index, services) : undefined,
   }));
 
   // 2. Connect.
@@ -199,18 +204,31 @@ export async function runScenario(o: ScenarioOptions): Promise<ScenarioResult> {
     if (performance.now() - lastLog > 5000) {
       lastLog = performance.now();
       o.log(
-        `  connecting: ${s.certs} certificates, ${s.acked}/${o.proxies} ACKed, ${s.failed} failed, ${s.startRetries} restarts`,
+        `  connecting: ${s.certs} certificates, ${s.acked}/${o.proxies} ACKed, ${s.ready} ready, ${s.failed} failed, ${s.startRetries} restarts`,
       );
     }
-    return s.acked + s.failed >= o.proxies;
+    // Connected = ready for its app: on demand, its called destinations are in too.
+    return s.ready + s.failed >= o.proxies;
   }, timeoutMs);
+  const waits = ((await allStats(o.fleets, true)).discoveryMs ?? []).sort((a, b) => a - b);
   const connect = {
     finished: connected && s.failed === 0,
-    ms: Math.round((connected ? s.lastFirstAckAt : nowMs()) - t0),
+    ms: Math.round((connected ? s.lastReadyAt : nowMs()) - t0),
     certs: s.certs,
     acked: s.acked,
+    ready: s.ready,
     failed: s.failed,
     firstFailure: s.firstFailure,
+    discovery:
+      waits.length === 0
+        ? undefined
+        : {
+            calls: waits.length,
+            p50: Math.round(percentile(waits, 50)!),
+            p99: Math.round(percentile(waits, 99)!),
+            max: Math.round(waits[waits.length - 1]),
+            missed: s.discoveryMissed,
+          },
   };
   const cpuConnectS = (cpuMicros(pids) - cpu0) / 1e6;
   o.log(`  connect: ${connect.acked}/${o.proxies} ACKed in ${connect.ms} ms`);

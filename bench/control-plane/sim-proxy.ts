@@ -23,6 +23,10 @@ import {
 } from "../../src/proxy/agent/certificates.ts";
 import { ConfigClient } from "../../src/proxy/agent/config-client.ts";
 import { SnapshotCell } from "../../src/proxy/agent/snapshot-cell.ts";
+import { Subscriptions } from "../../src/proxy/agent/subscriptions.ts";
+
+/** The simulated mesh's namespace (mesh-shape.ts): bare names resolve in it. */
+const SIM_NAMESPACE = "default";
 
 /** Epoch milliseconds with sub-millisecond resolution, comparable between processes on one host. */
 export const nowMs = (): number => performance.timeOrigin + performance.now();
@@ -42,9 +46,18 @@ export interface SimProxySpec {
   service: string;
   /** The join token for `service`. */
   token: string;
-  /** `--reach`: the services this proxy receives config for; absent = the default scoping. */
+  /** `--reach`: the services this proxy receives config for; absent = the whole mesh or on demand. */
   reach?: string[];
+  /**
+   * On-demand scoping (the default of `weft proxy`): the proxy starts with its own config and, once
+   * that runs, its app calls these services (bare names): each is subscribed as the outbound
+   * listener's first request for it would (the proxy's own Subscriptions), and waited for.
+   */
+  onDemand?: string[];
 }
+
+/** How long a simulated first call waits for its destination (the proxy's default is 3 s). */
+const SIM_DISCOVERY_TIMEOUT_MS = 120_000;
 
 /** The longest wait between two starts of a proxy whose start failed (a supervisor's restart backoff). */
 export const MAX_RESTART_BACKOFF_MS = 10_000;
@@ -58,6 +71,11 @@ export class SimProxy {
   startedAt = 0;
   certAt?: number;
   firstAckAt?: number;
+  /** On demand: when every called destination was in its config (else the first ACK). */
+  readyAt?: number;
+  /** On demand: how long each first call waited for its destination (ms), and how many did not get it. */
+  readonly discoveryMs: number[] = [];
+  discoveryMissed = 0;
   /** Why the control plane ended the stream, by code (lease_lost, unresponsive, ...). */
   readonly errors = new Map<string, number>();
   /** Streams lost after they had connected. */
@@ -72,6 +90,7 @@ export class SimProxy {
   #stopped = false;
   #certs?: CertificateManager;
   #client?: ConfigClient;
+  #subscriptions?: Subscriptions;
 
   constructor(spec: SimProxySpec) {
     this.spec = spec;
@@ -119,6 +138,7 @@ export class SimProxy {
       this.firstAckAt = nowMs();
       this.#note("first snapshot ACKed");
       client.reportServing(true);
+      this.#callDestinations();
     });
     const client = new ConfigClient({
       snapshot: this.snapshot,
@@ -132,11 +152,44 @@ export class SimProxy {
         port: SIM_PORT_BASE + this.spec.index,
         appPort: 8080,
         reach: this.spec.reach,
+        onDemand: this.spec.onDemand ? true : undefined,
         serving: false,
       },
+      subscriptions: this.spec.onDemand ? () => this.#subscriptions?.names() ?? [] : undefined,
     });
+    if (this.spec.onDemand)
+      this.#subscriptions = new Subscriptions({
+        config: this.snapshot,
+        send: client,
+        // Always "used": the app keeps calling what it called (no expiry during a run).
+        lookup: (name) =>
+          this.snapshot.current()?.outbound[`${name}.${SIM_NAMESPACE}`] ? { used: true } : undefined,
+        timeoutMs: SIM_DISCOVERY_TIMEOUT_MS,
+      });
     this.#client = client;
     client.start();
+  }
+
+  /** On demand: the app's first call to each destination waits for it, as the outbound listener's would. */
+  #callDestinations(): void {
+    const names = this.spec.onDemand;
+    const subs = this.#subscriptions;
+    if (names === undefined || subs === undefined) {
+      this.readyAt = this.firstAckAt;
+      return;
+    }
+    let left = names.length;
+    for (const name of names) {
+      const asked = nowMs();
+      subs.wait(name, (result) => {
+        this.discoveryMs.push(nowMs() - asked);
+        if (result !== "found") this.discoveryMissed++;
+        if (--left === 0) {
+          this.readyAt = nowMs();
+          this.#note(`called destinations in (${names.length})`);
+        }
+      });
+    }
   }
 
   /** Counts what the config client reports: refusals by code, and lost streams. */
@@ -170,6 +223,7 @@ export class SimProxy {
   async leave(): Promise<void> {
     this.#stopped = true;
     this.#certs?.stop();
+    this.#subscriptions?.stop();
     await this.#client?.stop(true);
   }
 
@@ -177,6 +231,7 @@ export class SimProxy {
   async stop(): Promise<void> {
     this.#stopped = true;
     this.#certs?.stop();
+    this.#subscriptions?.stop();
     await this.#client?.stop(false);
   }
 }

@@ -78,7 +78,7 @@ test("GET /metrics needs the admin credential and counts connections, signing, c
   const { csrPem } = await generateWorkloadKeyAndCsr("spiffe://weft.local/ns/default/sa/web");
   await callApi({ server: cp.apiUrl, ca, token }, "POST", "/api/v1/certificates", { csr: csrPem });
   const proxy = await h.open("web", {}, { autoAck: true });
-  const first = await proxy.next((m) => m.type === "snapshot");
+  await proxy.next((m) => m.type === "snapshot");
   const joined = await scrape();
   assert.equal(joined.get("weft_cp_certificates_signed_total"), 1);
   assert.equal(joined.get("weft_cp_connected_proxies"), 1);

@@ -1,9 +1,10 @@
 // The control-plane scale simulator (bench/control-plane/), kept working by the suite: a real
-// `weft control-plane` process and 20 simulated proxies in this process (the proxy's own certificate
-// and config-stream client), run through every step of `npm run bench:control-plane`. With the default
-// scoping every proxy must ACK its first snapshot and both changes (an HTTPRoute, a Workload joining);
-// scoped by --reach, only the six proxies that call service 0 are affected, and all of them ACK. Then
-// half the mesh goes, and the control plane says (GET /metrics) it holds half as much.
+// `weft control-plane` process and 20 simulated proxies in this process (the proxy's own certificate,
+// config-stream client and on-demand subscriptions), run through every step of `npm run
+// bench:control-plane`. With the whole mesh every proxy must ACK its first snapshot and both changes
+// (an HTTPRoute, a Workload joining); on demand (the default) and scoped by --reach, only the six
+// proxies that call service 0 are affected, and all of them ACK. Then half the mesh goes, and the
+// control plane says (GET /metrics) it holds half as much.
 
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
@@ -41,11 +42,20 @@ async function simulate(t: TestContext, scoping: Scoping) {
 
 // Two control planes side by side: each run mostly waits on its own processes.
 describe("the control-plane simulator", { concurrency: 2, skip: noTaskset }, () => {
-  test("20 simulated proxies with the default scoping: all connect, and both changes reach every one", async (t) => {
+  test("20 simulated proxies with the whole mesh: all connect, and both changes reach every one", async (t) => {
     const { result: r, fleet } = await simulate(t, "full");
     assert.deepEqual(
       { ...r.connect, ms: 0 },
-      { finished: true, ms: 0, certs: N, acked: N, failed: 0, firstFailure: undefined },
+      {
+        finished: true,
+        ms: 0,
+        certs: N,
+        acked: N,
+        ready: N,
+        failed: 0,
+        firstFailure: undefined,
+        discovery: undefined,
+      },
     );
     // Each proxy holds a certificate of its own service and runs a snapshot naming every service:
     // all 10 for the proxies that left in the shrink step, the 5 left for those that stayed.
@@ -78,6 +88,27 @@ describe("the control-plane simulator", { concurrency: 2, skip: noTaskset }, () 
     assert.deepEqual([s.after?.connected, s.after?.services], [10, 5]);
     assert.ok(s.after!.cacheEntries < s.before!.cacheEntries, JSON.stringify(s));
     assert.ok(s.before!.heapUsedMb > 0 && s.after!.rssMb > 0);
+  });
+
+  test("on demand, each proxy's first calls subscribe and get their services; a change reaches only their callers", async (t) => {
+    const { result: r, fleet } = await simulate(t, "on-demand");
+    assert.equal(r.connect.finished, true, JSON.stringify(r.connect));
+    assert.equal(r.connect.ready, N);
+    // Every proxy's app called 3 services, and each first call got its service's config.
+    assert.equal(r.connect.discovery?.calls, 3 * N);
+    assert.equal(r.connect.discovery?.missed, 0);
+    for (const change of [r.route, r.join]) {
+      assert.equal(change.finished, true);
+      assert.equal(change.affected, 6);
+      assert.equal(change.reached, 6);
+    }
+    // What it called, and nothing else: once half the mesh went, what is gone is named unresolved.
+    const services = serviceCount(N);
+    for (const p of fleet.proxies.filter((x) => x.spec.index < N / 2)) {
+      const s = p.current()!;
+      const held = [...Object.keys(s.outbound).map((k) => k.split(".")[0]), ...(s.unresolved ?? [])];
+      assert.deepEqual(held.sort(), callsOf(p.spec.index, services).sort(), `proxy ${p.spec.index}`);
+    }
   });
 
   test("scoped by --reach, a change on service 0 affects only the proxies that call it", async (t) => {
