@@ -187,3 +187,24 @@ test("an app calling ever new names cannot grow the set past its bound while the
   assert.equal(count("busy"), 2);
   assert.equal(subs.names().length, 3);
 });
+
+test("a sweep visits each name once, even when every lookup says used (each a fresh flag)", () => {
+  const { clock, config, sent, subs } = setUp({ idleMs: 1000 });
+  // A lookup whose answer is a new object each time: clearing its flag changes nothing. A sweep that
+  // moved used names to the end of the map while walking it would visit them forever.
+  const fresh = new Subscriptions({
+    config,
+    send: { subscribe: (n) => sent.push(`+${n.join(",")}`), unsubscribe: (n) => sent.push(`-${n}`) },
+    lookup: () => (present ? { used: true } : undefined),
+    clock,
+    idleMs: 1000,
+  });
+  let present = false;
+  for (const n of ["c", "a", "b"]) fresh.wait(n, () => {});
+  present = true;
+  config.set(snapshot("v1"));
+  clock.advance(5000);
+  assert.deepEqual(fresh.names(), ["c", "a", "b"], "all kept, in their order");
+  fresh.stop();
+  subs.stop();
+});

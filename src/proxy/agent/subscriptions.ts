@@ -145,15 +145,19 @@ export class Subscriptions {
   sweep(): void {
     const now = this.#clock.now();
     const expired: string[] = [];
+    const used: string[] = [];
+    // Read first, reorder after: a name moved to the end while the map is being walked would be
+    // visited again (forever, if its flag said "used" every time).
     for (const [name, last] of this.#names) {
       const svc = this.#opts.lookup(name);
       if (svc?.used) {
         svc.used = false;
-        this.#names.delete(name);
-        this.#names.set(name, now); // most recently used: last in the map
-        continue;
-      }
-      if (now - last >= this.idleMs && !this.#pending.has(name)) expired.push(name);
+        used.push(name);
+      } else if (now - last >= this.idleMs && !this.#pending.has(name)) expired.push(name);
+    }
+    for (const name of used) {
+      this.#names.delete(name);
+      this.#names.set(name, now); // most recently used: last in the map
     }
     if (expired.length === 0) return;
     for (const n of expired) this.#names.delete(n);
