@@ -50,6 +50,9 @@ export const controlPlaneCommand: Command = {
   },
   async run(v) {
     const dataDir = resolve((v["data-dir"] as string) ?? DEFAULT_DATA_DIR);
+    // A start storm is thousands of mTLS handshakes at once, as a sidecar's burst is: the same V8
+    // young-generation setting keeps the pages it leaves behind from staying resident.
+    (await import("../../proxy/agent/heap-tuning.ts")).tuneHeapForProxy();
     const cp = await (
       await import("../../control-plane/control-plane.ts")
     ).startControlPlane({

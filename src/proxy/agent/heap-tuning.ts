@@ -1,4 +1,5 @@
-// V8 settings for a sidecar process, applied once at start (startProxy). A proxy that accepts many
+// V8 settings for a sidecar process, applied once at start (startProxy), and for the control plane's
+// (`weft control-plane`: a start storm is thousands of handshakes at once). A proxy that accepts many
 // new TLS connections allocates fast; V8 then grows its young generation to the maximum (up to
 // 16 MB per semi-space, 3 semi-spaces' worth of pages) and keeps those pages resident, which is half
 // of the RSS that a burst of mTLS handshakes leaves behind (docs/proxy.md#memory,
