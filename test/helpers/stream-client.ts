@@ -25,6 +25,16 @@ import {
 import { openEmbeddedStore } from "../../src/store/embedded/index.ts";
 import type { Clock, Store } from "../../src/store/store.ts";
 
+/** A stored Service `name` in "default" with one HTTP port (8080), as the stream tests apply it. */
+export function serviceJson(name: string): string {
+  return JSON.stringify({
+    apiVersion: "weft.dev/v1alpha1",
+    kind: "Service",
+    metadata: { name, namespace: "default" },
+    spec: { ports: [{ port: 8080, protocol: "http" }] },
+  });
+}
+
 export interface Harness {
   cp: ControlPlane;
   store: Store;

@@ -9,15 +9,7 @@ import { resourceKey } from "../../model/resources.ts";
 import type { ProxySnapshot } from "../../model/snapshot.ts";
 import { applyDelta } from "../../model/snapshot-delta.ts";
 import type { ControlPlaneMessage, ResourceVersions, SnapshotMessage } from "../../model/stream-protocol.ts";
-import { startHarness } from "../../../test/helpers/stream-client.ts";
-
-const service = (name: string) =>
-  JSON.stringify({
-    apiVersion: "weft.dev/v1alpha1",
-    kind: "Service",
-    metadata: { name, namespace: "default" },
-    spec: { ports: [{ port: 8080, protocol: "http" }] },
-  });
+import { serviceJson, startHarness } from "../../../test/helpers/stream-client.ts";
 
 test("a stalled proxy gets one delta to the newest state once it reads again; buffered bytes stay bounded", async (t) => {
   const h = await startHarness(t, { debounceMs: 1 });
@@ -25,7 +17,7 @@ test("a stalled proxy gets one delta to the newest state once it reads again; bu
     success: Array.from({ length: 50 }, (_, i) => ({
       type: "put" as const,
       key: resourceKey("Service", "default", `base-${i}`),
-      value: service(`base-${i}`),
+      value: serviceJson(`base-${i}`),
     })),
   });
   const p = await h.open("slow");
@@ -41,7 +33,7 @@ test("a stalled proxy gets one delta to the newest state once it reads again; bu
   let maxBuffered = 0;
   const changes = 200;
   for (let i = 0; i < changes; i++) {
-    await h.store.put(resourceKey("Service", "default", `churn-${i}`), service(`churn-${i}`));
+    await h.store.put(resourceKey("Service", "default", `churn-${i}`), serviceJson(`churn-${i}`));
     // Let the debounced push run before the next change.
     await new Promise((r) => setTimeout(r, i % 20 === 0 ? 5 : 0));
     maxBuffered = Math.max(maxBuffered, session.bufferedBytes);

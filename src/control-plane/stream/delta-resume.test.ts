@@ -15,17 +15,9 @@ import { ConfigClient } from "../../proxy/agent/config-client.ts";
 import { SnapshotCell } from "../../proxy/agent/snapshot-cell.ts";
 import type { TlsMaterial } from "../../proxy/types.ts";
 import { waitUntil } from "../../../test/helpers/mesh.ts";
-import { startHarness, type Harness } from "../../../test/helpers/stream-client.ts";
+import { serviceJson, startHarness, type Harness } from "../../../test/helpers/stream-client.ts";
 
 const SERVICES = 40;
-
-const service = (name: string) =>
-  JSON.stringify({
-    apiVersion: "weft.dev/v1alpha1",
-    kind: "Service",
-    metadata: { name, namespace: "default" },
-    spec: { ports: [{ port: 8080, protocol: "http" }] },
-  });
 
 const workload = (svc: string, port: number) =>
   JSON.stringify({
@@ -40,7 +32,7 @@ async function meshOf(h: Harness): Promise<void> {
     success: Array.from({ length: SERVICES }, (_, i) => ({
       type: "put" as const,
       key: resourceKey("Service", "default", `svc-${i}`),
-      value: service(`svc-${i}`),
+      value: serviceJson(`svc-${i}`),
     })),
   });
 }

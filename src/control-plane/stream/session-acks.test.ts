@@ -9,7 +9,7 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import { resourceKey } from "../../model/resources.ts";
 import type { DeltaMessage, SnapshotMessage } from "../../model/stream-protocol.ts";
-import { startHarness } from "../../../test/helpers/stream-client.ts";
+import { serviceJson, startHarness } from "../../../test/helpers/stream-client.ts";
 import { waitUntil } from "../../../test/helpers/mesh.ts";
 
 test("a session sends the cache's snapshot and books ACKs and NACKs by nonce", async (t) => {
@@ -26,15 +26,7 @@ test("a session sends the cache's snapshot and books ACKs and NACKs by nonce", a
   assert.equal(session.ackedVersion, first.version);
 
   // The mesh changes: the cache compiles a new version and the session pushes it.
-  await h.store.put(
-    resourceKey("Service", "default", "shop"),
-    JSON.stringify({
-      apiVersion: "weft.dev/v1alpha1",
-      kind: "Service",
-      metadata: { name: "shop", namespace: "default" },
-      spec: { ports: [{ port: 8080, protocol: "http" }] },
-    }),
-  );
+  await h.store.put(resourceKey("Service", "default", "shop"), serviceJson("shop"));
   const second = (await p.next((m) => m.type === "delta" && m.nonce > first.nonce)) as DeltaMessage;
   assert.equal(second.version, h.cp.snapshots.get("default/web-1")?.version);
   assert.equal(second.base, first.version, "a delta from what the proxy ACKed");

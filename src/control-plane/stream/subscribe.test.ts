@@ -7,15 +7,8 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import { resourceKey } from "../../model/resources.ts";
 import type { ControlPlaneMessage, SnapshotMessage } from "../../model/stream-protocol.ts";
-import { startHarness, type RawProxy } from "../../../test/helpers/stream-client.ts";
+import { serviceJson, startHarness, type RawProxy } from "../../../test/helpers/stream-client.ts";
 import { MAX_NAMES_PER_MESSAGE, MAX_SUBSCRIPTIONS } from "./hello-check.ts";
-
-const SERVICE = JSON.stringify({
-  apiVersion: "weft.dev/v1alpha1",
-  kind: "Service",
-  metadata: { name: "api", namespace: "default" },
-  spec: { ports: [{ port: 8080, protocol: "http" }] },
-});
 
 function snapshotAfter(p: RawProxy, pred: (m: SnapshotMessage) => boolean): Promise<SnapshotMessage> {
   return p.next((m: ControlPlaneMessage) => m.type === "snapshot" && pred(m)) as Promise<SnapshotMessage>;
@@ -23,7 +16,7 @@ function snapshotAfter(p: RawProxy, pred: (m: SnapshotMessage) => boolean): Prom
 
 test("an on-demand proxy starts with its pre-loads; a subscribe is answered found or unresolved; hello carries them", async (t) => {
   const h = await startHarness(t);
-  await h.store.put(resourceKey("Service", "default", "api"), SERVICE);
+  await h.store.put(resourceKey("Service", "default", "api"), serviceJson("api"));
   // Whole snapshots, each ACKed: what each subscription brings is read from the snapshot itself.
   const p = await h.open("web", { onDemand: true, deltas: false }, { autoAck: true });
   const first = await snapshotAfter(p, () => true);
